@@ -1,0 +1,33 @@
+"""Settings from FPS_* environment variables (the one documented prefix; see README)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    processor_database_url: str
+    access_key_id: str | None
+    secret_access_key: str | None
+    fee_schedule: FeeSchedule
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("FPS_DATA_DIR", "data")).resolve()
+        fee_text = env.get("FPS_FEE_SCHEDULE")
+        return cls(
+            data_dir=data_dir,
+            processor_database_url=env.get("FPS_PROCESSOR_DATABASE_URL")
+            or f"sqlite:///{data_dir / 'processor.sqlite3'}",
+            access_key_id=env.get("FPS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("FPS_SECRET_ACCESS_KEY") or None,
+            fee_schedule=FeeSchedule.parse(fee_text) if fee_text else DEFAULT_FEE_SCHEDULE,
+        )
