@@ -1,7 +1,8 @@
 """The processor's fee schedule: a percentage plus a fixed part, by tiers of the charged amount.
 
 Default (the reference's decision): 5% + 0.05 under 10.00, 2.9% + 0.30 from 10.00, rounded half-up to
-the cent. Configurable with FPS_FEE_SCHEDULE as "from:basis_points:fixed_cents,..." (e.g. "0:500:5,1000:290:30").
+the cent. Configurable with FPS_FEE_SCHEDULE as "from_cents:basis_points:fixed_cents,...", the
+default being "0:500:5,1000:290:30".
 Fees are charged on the aggregated charges (FundPrepaid, SettleDebt); the merchant side uses the same
 schedule to price what each purchase would have cost charged alone.
 """

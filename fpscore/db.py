@@ -1,0 +1,98 @@
+"""Engines and transactions for our databases (SQLite and PostgreSQL), and the Alembic runner.
+
+SQLite runs in WAL mode with `synchronous=FULL`, so an acknowledged payment survives power loss, and
+writing transactions start with BEGIN IMMEDIATE so that concurrent writers queue on the database lock
+instead of failing half-way. Read-only work uses `read_only(engine)` and starts a deferred transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite keeps it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """An engine for `url`; SQLite gets its pragmas and IMMEDIATE write transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)  # type: ignore[arg-type]
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)  # type: ignore[arg-type]
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("fps_read_only") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A short read-only transaction (deferred on SQLite, so it never waits for writers)."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(fps_read_only=True)
+        with conn.begin():
+            yield conn
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def migrate(engine: Engine, tree: str, revision: str = "head") -> None:
+    """Bring the database of `engine` to `revision` with the Alembic tree of package `fpscore.<tree>`."""
+    config = Config()
+    config.set_main_option("script_location", str(files(f"fpscore.{tree}") / "migrations"))
+    with engine.begin() as conn:
+        if not is_sqlite(conn):  # several workers may start at once: one migrates, the others wait
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock(hashtext('fpscore.{tree}'))")
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)

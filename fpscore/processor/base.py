@@ -1,0 +1,95 @@
+"""The processor's shared machinery: its engine, fee schedule and clock, and the one-transaction,
+CallerReference-guarded frame every money-moving action runs in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
+
+from fpscore.db import utcnow
+from fpscore.errors import ConcurrentModification
+from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
+from fpscore.processor import idempotency, ledger
+from fpscore.processor.ids import new_transaction_id
+from fpscore.processor.schema import Transaction
+
+MAX_ATTEMPTS = 5
+_transactions = Transaction.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    """What a transactional action answers: the TransactionId and its status as it now stands."""
+
+    transaction_id: str
+    status: str
+    replayed: bool = False
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """Deadlock or serialization failure on PostgreSQL, a busy database on SQLite: safe to run again."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
+
+
+class ProcessorBase:
+    def __init__(
+        self,
+        engine: Engine,
+        fee_schedule: FeeSchedule = DEFAULT_FEE_SCHEDULE,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.engine = engine
+        self.fee_schedule = fee_schedule
+        self.clock = clock
+        self._fees_account_ids: dict[str, int] = {}
+
+    def _transact(
+        self,
+        caller_id: int,
+        action: str,
+        caller_reference: str,
+        request: Mapping[str, object],
+        execute: Callable[[Connection, str, datetime], str],
+    ) -> TransactionResult:
+        """Run `execute(conn, transaction_id, now)` once per CallerReference, in one database transaction.
+
+        A repeat of the same request answers the original TransactionId and its current status.
+        """
+        ref = idempotency.reference(caller_id, action, caller_reference, request)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    existing = idempotency.replay(conn, ref)
+                    if existing is not None:
+                        return TransactionResult(existing, self._status(conn, existing), replayed=True)
+                    transaction_id = new_transaction_id()
+                    idempotency.claim(conn, ref, transaction_id)
+                    status = execute(conn, transaction_id, self.clock())
+                    return TransactionResult(transaction_id, status)
+            except idempotency.ReferenceTaken:
+                continue
+            except DBAPIError as exc:
+                if not _retryable(exc):
+                    raise
+        raise ConcurrentModification(f"{action} {caller_reference!r} kept meeting concurrent updates; retry")
+
+    @staticmethod
+    def _status(conn: Connection, transaction_id: str) -> str:
+        return conn.execute(
+            select(_transactions.c.status).where(_transactions.c.id == transaction_id)
+        ).scalar_one()
+
+    def _fees_account(self, conn: Connection, currency: str) -> int:
+        """The processor's fee income account for `currency` (created by the migrations)."""
+        account_id = self._fees_account_ids.get(currency)
+        if account_id is None:
+            account_id = ledger.account_id_by_code(conn, f"fees:{currency}")
+            if account_id is None:
+                raise AssertionError(f"no fee account for {currency}; run the migrations")
+            self._fees_account_ids[currency] = account_id
+        return account_id

@@ -1,0 +1,23 @@
+"""Identifiers in FPS's shapes: 35 upper-case alphanumerics for transactions, 64 for tokens."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHABET = string.ascii_uppercase + string.digits
+TRANSACTION_ID_LENGTH = 35
+TOKEN_ID_LENGTH = 64
+
+
+def _random_id(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_transaction_id() -> str:
+    return _random_id(TRANSACTION_ID_LENGTH)
+
+
+def new_token_id() -> str:
+    """A token or instrument id."""
+    return _random_id(TOKEN_ID_LENGTH)

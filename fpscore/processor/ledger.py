@@ -1,0 +1,126 @@
+"""Double-entry postings with guarded running balances: where the ledger's invariants live.
+
+A posting is a list of legs (account, signed cents, debit positive) that sums to zero. Each account's
+running balance moves by its legs times the account's normal side, in one UPDATE per account whose WHERE
+clause carries the guard (a prepaid balance never below zero, a debt never above its limit), so a
+concurrent writer can never push a balance past its bound: the guard is re-checked under the row lock.
+Accounts are updated in ascending id order, so two postings never wait on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from fpscore.db import utcnow
+from fpscore.errors import FpsError
+from fpscore.processor.schema import LedgerAccount, LedgerEntry
+
+DEBIT, CREDIT = 1, -1
+# The side on which each kind of account grows. Debit-normal: what buyers were charged (funding), what
+# buyers owe (receivable), losses (bad_debt). Credit-normal: prepaid value held for buyers, what callers
+# earned net of fees, the processor's fee income.
+NORMAL_SIDE = {
+    "funding": DEBIT,
+    "receivable": DEBIT,
+    "bad_debt": DEBIT,
+    "prepaid": CREDIT,
+    "caller": CREDIT,
+    "fees": CREDIT,
+}
+
+_accounts = LedgerAccount.__table__
+_entries = LedgerEntry.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account_id: int
+    kind: str
+    amount_cents: int  # signed: debit positive, credit negative
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """Bounds on an account's balance after a posting, and the error raised when they would be passed."""
+
+    error: type[FpsError]
+    message: str
+    min_cents: int | None = 0
+    max_cents: int | None = None
+
+
+def debit(account_id: int, kind: str, cents: int) -> Leg:
+    return Leg(account_id, kind, cents)
+
+
+def credit(account_id: int, kind: str, cents: int) -> Leg:
+    return Leg(account_id, kind, -cents)
+
+
+def open_account(conn: Connection, code: str, kind: str, currency: str) -> int:
+    """Create a ledger account with a zero balance and return its id."""
+    if kind not in NORMAL_SIDE:
+        raise ValueError(f"unknown account kind {kind!r}")
+    return conn.execute(
+        insert(_accounts)
+        .values(code=code, kind=kind, currency=currency, balance_cents=0, created_at=utcnow())
+        .returning(_accounts.c.id)
+    ).scalar_one()
+
+
+def account_id_by_code(conn: Connection, code: str) -> int | None:
+    return conn.execute(select(_accounts.c.id).where(_accounts.c.code == code)).scalar_one_or_none()
+
+
+def post(conn: Connection, transaction_id: str, legs: list[Leg], guards: dict[int, Guard]) -> None:
+    """Record `legs` for `transaction_id` and move the running balances, or raise a guard's error.
+
+    Must run inside the caller's database transaction: on error nothing of it may be committed.
+    """
+    if sum(leg.amount_cents for leg in legs) != 0:
+        raise AssertionError(f"unbalanced posting for {transaction_id}: {legs}")
+    if any(leg.amount_cents == 0 for leg in legs):
+        raise AssertionError(f"zero leg in posting for {transaction_id}")
+    deltas: dict[int, int] = defaultdict(int)
+    for leg in legs:
+        deltas[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
+    balances = {}
+    for account_id in sorted(deltas):
+        balances[account_id] = _move(conn, account_id, deltas[account_id], guards.get(account_id))
+    # Legs of one account in one posting share the balance after the posting.
+    conn.execute(
+        insert(_entries),
+        [
+            {
+                "transaction_id": transaction_id,
+                "account_id": leg.account_id,
+                "amount_cents": leg.amount_cents,
+                "balance_after_cents": balances[leg.account_id],
+            }
+            for leg in legs
+        ],
+    )
+
+
+def _move(conn: Connection, account_id: int, delta: int, guard: Guard | None) -> int:
+    new_balance = _accounts.c.balance_cents + delta
+    stmt = update(_accounts).where(_accounts.c.id == account_id)
+    if guard is not None and guard.min_cents is not None:
+        stmt = stmt.where(new_balance >= guard.min_cents)
+    if guard is not None and guard.max_cents is not None:
+        stmt = stmt.where(new_balance <= guard.max_cents)
+    balance = conn.execute(
+        stmt.values(balance_cents=new_balance).returning(_accounts.c.balance_cents)
+    ).scalar_one_or_none()
+    if balance is None:
+        if guard is None:
+            raise AssertionError(f"ledger account {account_id} does not exist")
+        raise guard.error(guard.message)
+    return balance
+
+
+def balance_of(conn: Connection, account_id: int) -> int:
+    return conn.execute(select(_accounts.c.balance_cents).where(_accounts.c.id == account_id)).scalar_one()

@@ -1,0 +1,212 @@
+"""The processor's tables: callers and credentials, sandbox buyers, instruments and tokens,
+transactions, double-entry ledger accounts and entries, and CallerReference records.
+
+Money columns are integer minor units (`*_cents`). Ledger entries are signed: debit positive, credit
+negative; every transaction's entries sum to zero. `ledger_accounts.balance_cents` is the running
+balance on the account's normal side (see `ledger.NORMAL_SIDE`) and always equals the signed sum of its
+entries times that side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fpscore.db import UtcDateTime
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER keys
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime}
+
+
+class LedgerAccount(Base):
+    """One account of the double-entry ledger, with its running balance."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('funding', 'prepaid', 'receivable', 'caller', 'fees', 'bad_debt')", name="kind"
+        ),
+        CheckConstraint("kind NOT IN ('prepaid', 'receivable') OR balance_cents >= 0", name="not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(96), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+
+
+class Caller(Base):
+    """A caller (merchant) account; in aggregated payments the caller is also the recipient."""
+
+    __tablename__ = "callers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    ipn_url: Mapped[str | None] = mapped_column(String(2048))
+    balance_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    bad_debt_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    created_at: Mapped[datetime]
+
+
+class Credential(Base):
+    """An AWSAccessKeyId and its secret for a caller (the secret is needed to check HMAC signatures)."""
+
+    __tablename__ = "credentials"
+
+    access_key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    secret_access_key: Mapped[str] = mapped_column(String(128))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Buyer(Base):
+    """A sandbox buyer: any e-mail address signs in as one; its cards are one funding account."""
+
+    __tablename__ = "buyers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    funding_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    created_at: Mapped[datetime]
+
+
+class Instrument(Base):
+    """A prepaid or credit (postpaid) instrument between one buyer and one caller."""
+
+    __tablename__ = "instruments"
+    __table_args__ = (
+        CheckConstraint("kind IN ('Prepaid', 'Credit')", name="kind"),
+        CheckConstraint("status IN ('Active', 'Cancelled')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    funding_limit_cents: Mapped[int | None] = mapped_column(BigInteger)  # prepaid: most the balance may hold
+    credit_limit_cents: Mapped[int | None] = mapped_column(BigInteger)  # credit: most debt outstanding
+    purchase_limit_cents: Mapped[int | None] = mapped_column(BigInteger)  # credit: largest single Pay
+    payment_method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    valid_from: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Token(Base):
+    """A token issued by a pipeline: funding and prepaid sender (prepaid), credit sender and settlement."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        UniqueConstraint("caller_id", "caller_reference", name="uq_tokens_caller_reference"),
+        CheckConstraint("role IN ('Funding', 'PrepaidSender', 'CreditSender', 'Settlement')", name="role"),
+        CheckConstraint("status IN ('Active', 'Inactive')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_type: Mapped[str] = mapped_column(String(16))
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    caller_reference: Mapped[str] = mapped_column(String(128))
+    friendly_name: Mapped[str | None] = mapped_column(String(128))
+    payment_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Transaction(Base):
+    """One FPS transaction; its money movement is the ledger entries that reference it."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded_range"),
+        Index("ix_transactions_caller_created", "caller_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(35), primary_key=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    operation: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[str] = mapped_column(String(32))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    caller_reference: Mapped[str] = mapped_column(String(128))
+    caller_description: Mapped[str | None] = mapped_column(String(160))
+    sender_description: Mapped[str | None] = mapped_column(String(160))
+    sender_token_id: Mapped[str | None] = mapped_column(ForeignKey("tokens.id"))
+    instrument_id: Mapped[str | None] = mapped_column(ForeignKey("instruments.id"), index=True)
+    payment_method: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("transactions.id"), index=True)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class LedgerEntry(Base):
+    """One leg of a transaction: signed amount (debit positive) and the account's balance after it."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="not_zero"),
+        Index("ix_ledger_entries_account", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class CallerReferenceRecord(Base):
+    """A CallerReference seen for one caller and action, with the digest of the request it named."""
+
+    __tablename__ = "caller_references"
+
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    caller_reference: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    # Written before the transaction row, in the same database transaction: checked at commit.
+    transaction_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transactions.id", deferrable=True, initially="DEFERRED")
+    )
+    created_at: Mapped[datetime] = mapped_column(index=True)
