@@ -1,0 +1,57 @@
+"""Small builders the processor tests share."""
+
+from __future__ import annotations
+
+import itertools
+
+from fpscore.money import Amount
+from fpscore.processor import InstrumentSetup, Processor
+
+_refs = itertools.count(1)
+
+
+def usd(value: str) -> Amount:
+    return Amount.parse(value)
+
+
+def ref(prefix: str = "ref") -> str:
+    """A fresh CallerReference."""
+    return f"{prefix}-{next(_refs)}"
+
+
+def open_prepaid(
+    processor: Processor, caller_id: int, buyer_id: int, limit: str = "25.00", fund: str | None = None
+) -> InstrumentSetup:
+    setup = processor.setup_prepaid(
+        caller_id,
+        buyer_id,
+        caller_reference_sender=ref("sender"),
+        caller_reference_funding=ref("funding"),
+        funding_limit=usd(limit),
+    )
+    if fund is not None:
+        processor.fund_prepaid(
+            caller_id,
+            sender_token_id=setup.funding_token_id,
+            prepaid_instrument_id=setup.instrument_id,
+            amount=usd(fund),
+            caller_reference=ref("fund"),
+        )
+    return setup
+
+
+def open_postpaid(
+    processor: Processor,
+    caller_id: int,
+    buyer_id: int,
+    credit_limit: str = "25.00",
+    per_purchase: str = "10.00",
+) -> InstrumentSetup:
+    return processor.setup_postpaid(
+        caller_id,
+        buyer_id,
+        caller_reference_sender=ref("sender"),
+        caller_reference_settlement=ref("settlement"),
+        credit_limit=usd(credit_limit),
+        global_amount_limit=usd(per_purchase),
+    )
