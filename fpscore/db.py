@@ -87,12 +87,12 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def migrate(engine: Engine, tree: str, revision: str = "head") -> None:
-    """Bring the database of `engine` to `revision` with the Alembic tree of package `fpscore.<tree>`."""
+def migrate(engine: Engine, tree: str, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Bring the database of `engine` up (or down) to `revision` with the Alembic tree of `fpscore.<tree>`."""
     config = Config()
     config.set_main_option("script_location", str(files(f"fpscore.{tree}") / "migrations"))
     with engine.begin() as conn:
         if not is_sqlite(conn):  # several workers may start at once: one migrates, the others wait
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock(hashtext('fpscore.{tree}'))")
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        (command.downgrade if downgrade else command.upgrade)(config, revision)

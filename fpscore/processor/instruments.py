@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fpscore.errors import DuplicateRequest, InvalidParams, InvalidTokenId
+from fpscore.errors import AmountOutOfRange, DuplicateRequest, InvalidParams, InvalidTokenId
 from fpscore.money import Amount
 from fpscore.processor import ledger
 from fpscore.processor.base import ProcessorBase
@@ -111,6 +111,9 @@ class InstrumentsMixin(ProcessorBase):
             _check_reference(f"callerReference ({role})", value)
         if len(set(refs.values())) != len(refs):
             raise InvalidParams("the two caller references of a pipeline must differ")
+        limits = (terms.funding_limit_cents, terms.credit_limit_cents, terms.purchase_limit_cents)
+        if any(limit is not None and limit <= 0 for limit in limits):
+            raise AmountOutOfRange("the instrument's limits must be greater than zero")
         if terms.payment_method not in PAYMENT_METHODS:
             raise InvalidParams(f"paymentMethod must be one of {', '.join(PAYMENT_METHODS)}")
         now = self.clock()

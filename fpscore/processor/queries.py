@@ -287,13 +287,14 @@ def _views(conn: Connection, rows: list[Row[Any]]) -> list[TransactionView]:
             related[parent_id].append((child_id, "Refund"))
     balances: dict[str, int] = {}
     if ids:
-        balances = dict(
-            conn.execute(
+        balances = {
+            transaction_id: cents
+            for transaction_id, cents in conn.execute(
                 select(_entries.c.transaction_id, _entries.c.balance_after_cents)
                 .join(_callers, _callers.c.balance_account_id == _entries.c.account_id)
                 .where(_entries.c.transaction_id.in_(ids))
-            ).tuples()
-        )
+            )
+        }
     return [
         TransactionView(
             transaction_id=row.id,
