@@ -1,5 +1,6 @@
 """The processor's tables: callers and credentials, sandbox buyers, instruments and tokens,
-transactions, double-entry ledger accounts and entries, and CallerReference records.
+transactions, double-entry ledger accounts and entries, CallerReference records, the processor's signing
+key, and the record of every answered API request.
 
 Money columns are integer minor units (`*_cents`). Ledger entries are signed: debit positive, credit
 negative; every transaction's entries sum to zero. `ledger_accounts.balance_cents` is the running
@@ -210,3 +211,39 @@ class CallerReferenceRecord(Base):
         ForeignKey("transactions.id", deferrable=True, initially="DEFERRED")
     )
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SigningKeyRecord(Base):
+    """The processor's RSA key and self-signed certificate for outbound signatures (return URLs, IPN).
+
+    Kept here so every worker signs with the same key; `id` (`yymmdd` of creation) names the
+    certificate's URL, `/certs/<id>/PKICert.pem`. The oldest row is the key in use.
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_pem: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ApiRequest(Base):
+    """One answered query-API request: what was asked, by whom, and exactly what was answered.
+
+    Never holds a Signature or a secret. `request_id` is the RequestId as the response carried it.
+    """
+
+    __tablename__ = "api_requests"
+
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    action: Mapped[str | None] = mapped_column(String(64))
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
+    access_key_id: Mapped[str | None] = mapped_column(String(128))
+    caller_reference: Mapped[str | None] = mapped_column(String(128))
+    http_status: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    transaction_id: Mapped[str | None] = mapped_column(String(35))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)

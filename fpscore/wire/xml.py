@@ -1,0 +1,128 @@
+"""FPS response documents: rendering (processor side) and hardened parsing (client side).
+
+Success: `<ActionResponse xmlns="http://fps.amazonaws.com/doc/<Version>/">`, then `<ActionResult>`
+(none for CancelToken), then `ResponseMetadata/RequestId`; default namespace, no prefixes, no whitespace
+anywhere (boto keeps leaf text verbatim). Errors: the live FPS shape, compact on one line after the XML
+declaration, because the PHP SDKs read it with single-line regexes. A result is `Fields`, an ordered list of
+(element name, value); a value of None is left out, an Amount becomes `CurrencyCode` + `Value`, a datetime
+ISO 8601 UTC, a nested list child elements. Parsing uses defusedxml (no DTD, no entities), ignores
+namespaces, and also reads the SDK mock error shape `<ErrorResponse>`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TypeAlias
+from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from fpscore.errors import FpsError, error_class
+from fpscore.money import Amount
+from fpscore.wire.catalogue import namespace
+
+Value: TypeAlias = "str | int | Amount | datetime | Fields | None"
+Fields: TypeAlias = list[tuple[str, Value]]
+
+DECLARATION = b'<?xml version="1.0"?>\n'
+# Characters XML 1.0 cannot carry; stored text that holds one (it never comes from the API) is masked.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def wire_datetime(moment: datetime) -> str:
+    """An aware datetime as responses print it: ISO 8601 UTC with microseconds, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _append(parent: Element, fields: Fields) -> None:
+    for name, value in fields:
+        if value is None:
+            continue
+        child = SubElement(parent, name)
+        if isinstance(value, list):
+            _append(child, value)
+        elif isinstance(value, Amount):
+            _append(child, [("CurrencyCode", value.currency), ("Value", value.wire())])
+        elif isinstance(value, datetime):
+            child.text = wire_datetime(value)
+        else:
+            child.text = _NOT_XML.sub("\ufffd", str(value))
+
+
+def _document(root: Element) -> bytes:
+    document: bytes = tostring(root, encoding="utf-8", xml_declaration=False, short_empty_elements=False)
+    return DECLARATION + document
+
+
+def render_success(action: str, version: str, result: Fields | None, request_id: str) -> bytes:
+    """`<ActionResponse>` in the namespace of `version`; `result` None leaves out `<ActionResult>`."""
+    root = Element(f"{action}Response", xmlns=namespace(version))
+    if result is not None:
+        _append(SubElement(root, f"{action}Result"), result)
+    _append(root, [("ResponseMetadata", [("RequestId", request_id)])])
+    return _document(root)
+
+
+def render_error(error: FpsError, request_id: str) -> bytes:
+    """The FPS error document for `error`, on one line after the declaration."""
+    root = Element("Response")
+    message = " ".join(error.message.split())  # one line, whatever the message held
+    error_fields: Fields = [("Code", error.code), ("Message", message)]
+    _append(root, [("Errors", [("Error", error_fields)]), ("RequestID", request_id)])
+    return _document(root)
+
+
+def _parse(body: bytes) -> Element:
+    try:
+        root: Element = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException) as exc:
+        raise ValueError(f"not an acceptable XML document: {exc}") from None
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]
+    return root
+
+
+def _error(root: Element, http_status: int | None) -> FpsError | None:
+    if root.tag not in ("Response", "ErrorResponse"):
+        return None
+    error = root.find("Errors/Error") if root.tag == "Response" else root.find("Error")
+    code = error.findtext("Code") if error is not None else None
+    if error is None or not code:
+        raise ValueError(f"<{root.tag}> without an error code")
+    request_id = root.findtext("RequestID") or root.findtext("RequestId")
+    return error_class(code)(error.findtext("Message") or "", request_id=request_id, http_status=http_status)
+
+
+def parse_error(body: bytes, http_status: int | None = None) -> FpsError:
+    """The error an FPS error document reports (ValueError if `body` is not one)."""
+    error = _error(_parse(body), http_status)
+    if error is None:
+        raise ValueError("not an FPS error document")
+    return error
+
+
+def parse_response(body: bytes) -> tuple[str, Element | None, str]:
+    """(action, `<ActionResult>` element or None, RequestId) of a success document, namespaces removed.
+
+    An error document raises its FpsError; anything else is ValueError.
+    """
+    root = _parse(body)
+    error = _error(root, None)
+    if error is not None:
+        raise error
+    action = root.tag.removesuffix("Response")
+    request_id = root.findtext("ResponseMetadata/RequestId")
+    if action == root.tag or not request_id:
+        raise ValueError(f"<{root.tag}> is not an FPS response")
+    return action, root.find(f"{action}Result"), request_id
+
+
+def parse_amount(element: Element | None) -> Amount:
+    """The Amount of an element holding `CurrencyCode` and `Value`; ValueError when there is none."""
+    if element is None:
+        raise ValueError("amount element missing")
+    return Amount.parse(
+        element.findtext("Value") or "", element.findtext("CurrencyCode") or "", allow_zero=True
+    )

@@ -1,0 +1,104 @@
+"""Every answer is recorded in api_requests and logged as one JSON line, with no secret or Signature."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from fpshttp import BOTH_BACKENDS, CALLER_SECRET, amount, api_requests
+from helpers import ref
+
+from fpscore.processor import api
+from fpscore.wire import parse_error, parse_response
+
+
+def _request_id(response) -> str:
+    if response.status_code == 200:
+        return parse_response(response.content)[2]
+    return parse_error(response.content).request_id
+
+
+@BOTH_BACKENDS
+def test_every_answer_recorded_and_logged_once(fps, engine, prepaid, caplog):
+    pay = {"SenderTokenId": prepaid.sender_token_id, **amount("TransactionAmount", "1.00")}
+    with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
+        responses = {
+            "paid": fps.call("Pay", CallerReference="order-1", **pay),
+            "short": fps.call(
+                "Pay", CallerReference="order-2", **{**pay, "TransactionAmount.Value": "99.00"}
+            ),
+            "forged": fps.send(
+                fps.signed("Pay", {"CallerReference": "order-3", **pay}, secret="guessed-secret")
+            ),
+            "unknown": fps.call("GetAccountBalance"),
+            "garbled": fps.session.get(f"{fps.base_url}/?Action=Pay&Action=Pay", timeout=10),
+            "balance": fps.call(
+                "GetPrepaidBalance", method="POST", PrepaidInstrumentId=prepaid.instrument_id
+            ),
+        }
+    rows = {row["request_id"]: row for row in api_requests(engine)}
+    ids = {name: _request_id(response) for name, response in responses.items()}
+    assert set(rows) == set(ids.values())
+    for name, response in responses.items():
+        row = rows[ids[name]]
+        assert row["http_status"] == response.status_code
+        assert row["response_body"] == response.text
+        assert row["latency_ms"] >= 0
+
+    paid, short, forged = rows[ids["paid"]], rows[ids["short"]], rows[ids["forged"]]
+    assert paid["transaction_id"] == parse_response(responses["paid"].content)[1].findtext("TransactionId")
+    assert (paid["action"], paid["caller_reference"], paid["error_code"]) == ("Pay", "order-1", None)
+    assert paid["caller_id"] is not None and paid["access_key_id"] == "AKIDCALLER"
+    assert (short["error_code"], short["http_status"], short["caller_id"]) == (
+        "InsufficientBalance",
+        400,
+        paid["caller_id"],
+    )
+    assert (forged["error_code"], forged["caller_id"], forged["caller_reference"]) == (
+        "SignatureDoesNotMatch",
+        None,
+        "order-3",
+    )
+    assert rows[ids["unknown"]]["action"] == "GetAccountBalance"
+    assert rows[ids["garbled"]]["action"] is None  # the form itself was refused
+
+    lines = [
+        json.loads(record.getMessage()) for record in caplog.records if record.name == "fpscore.processor.api"
+    ]
+    assert sorted(line["request_id"] for line in lines) == sorted(ids.values())
+    assert set(lines[1]) == {
+        "request_id",
+        "action",
+        "caller_reference",
+        "http_status",
+        "error_code",
+        "latency_ms",
+    }
+    assert lines[1]["error_code"] == "InsufficientBalance" and lines[1]["caller_reference"] == "order-2"
+
+    secrets = [CALLER_SECRET, "guessed-secret", *fps.sent_signatures]
+    stored = "\n".join(str(row) for row in rows.values())
+    for secret in secrets:
+        assert secret not in stored and secret not in caplog.text
+
+
+def test_request_ids_unique_under_concurrency(fps, engine, caller_id):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: fps.call("GetOutstandingDebtBalance"), range(24)))
+    ids = [_request_id(response) for response in responses]
+    assert len(set(ids)) == 24
+    assert {row["request_id"] for row in api_requests(engine)} == set(ids)
+
+
+def test_a_failed_record_still_answers(fps, engine, prepaid, caplog, monkeypatch):
+    """The answer matters more than its record: a database refusing the insert is logged, not fatal."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database is read-only")
+
+    monkeypatch.setattr(api, "insert", refuse)
+    with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
+        result = fps.ok("GetTokens", CallerReference=ref())
+    assert result is not None and api_requests(engine) == []
+    assert any("could not be recorded" in record.getMessage() for record in caplog.records)
