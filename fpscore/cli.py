@@ -20,7 +20,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.processor.server import run
 
-    run(host=args.host, port=args.port, workers=args.workers, settings=settings)
+    run(args.host, args.port, args.workers, settings.processor_database_url, public_host=args.public_host)
     return 0
 
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=4)
+    serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
     return parser
 

@@ -15,6 +15,7 @@ Postings (debit +, credit -; see `ledger.NORMAL_SIDE`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,7 @@ from fpscore.errors import (
     TransactionTypeNotRefundable,
 )
 from fpscore.money import Amount
-from fpscore.processor import ledger
+from fpscore.processor import ipn, ledger
 from fpscore.processor.base import ProcessorBase, TransactionResult
 from fpscore.processor.ledger import Guard, credit, debit
 from fpscore.processor.schema import Buyer, Caller, Instrument, Token, Transaction
@@ -57,6 +58,11 @@ SUCCESS = ("Success", "Success", "The transaction was successful and the payment
 def _check_description(name: str, value: str | None) -> None:
     if value is not None and len(value) > MAX_DESCRIPTION:
         raise InvalidParams(f"{name} is longer than {MAX_DESCRIPTION} characters")
+
+
+def _option_fields(options: Mapping[str, str] | None, ipn_url: str | None) -> dict[str, str | None]:
+    """Wire parameters that move nothing here but still tell requests apart (the DuplicateRequest rule)."""
+    return {**{f"option:{name}": value for name, value in (options or {}).items()}, "OverrideIPNURL": ipn_url}
 
 
 def _check_currency(amount: Amount, currency: str, field: str) -> None:
@@ -85,6 +91,7 @@ _TOKEN_QUERY = (
         _instruments.c.expires_at,
         _callers.c.balance_account_id,
         _callers.c.bad_debt_account_id,
+        _callers.c.ipn_url.label("caller_ipn_url"),
         _buyers.c.funding_account_id,
     )
     .join(_instruments, _instruments.c.id == _tokens.c.instrument_id)
@@ -130,6 +137,7 @@ class ActionsMixin(ProcessorBase):
                 _instruments.c.account_id,
                 _instruments.c.currency,
                 _callers.c.bad_debt_account_id,
+                _callers.c.ipn_url.label("caller_ipn_url"),
             )
             .join(_callers, _callers.c.id == _instruments.c.caller_id)
             .where(_instruments.c.id == instrument_id)
@@ -151,8 +159,10 @@ class ActionsMixin(ProcessorBase):
         amount: Amount,
         caller_reference: str,
         now: datetime,
+        notify_url: str | None,
         **fields: Any,
     ) -> None:
+        """Insert the transaction row and, when the caller listens, its notification (same transaction)."""
         status, code, message = SUCCESS
         conn.execute(
             insert(_transactions).values(
@@ -170,6 +180,12 @@ class ActionsMixin(ProcessorBase):
                 **{"fee_cents": 0, "refunded_cents": 0, **fields},
             )
         )
+        if notify_url:
+            ipn.enqueue_transaction(
+                conn, caller_id=caller_id, url=notify_url, transaction_id=transaction_id, operation=operation,
+                status=status, status_code=code, status_message=message, amount=amount,
+                caller_reference=caller_reference, payment_method=fields["payment_method"], now=now,
+            )  # fmt: skip
 
     def _fee_legs(self, conn: Connection, row: Row[Any], fee: Amount) -> list[ledger.Leg]:
         if fee.cents == 0:
@@ -191,11 +207,14 @@ class ActionsMixin(ProcessorBase):
         caller_reference: str,
         caller_description: str | None = None,
         sender_description: str | None = None,
+        options: Mapping[str, str] | None = None,
+        ipn_url: str | None = None,
     ) -> TransactionResult:
         """Charge the buyer's funding source and raise the prepaid balance by the full amount."""
         _check_description("CallerDescription", caller_description)
         _check_description("SenderDescription", sender_description)
         request = {
+            **_option_fields(options, ipn_url),
             "SenderTokenId": sender_token_id,
             "PrepaidInstrumentId": prepaid_instrument_id,
             "Amount": amount,
@@ -215,6 +234,7 @@ class ActionsMixin(ProcessorBase):
             fee = self.fee_schedule.fee(amount)
             self._record(
                 conn, transaction_id, caller_id, "FundPrepaid", amount, caller_reference, now,
+                ipn_url or row.caller_ipn_url,
                 fee_cents=fee.cents, caller_description=caller_description,
                 sender_description=sender_description, sender_token_id=sender_token_id,
                 instrument_id=row.instrument_id, payment_method=row.payment_method,
@@ -243,11 +263,14 @@ class ActionsMixin(ProcessorBase):
         caller_reference: str,
         caller_description: str | None = None,
         sender_description: str | None = None,
+        options: Mapping[str, str] | None = None,
+        ipn_url: str | None = None,
     ) -> TransactionResult:
         """Spend from a prepaid balance, or add to a credit instrument's debt. No money moves, no fee."""
         _check_description("CallerDescription", caller_description)
         _check_description("SenderDescription", sender_description)
         request = {
+            **_option_fields(options, ipn_url),
             "SenderTokenId": sender_token_id,
             "Amount": amount,
             "Currency": amount.currency,
@@ -273,6 +296,7 @@ class ActionsMixin(ProcessorBase):
                 )
             self._record(
                 conn, transaction_id, caller_id, "Pay", amount, caller_reference, now,
+                ipn_url or row.caller_ipn_url,
                 caller_description=caller_description, sender_description=sender_description,
                 sender_token_id=sender_token_id, instrument_id=row.instrument_id, payment_method=method,
             )  # fmt: skip
@@ -293,10 +317,13 @@ class ActionsMixin(ProcessorBase):
         caller_reference: str,
         amount: Amount | None = None,
         caller_description: str | None = None,
+        options: Mapping[str, str] | None = None,
+        ipn_url: str | None = None,
     ) -> TransactionResult:
         """Reverse all (amount None) or part of a Pay: back to the prepaid balance, or off the debt."""
         _check_description("CallerDescription", caller_description)
         request = {
+            **_option_fields(options, ipn_url),
             "TransactionId": transaction_id,
             "Amount": amount,
             "Currency": amount.currency if amount else None,
@@ -319,6 +346,7 @@ class ActionsMixin(ProcessorBase):
                     _instruments.c.kind,
                     _instruments.c.account_id,
                     _callers.c.balance_account_id,
+                    _callers.c.ipn_url.label("caller_ipn_url"),
                 )
                 .join(_instruments, _instruments.c.id == _transactions.c.instrument_id)
                 .join(_callers, _callers.c.id == _transactions.c.caller_id)
@@ -354,6 +382,7 @@ class ActionsMixin(ProcessorBase):
                 raise RefundAmountExceeded("The refund is larger than what remains refundable")
             self._record(
                 conn, refund_id, caller_id, "Refund", refund_amount, caller_reference, now,
+                ipn_url or original.caller_ipn_url,
                 caller_description=caller_description, sender_token_id=original.sender_token_id,
                 instrument_id=original.instrument_id, payment_method=original.payment_method,
                 parent_id=original.id,
@@ -387,11 +416,14 @@ class ActionsMixin(ProcessorBase):
         caller_reference: str,
         caller_description: str | None = None,
         sender_description: str | None = None,
+        options: Mapping[str, str] | None = None,
+        ipn_url: str | None = None,
     ) -> TransactionResult:
         """Charge the buyer's funding source for part or all of the debt, in one fee-bearing charge."""
         _check_description("CallerDescription", caller_description)
         _check_description("SenderDescription", sender_description)
         request = {
+            **_option_fields(options, ipn_url),
             "SenderTokenId": sender_token_id,
             "CreditInstrumentId": credit_instrument_id,
             "Amount": amount,
@@ -408,6 +440,7 @@ class ActionsMixin(ProcessorBase):
             fee = self.fee_schedule.fee(amount)
             self._record(
                 conn, transaction_id, caller_id, "SettleDebt", amount, caller_reference, now,
+                ipn_url or row.caller_ipn_url,
                 fee_cents=fee.cents, caller_description=caller_description,
                 sender_description=sender_description, sender_token_id=sender_token_id,
                 instrument_id=row.instrument_id, payment_method=row.payment_method,
@@ -446,6 +479,7 @@ class ActionsMixin(ProcessorBase):
             _check_currency(amount, row.currency, "AdjustmentAmount")
             self._record(
                 conn, transaction_id, caller_id, "WriteOffDebt", amount, caller_reference, now,
+                row.caller_ipn_url,
                 caller_description=caller_description, instrument_id=row.instrument_id,
                 payment_method="Debt",
             )  # fmt: skip

@@ -16,14 +16,15 @@ from sqlalchemy.exc import IntegrityError
 
 from fpscore.errors import AmountOutOfRange, DuplicateRequest, InvalidParams, InvalidTokenId
 from fpscore.money import Amount
-from fpscore.processor import ledger
+from fpscore.processor import ipn, ledger
 from fpscore.processor.base import ProcessorBase
 from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
 from fpscore.processor.ids import new_token_id
-from fpscore.processor.schema import Instrument, Token
+from fpscore.processor.schema import Caller, Instrument, Token
 
 _instruments = Instrument.__table__
 _tokens = Token.__table__
+_callers = Caller.__table__
 PAYMENT_METHODS = ("CC", "ACH", "ABT")
 MAX_VALIDITY_START = timedelta(days=366)
 
@@ -215,26 +216,40 @@ class InstrumentsMixin(ProcessorBase):
                 return _setup_result(instrument.id, instrument.kind, token_ids, instrument.expires_at, True)
         raise DuplicateRequest("a token with one of these caller references was issued for different terms")
 
-    def cancel_token(self, caller_id: int, token_id: str, reason: str | None = None) -> None:
-        """Make a token Inactive: it pays, funds or settles nothing more. Cancelling twice is harmless."""
+    def cancel_token(
+        self, caller_id: int, token_id: str, reason: str | None = None, ipn_url: str | None = None
+    ) -> None:
+        """Make a token Inactive: it pays, funds or settles nothing more. Cancelling twice is harmless.
+
+        The caller's notification URL (or `ipn_url`) is told, in the same database transaction.
+        """
+        reason = (reason or "")[:1024] or None
         with self.engine.begin() as conn:
-            found = conn.execute(
+            now = self.clock()
+            cancelled = conn.execute(
                 update(_tokens)
-                .where(_tokens.c.id == token_id, _tokens.c.caller_id == caller_id)
-                .values(
-                    status="Inactive",
-                    cancelled_at=self.clock(),
-                    cancel_reason=(reason or "")[:1024] or None,
+                .where(
+                    _tokens.c.id == token_id, _tokens.c.caller_id == caller_id, _tokens.c.status == "Active"
                 )
-                .where(_tokens.c.status == "Active")
-                .returning(_tokens.c.id)
+                .values(status="Inactive", cancelled_at=now, cancel_reason=reason)
+                .returning(_tokens.c.token_type, _tokens.c.caller_reference)
             ).first()
-            if found is None:
+            if cancelled is None:
                 exists = conn.execute(
                     select(_tokens.c.id).where(_tokens.c.id == token_id, _tokens.c.caller_id == caller_id)
                 ).first()
                 if exists is None:
                     raise InvalidTokenId(f"Token {token_id[:64]!r} was not installed by this caller")
+                return
+            url = (
+                ipn_url
+                or conn.execute(select(_callers.c.ipn_url).where(_callers.c.id == caller_id)).scalar_one()
+            )
+            if url:
+                ipn.enqueue_token_cancellation(
+                    conn, caller_id=caller_id, url=url, token_id=token_id, token_type=cancelled.token_type,
+                    caller_reference=cancelled.caller_reference, reason=reason, now=now,
+                )  # fmt: skip
 
 
 def _setup_result(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from fpscore.db import read_only
 from fpscore.errors import InvalidClientTokenId, InvalidParams
 from fpscore.money import DEFAULT_CURRENCY
 from fpscore.processor import ledger
@@ -87,7 +88,7 @@ class PartiesMixin(ProcessorBase):
 
     def caller_for_key(self, access_key_id: str) -> CallerAccount:
         """The caller authenticated by `access_key_id`; InvalidClientTokenId when unknown or revoked."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(
                 select(
                     _callers.c.id,

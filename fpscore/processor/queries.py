@@ -21,6 +21,7 @@ from fpscore.errors import (
 from fpscore.money import DEFAULT_CURRENCY, Amount
 from fpscore.processor.base import ProcessorBase
 from fpscore.processor.schema import Buyer, Caller, Instrument, LedgerAccount, LedgerEntry, Token, Transaction
+from fpscore.wire.catalogue import OPERATIONS, PAYMENT_METHODS, ROLES, TRANSACTION_STATUSES
 
 _tokens = Token.__table__
 _instruments = Instrument.__table__
@@ -32,10 +33,6 @@ _transactions = Transaction.__table__
 
 MAX_BATCH_SIZE = 200
 MAX_TOKENS = 1000
-OPERATIONS = ("Pay", "Refund", "SettleDebt", "WriteOffDebt", "FundPrepaid")
-STATUSES = ("Success", "Pending", "Failure", "Cancelled", "Reserved")
-PAYMENT_METHODS = ("CC", "ACH", "ABT", "Debt", "Prepaid")
-ROLES = ("Caller", "Recipient", "Sender")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +183,7 @@ class QueriesMixin(ProcessorBase):
         for value, allowed, name in (
             (operation, OPERATIONS, "FPSOperation"),
             (payment_method, PAYMENT_METHODS, "PaymentMethod"),
-            (status, STATUSES, "TransactionStatus"),
+            (status, TRANSACTION_STATUSES, "TransactionStatus"),
         ):
             if value is not None and value not in allowed:
                 raise InvalidParams(f"{name} must be one of {', '.join(allowed)}")

@@ -247,3 +247,29 @@ class ApiRequest(Base):
     transaction_id: Mapped[str | None] = mapped_column(String(35))
     latency_ms: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
+
+
+class IpnNotification(Base):
+    """An Instant Payment Notification waiting for (or past) delivery: the outbox.
+
+    Written in the same database transaction as the change it reports, so none is lost; delivered by
+    `ipn.IpnDispatcher`, which signs `params` at sending time and retries with backoff until the merchant
+    answers 200 or the delivery window closes.
+    """
+
+    __tablename__ = "ipn_notifications"
+    __table_args__ = (Index("ix_ipn_notifications_due", "delivered_at", "gave_up_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    notification_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)  # TransactionId or TokenId
+    params: Mapped[str] = mapped_column(Text)  # JSON object of the unsigned notification parameters
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]

@@ -3,13 +3,15 @@
 Before any worker starts, the master migrates the database, registers the caller of FPS_ACCESS_KEY_ID /
 FPS_SECRET_ACCESS_KEY when both are set (named by FPS_CALLER_NAME / FPS_CALLER_EMAIL), makes the signing
 key, and disposes of its engine. The app is not preloaded: each worker builds its own engine and app after
-the fork, so no database connection is ever shared between processes.
+the fork, so no database connection is ever shared between processes. Each worker also runs an IPN
+delivery thread; the outbox's claims keep them from sending one notification twice at once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from wsgiref.types import WSGIApplication
 
@@ -19,6 +21,7 @@ from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
 from fpscore.processor import Processor
 from fpscore.processor.app import make_app
+from fpscore.processor.ipn import IpnDispatcher
 from fpscore.processor.keys import SigningKeys
 
 DEFAULT_CALLER_NAME = "FPS caller"
@@ -60,6 +63,10 @@ def _prepare(database_url: str, settings: Settings, public_host: str | None) -> 
         engine.dispose()
 
 
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def run(
     host: str,
     port: int,
@@ -75,12 +82,18 @@ def run(
     settings = Settings.from_env()
     _prepare(database_url, settings, public_host)
 
+    base_url = f"http://{public_host or host_port(host, port)}"
+
     def load_app() -> WSGIApplication:
         processor = Processor(make_engine(database_url), settings.fee_schedule)
+        dispatcher = IpnDispatcher(processor.engine, SigningKeys(processor.engine, public_host), base_url)
+        threading.Thread(
+            target=dispatcher.run_forever, args=(threading.Event(),), name="ipn-delivery", daemon=True
+        ).start()
         return make_app(processor, public_host=public_host)
 
     options: dict[str, object] = {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "bind": host_port(host, port),
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",

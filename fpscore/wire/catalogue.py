@@ -145,11 +145,20 @@ class ActionSpec:
     params: tuple[Param, ...]
 
     def parse(self, version: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """The Processor keyword arguments; checked parameters that feed no keyword go, as sent, into
+        `options`, so that they still tell two requests apart under one CallerReference."""
         kwargs: dict[str, Any] = {}
+        options: dict[str, str] = {}
         for param in self.params:
             value = param.read(version, params)
-            if value is not None and param.kwarg is not None:
+            if value is None:
+                continue
+            if param.kwarg is not None:
                 kwargs[param.kwarg] = value
+            else:
+                options[param.name] = params[param.name]
+        if options:
+            kwargs["options"] = options
         return kwargs
 
 
@@ -183,14 +192,16 @@ _SENDER_DESCRIPTION = Param("SenderDescription", "sender_description", max_lengt
 _TRANSACTION_ID = Param("TransactionId", "transaction_id", required=True, max_length=TRANSACTION_ID_LENGTH)
 _CREDIT_INSTRUMENT = _token("CreditInstrumentId", "credit_instrument_id")
 # Accepted for the clients that send them; aggregated payments have one fee payer (the recipient),
-# one soft descriptor and no timeouts, and IPN is not sent yet.
+# one soft descriptor and no timeouts.
 _CHARGE_OPTIONS = (
     Param("DescriptorPolicy.SoftDescriptorType", choices=_enum("Static", "Dynamic")),
     Param("DescriptorPolicy.CSOwner", choices=_enum("Recipient", "Caller")),
     Param("TransactionTimeoutInMins", kind=Kind.INTEGER),
     Param("ChargeFeeTo", choices=_enum("Caller", "Recipient")),
 )
-_OVERRIDE_IPN_URL = Param("OverrideIPNURL", kind=Kind.URL, max_length=URL_LENGTH, since="2010-08-28")
+_OVERRIDE_IPN_URL = Param(
+    "OverrideIPNURL", "ipn_url", kind=Kind.URL, max_length=URL_LENGTH, since="2010-08-28"
+)
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.name: spec
