@@ -14,8 +14,12 @@ from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 class Settings:
     data_dir: Path
     processor_database_url: str
+    database_url: str  # the merchant's own database
+    endpoint: str | None  # the FPS endpoint; None: the processor runs in this process
     access_key_id: str | None
     secret_access_key: str | None
+    caller_name: str
+    caller_email: str
     fee_schedule: FeeSchedule
 
     @classmethod
@@ -27,7 +31,11 @@ class Settings:
             data_dir=data_dir,
             processor_database_url=env.get("FPS_PROCESSOR_DATABASE_URL")
             or f"sqlite:///{data_dir / 'processor.sqlite3'}",
+            database_url=env.get("FPS_DATABASE_URL") or f"sqlite:///{data_dir / 'merchant.sqlite3'}",
+            endpoint=env.get("FPS_ENDPOINT") or None,
             access_key_id=env.get("FPS_ACCESS_KEY_ID") or None,
             secret_access_key=env.get("FPS_SECRET_ACCESS_KEY") or None,
+            caller_name=env.get("FPS_CALLER_NAME") or "Tune Shop",
+            caller_email=env.get("FPS_CALLER_EMAIL") or "billing@tuneshop.example",
             fee_schedule=FeeSchedule.parse(fee_text) if fee_text else DEFAULT_FEE_SCHEDULE,
         )

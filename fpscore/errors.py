@@ -61,6 +61,8 @@ def _define(code: str, family: type[FpsError], retriable: bool | None = None) ->
 InternalError = _define("InternalError", ServiceError)
 Throttling = _define("Throttling", ServiceError)
 ConcurrentModification = _define("ConcurrentModification", ServiceError)
+# Client side: the processor could not be reached or gave no FPS answer, after every retry.
+ServiceUnavailable = _define("ServiceUnavailable", ServiceError)
 
 SignatureDoesNotMatch = _define("SignatureDoesNotMatch", AuthError)
 InvalidClientTokenId = _define("InvalidClientTokenId", AuthError)

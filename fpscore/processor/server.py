@@ -10,7 +10,6 @@ delivery thread; the outbox's claims keep them from sending one notification twi
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from wsgiref.types import WSGIApplication
@@ -24,8 +23,6 @@ from fpscore.processor.app import make_app
 from fpscore.processor.ipn import IpnDispatcher
 from fpscore.processor.keys import SigningKeys
 
-DEFAULT_CALLER_NAME = "FPS caller"
-DEFAULT_CALLER_EMAIL = "caller@fps.invalid"
 REQUEST_TIMEOUT_S = 30
 MAX_REQUEST_LINE = 8190  # gunicorn's ceiling; a signed GET (VerifySignature above all) can be long
 
@@ -55,8 +52,8 @@ def _prepare(database_url: str, settings: Settings, public_host: str | None) -> 
             Processor(engine).ensure_caller(
                 settings.access_key_id,
                 settings.secret_access_key,
-                os.environ.get("FPS_CALLER_NAME") or DEFAULT_CALLER_NAME,
-                os.environ.get("FPS_CALLER_EMAIL") or DEFAULT_CALLER_EMAIL,
+                settings.caller_name,
+                settings.caller_email,
             )
         SigningKeys(engine, public_host).current()
     finally:

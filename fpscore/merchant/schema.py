@@ -1,0 +1,224 @@
+"""The merchant's tables: customers, orders, token references, instruments as the merchant knows them,
+purchases, fundings, settlements, write-offs and refunds, staff, and `api_calls` — one row per attempt of
+every FPS call, so any purchase can be followed from its order to its CallerReference, RequestId and
+TransactionId.
+
+Money columns are integer minor units (`*_cents`). The merchant never reads the processor's tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fpscore.db import UtcDateTime
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ROLES = ("finance", "support", "analyst", "troubleshooter", "admin")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime}
+
+
+class Staff(Base):
+    """A back-office user. Passwords are stored only as a slow KDF hash."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class Order(Base):
+    """The seed's Order: what a customer bought in one checkout."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('Open', 'Paid', 'PartlyRefunded', 'Refunded', 'Failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class TokenReference(Base):
+    """One CBUI round trip: the references sent, the status returned, the instrument it produced."""
+
+    __tablename__ = "token_references"
+    __table_args__ = (
+        CheckConstraint("kind IN ('Prepaid', 'Postpaid')", name="kind"),
+        CheckConstraint("status IN ('Started', 'Completed', 'Abandoned', 'Failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    caller_reference_sender: Mapped[str] = mapped_column(String(128), unique=True)
+    caller_reference_funding: Mapped[str | None] = mapped_column(String(128), unique=True)
+    caller_reference_settlement: Mapped[str | None] = mapped_column(String(128), unique=True)
+    funding_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    credit_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    purchase_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    cbui_status: Mapped[str | None] = mapped_column(String(4))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    instrument_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class MerchantInstrument(Base):
+    """A prepaid or postpaid instrument as the merchant knows it, with the last balance it was told."""
+
+    __tablename__ = "instruments"
+    __table_args__ = (
+        CheckConstraint("kind IN ('Prepaid', 'Postpaid')", name="kind"),
+        CheckConstraint("status IN ('Active', 'Cancelled')", name="status"),
+        Index("ix_instruments_kind_status", "kind", "status", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the processor's instrument id
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    sender_token_id: Mapped[str] = mapped_column(String(64))
+    funding_token_id: Mapped[str | None] = mapped_column(String(64))
+    settlement_token_id: Mapped[str | None] = mapped_column(String(64))
+    funding_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    credit_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    purchase_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None]
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)  # prepaid balance or debt
+    balance_seen_at: Mapped[datetime | None]
+    debt_since: Mapped[datetime | None]  # when the oldest unsettled debt arose (settlement policy)
+    created_at: Mapped[datetime]
+
+
+class _Movement:
+    """Columns every money movement the merchant asked for shares."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    caller_reference: Mapped[str] = mapped_column(String(128), unique=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(35), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # Requested, Pending, Success, Failure
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(64))  # staff username or job name
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+
+
+class Purchase(_Movement, Base):
+    """One order line paid with Pay against an instrument."""
+
+    __tablename__ = "purchases"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    product: Mapped[str] = mapped_column(String(128))
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    fee_alone_cents: Mapped[int] = mapped_column(BigInteger)  # its fee had it been charged alone
+
+
+class Funding(_Movement, Base):
+    __tablename__ = "fundings"
+
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Settlement(_Movement, Base):
+    __tablename__ = "settlements"
+
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WriteOff(_Movement, Base):
+    __tablename__ = "write_offs"
+
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Refund(_Movement, Base):
+    __tablename__ = "refunds"
+
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ApiCall(Base):
+    """One attempt of one FPS call: what was asked (no credentials, no signature) and what came back."""
+
+    __tablename__ = "api_calls"
+    __table_args__ = (Index("ix_api_calls_created", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    action: Mapped[str] = mapped_column(String(48))
+    caller_reference: Mapped[str | None] = mapped_column(String(128), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(35), index=True)
+    instrument_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    fps_status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    request_params: Mapped[str] = mapped_column(Text)  # JSON, credentials and signature removed
+    response_body: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Something a staff member did or was refused, beyond the FPS calls themselves."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_created", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(48))
+    outcome: Mapped[str] = mapped_column(String(16))  # Done, Refused, Failed
+    subject: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
