@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from fpscore.errors import (
     AmountOutOfRange,
@@ -100,6 +100,17 @@ _TOKEN_QUERY = (
 )
 
 
+# Built once (they run on every payment).
+_LOCKED_TOKEN = _TOKEN_QUERY.where(_tokens.c.id == bindparam("token_id")).with_for_update(
+    read=True, of=_tokens
+)
+_INSERT_TRANSACTION = insert(_transactions)
+_TRANSACTION_DEFAULTS = {column.name: None for column in _transactions.c} | {
+    "fee_cents": 0,
+    "refunded_cents": 0,
+}
+
+
 class ActionsMixin(ProcessorBase):
     # -- lookups -------------------------------------------------------------------------------------
 
@@ -107,9 +118,7 @@ class ActionsMixin(ProcessorBase):
         self, conn: Connection, caller_id: int, token_id: str, roles: tuple[str, ...]
     ) -> Row[Any]:
         """The token with its instrument, locked against a concurrent CancelToken until we commit."""
-        row = conn.execute(
-            _TOKEN_QUERY.where(_tokens.c.id == token_id).with_for_update(read=True, of=_tokens)
-        ).one_or_none()
+        row = conn.execute(_LOCKED_TOKEN, {"token_id": token_id}).one_or_none()
         if row is None or row.caller_id != caller_id:
             raise InvalidTokenId_Sender(
                 f"SenderTokenId {token_id[:64]!r} is not a token installed for this caller"
@@ -164,22 +173,22 @@ class ActionsMixin(ProcessorBase):
     ) -> None:
         """Insert the transaction row and, when the caller listens, its notification (same transaction)."""
         status, code, message = SUCCESS
-        conn.execute(
-            insert(_transactions).values(
-                id=transaction_id,
-                caller_id=caller_id,
-                operation=operation,
-                status=status,
-                status_code=code,
-                status_message=message,
-                amount_cents=amount.cents,
-                currency=amount.currency,
-                caller_reference=caller_reference,
-                created_at=now,
-                completed_at=now,
-                **{"fee_cents": 0, "refunded_cents": 0, **fields},
-            )
-        )
+        row = {
+            **_TRANSACTION_DEFAULTS,
+            "id": transaction_id,
+            "caller_id": caller_id,
+            "operation": operation,
+            "status": status,
+            "status_code": code,
+            "status_message": message,
+            "amount_cents": amount.cents,
+            "currency": amount.currency,
+            "caller_reference": caller_reference,
+            "created_at": now,
+            "completed_at": now,
+            **fields,
+        }
+        conn.execute(_INSERT_TRANSACTION, row)
         if notify_url:
             ipn.enqueue_transaction(
                 conn, caller_id=caller_id, url=notify_url, transaction_id=transaction_id, operation=operation,

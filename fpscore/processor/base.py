@@ -64,13 +64,11 @@ class ProcessorBase:
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
-                    existing = idempotency.replay(conn, ref)
-                    if existing is not None:
+                    transaction_id, now = new_transaction_id(), self.clock()
+                    if not idempotency.claim(conn, ref, transaction_id, now):
+                        existing = idempotency.replay(conn, ref)
                         return TransactionResult(existing, self._status(conn, existing), replayed=True)
-                    transaction_id = new_transaction_id()
-                    idempotency.claim(conn, ref, transaction_id)
-                    status = execute(conn, transaction_id, self.clock())
-                    return TransactionResult(transaction_id, status)
+                    return TransactionResult(transaction_id, execute(conn, transaction_id, now))
             except idempotency.ReferenceTaken:
                 continue
             except DBAPIError as exc:

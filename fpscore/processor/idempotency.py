@@ -2,9 +2,10 @@
 with the same reference is DuplicateRequest.
 
 A request is "the same" when its action and every business parameter are equal (the reference's rule:
-authentication and version parameters do not count). The record is written first in the action's
-database transaction: on PostgreSQL a concurrent retry blocks on the unique key until the first commits
-(then replays) or rolls back (then runs); on SQLite writers are serialized by BEGIN IMMEDIATE.
+authentication and version parameters do not count). The record is claimed first in the action's
+database transaction (`INSERT ... ON CONFLICT DO NOTHING`): on PostgreSQL a concurrent retry waits on
+the unique key until the first commits (then it replays) or rolls back (then it runs); on SQLite writers
+are serialized by BEGIN IMMEDIATE. Statements are built once: they run on every payment.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fpscore.db import utcnow
 from fpscore.errors import DuplicateRequest, InvalidParams
 from fpscore.processor.schema import CallerReferenceRecord
 
@@ -27,7 +28,29 @@ _records = CallerReferenceRecord.__table__
 
 
 class ReferenceTaken(Exception):
-    """Another transaction committed the same CallerReference first: roll back and replay."""
+    """The CallerReference's record vanished between claim and replay: run the whole action again."""
+
+
+_KEY = (
+    (_records.c.caller_id == bindparam("caller_id"))
+    & (_records.c.action == bindparam("action"))
+    & (_records.c.caller_reference == bindparam("caller_reference"))
+)
+_REPLAY = select(_records.c.request_digest, _records.c.transaction_id).where(_KEY)
+_CLAIM = {
+    name: dialect.insert(_records)
+    .values(
+        caller_id=bindparam("caller_id"),
+        action=bindparam("action"),
+        caller_reference=bindparam("caller_reference"),
+        request_digest=bindparam("digest"),
+        transaction_id=bindparam("transaction_id"),
+        created_at=bindparam("now"),
+    )
+    .on_conflict_do_nothing()
+    .returning(_records.c.caller_reference)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +72,11 @@ def reference(caller_id: int, action: str, caller_reference: str, request: Mappi
     return Reference(caller_id, action, caller_reference, digest)
 
 
-def replay(conn: Connection, ref: Reference) -> str | None:
-    """The TransactionId recorded for `ref`, None when the reference is new; DuplicateRequest when the
-    reference was used for a different request."""
-    row = conn.execute(
-        select(_records.c.request_digest, _records.c.transaction_id).where(
-            _records.c.caller_id == ref.caller_id,
-            _records.c.action == ref.action,
-            _records.c.caller_reference == ref.caller_reference,
-        )
-    ).one_or_none()
+def replay(conn: Connection, ref: Reference) -> str:
+    """The TransactionId recorded for `ref`; DuplicateRequest when it names a different request."""
+    row = conn.execute(_REPLAY, _key(ref)).one_or_none()
     if row is None:
-        return None
+        raise ReferenceTaken
     if row.request_digest != ref.digest:
         raise DuplicateRequest(
             f"A different {ref.action} request with CallerReference {ref.caller_reference!r} already exists"
@@ -68,21 +84,11 @@ def replay(conn: Connection, ref: Reference) -> str | None:
     return row.transaction_id
 
 
-def claim(conn: Connection, ref: Reference, transaction_id: str) -> None:
-    """Record `ref` for `transaction_id`; ReferenceTaken when a concurrent request committed it first."""
-    dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    stmt = (
-        dialect_insert(_records)
-        .values(
-            caller_id=ref.caller_id,
-            action=ref.action,
-            caller_reference=ref.caller_reference,
-            request_digest=ref.digest,
-            transaction_id=transaction_id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(_records.c.caller_reference)
-    )
-    if conn.execute(stmt).first() is None:
-        raise ReferenceTaken
+def _key(ref: Reference) -> dict[str, object]:
+    return {"caller_id": ref.caller_id, "action": ref.action, "caller_reference": ref.caller_reference}
+
+
+def claim(conn: Connection, ref: Reference, transaction_id: str, now: datetime) -> bool:
+    """Record `ref` for `transaction_id`; False when the reference is already recorded (a replay)."""
+    params = {**_key(ref), "digest": ref.digest, "transaction_id": transaction_id, "now": now}
+    return conn.execute(_CLAIM[conn.dialect.name], params).first() is not None

@@ -11,7 +11,13 @@ TOKEN_ID_LENGTH = 64
 
 
 def _random_id(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`length` random characters of A-Z0-9, from one call to the system's random source."""
+    number = secrets.randbelow(len(_ALPHABET) ** length)
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
 
 
 def new_transaction_id() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
@@ -33,6 +33,21 @@ NORMAL_SIDE = {
 
 _accounts = LedgerAccount.__table__
 _entries = LedgerEntry.__table__
+
+
+def _guarded_update(with_min: bool, with_max: bool):  # type: ignore[no-untyped-def]
+    new_balance = _accounts.c.balance_cents + bindparam("delta")
+    stmt = update(_accounts).where(_accounts.c.id == bindparam("account_id"))
+    if with_min:
+        stmt = stmt.where(new_balance >= bindparam("min_cents"))
+    if with_max:
+        stmt = stmt.where(new_balance <= bindparam("max_cents"))
+    return stmt.values(balance_cents=new_balance).returning(_accounts.c.balance_cents)
+
+
+# Built once (they run on every payment): one guarded UPDATE per shape of guard, and the entries INSERT.
+_UPDATES = {(low, high): _guarded_update(low, high) for low in (False, True) for high in (False, True)}
+_INSERT_ENTRIES = insert(_entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +107,7 @@ def post(conn: Connection, transaction_id: str, legs: list[Leg], guards: dict[in
         balances[account_id] = _move(conn, account_id, deltas[account_id], guards.get(account_id))
     # Legs of one account in one posting share the balance after the posting.
     conn.execute(
-        insert(_entries),
+        _INSERT_ENTRIES,
         [
             {
                 "transaction_id": transaction_id,
@@ -106,15 +121,14 @@ def post(conn: Connection, transaction_id: str, legs: list[Leg], guards: dict[in
 
 
 def _move(conn: Connection, account_id: int, delta: int, guard: Guard | None) -> int:
-    new_balance = _accounts.c.balance_cents + delta
-    stmt = update(_accounts).where(_accounts.c.id == account_id)
-    if guard is not None and guard.min_cents is not None:
-        stmt = stmt.where(new_balance >= guard.min_cents)
-    if guard is not None and guard.max_cents is not None:
-        stmt = stmt.where(new_balance <= guard.max_cents)
-    balance = conn.execute(
-        stmt.values(balance_cents=new_balance).returning(_accounts.c.balance_cents)
-    ).scalar_one_or_none()
+    low = guard is not None and guard.min_cents is not None
+    high = guard is not None and guard.max_cents is not None
+    params = {"account_id": account_id, "delta": delta}
+    if low:
+        params["min_cents"] = guard.min_cents  # type: ignore[union-attr]
+    if high:
+        params["max_cents"] = guard.max_cents  # type: ignore[union-attr]
+    balance = conn.execute(_UPDATES[low, high], params).scalar_one_or_none()
     if balance is None:
         if guard is None:
             raise AssertionError(f"ledger account {account_id} does not exist")

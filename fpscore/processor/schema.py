@@ -208,7 +208,7 @@ class CallerReferenceRecord(Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     # Written before the transaction row, in the same database transaction: checked at commit.
     transaction_id: Mapped[str | None] = mapped_column(
-        ForeignKey("transactions.id", deferrable=True, initially="DEFERRED")
+        ForeignKey("transactions.id", deferrable=True, initially="DEFERRED"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(index=True)
 
