@@ -1,8 +1,10 @@
-"""The `fpscore` command: migrate | serve."""
+"""The `fpscore` command: migrate | serve | staff add | settle --due | reconcile | ipn-listen."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 
 from fpscore.config import Settings
@@ -10,10 +12,11 @@ from fpscore.db import make_engine, migrate
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.processor_database_url)
-    migrate(engine, "processor")
-    engine.dispose()
-    print(f"processor database at head: {engine.url.render_as_string(hide_password=True)}")
+    for url, tree in ((settings.processor_database_url, "processor"), (settings.database_url, "merchant")):
+        engine = make_engine(url)
+        migrate(engine, tree)
+        engine.dispose()
+        print(f"{tree} database at head: {engine.url.render_as_string(hide_password=True)}")
     return 0
 
 
@@ -24,18 +27,116 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant.staff import add_staff
+
+    password = os.environ.get("FPS_STAFF_PASSWORD") or getpass.getpass(f"Password for {args.name}: ")
+    engine = make_engine(settings.database_url)
+    migrate(engine, "merchant")
+    try:
+        add_staff(engine, args.name, args.role, password, args.display_name)
+    except ValueError as exc:
+        print(f"fpscore staff add: {exc}", file=sys.stderr)
+        return 2
+    print(f"staff account {args.name} ({args.role}) created")
+    return 0
+
+
+def _job_actor(name: str):  # type: ignore[no-untyped-def]
+    from fpscore.merchant.roles import Actor, Permission
+
+    return Actor.job(name, Permission.READ, Permission.SETTLE, Permission.RECONCILE)
+
+
+def _settle(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from fpscore.merchant.connect import connect
+    from fpscore.merchant.settlement import SettlementPolicy, due_instruments, settle_many
+
+    if not args.due:
+        print("fpscore settle: say --due to settle every instrument due under the policy", file=sys.stderr)
+        return 2
+    merchant = connect(settings)
+    policy = SettlementPolicy.from_env()
+    due = [item.instrument_id for item in due_instruments(merchant, policy)]
+    with tqdm(total=len(due), desc="settling", unit="instrument", file=sys.stderr) as bar:
+        results = settle_many(merchant, _job_actor("settle-due"), due, lambda *_: bar.update(1))
+    failed = [result for result in results if result.error]
+    for result in results:
+        outcome = result.error or f"{result.outcome.transaction_id} {result.outcome.status}"  # type: ignore[union-attr]
+        print(f"{result.instrument_id}\t{outcome}")
+    print(f"{len(results) - len(failed)} settled, {len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant.connect import connect
+    from fpscore.merchant.reconcile import reconcile
+
+    merchant = connect(settings)
+    differences = reconcile(
+        merchant, _job_actor("reconcile"), progress=lambda step: print(step, file=sys.stderr)
+    )
+    for difference in differences:
+        print(f"{difference.kind}\t{difference.subject}\tmerchant: {difference.merchant}\t"
+              f"processor: {difference.processor}")  # fmt: skip
+    print(f"{len(differences)} differences", file=sys.stderr)
+    return 1 if differences else 0
+
+
+def _ipn_listen(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    from wsgiref.simple_server import make_server
+
+    from fpscore.merchant.connect import connect
+    from fpscore.merchant.notifications import ipn_app
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app = ipn_app(connect(settings), args.public_url)
+    with make_server(args.host, args.port, app) as server:
+        print(f"listening for IPN on http://{args.host}:{args.port}/", file=sys.stderr)
+        server.serve_forever()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fpscore", description="FPS Back Office")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="create or upgrade the processor's database").set_defaults(
-        func=_migrate
-    )
+    commands.add_parser("migrate", help="create or upgrade both databases").set_defaults(func=_migrate)
+
     serve = commands.add_parser("serve", help="run the FPS-compatible processor over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=4)
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
+
+    staff = commands.add_parser("staff", help="back-office staff accounts")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_commands.add_parser(
+        "add", help="create a staff account (password from FPS_STAFF_PASSWORD or asked)"
+    )
+    add.add_argument("name")
+    add.add_argument(
+        "--role", required=True, choices=["finance", "support", "analyst", "troubleshooter", "admin"]
+    )
+    add.add_argument("--display-name")
+    add.set_defaults(func=_staff_add)
+
+    settle = commands.add_parser("settle", help="settle postpaid debt")
+    settle.add_argument("--due", action="store_true", help="every instrument due under the settlement policy")
+    settle.set_defaults(func=_settle)
+
+    commands.add_parser(
+        "reconcile", help="compare the merchant's records with the processor's; exit 1 on any difference"
+    ).set_defaults(func=_reconcile)
+
+    listen = commands.add_parser("ipn-listen", help="receive the processor's IPN and update the records")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=8766)
+    listen.add_argument("--public-url", help="the URL the processor posts to, if not http://HOST:PORT/PATH")
+    listen.set_defaults(func=_ipn_listen)
     return parser
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from xml.etree.ElementTree import Element
 
 import requests
@@ -25,6 +25,8 @@ from fpscore.signing import sign_query, utc_timestamp
 from fpscore.wire import parse_amount, parse_error, parse_response
 
 API_VERSION = "2010-08-28"
+CBUI_VERSION = "2009-01-09"
+CBUI_PATH = "cobranded-ui/actions/start"
 TRANSIENT_HTTP = frozenset({500, 502, 503, 504})
 RETRIABLE_CODES = frozenset({"InternalError", "Throttling", "ConcurrentModification", "ServiceUnavailable"})
 DEFAULT_TIMEOUT = (3.05, 30.0)  # connect, read (seconds)
@@ -215,6 +217,20 @@ class FpsClient:
                 created_at=self.clock(),
             )
         )
+
+    def pipeline_url(self, params: Mapping[str, str]) -> str:
+        """A signed Co-Branded UI start URL on this endpoint (lower-case `signature` keys, verb GET)."""
+        url = self.endpoint + CBUI_PATH
+        signed = sign_query(
+            {**params, "callerKey": self.access_key_id, "signatureVersion": "2", "version": CBUI_VERSION},
+            self._secret,
+            method="GET",
+            host=self.host,
+            path=urlsplit(url).path,
+            signature_key="signature",
+            signature_method_key="signatureMethod",
+        )
+        return f"{url}?{urlencode(signed, quote_via=quote)}"
 
     # -- typed actions ------------------------------------------------------------------------------
 

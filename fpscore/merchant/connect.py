@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -26,7 +26,6 @@ from fpscore.merchant.client import FpsClient
 from fpscore.merchant.transport import WsgiAdapter
 
 EMBEDDED_ENDPOINT = "http://fps.embedded/"
-CBUI_PATH = "cobranded-ui/actions/start"
 
 
 @dataclass
@@ -37,10 +36,7 @@ class Merchant:
     client: FpsClient
     audit: AuditLog
     fee_schedule: FeeSchedule
-
-    @property
-    def cbui_url(self) -> str:
-        return self.client.endpoint + CBUI_PATH
+    certificates: dict[str, bytes] = field(default_factory=dict)  # the processor's, by certificateUrl
 
     def close(self) -> None:
         self.client.session.close()

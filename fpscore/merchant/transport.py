@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Mapping
+from http.client import HTTPMessage
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 from wsgiref.types import WSGIApplication
 
@@ -16,6 +18,17 @@ from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+
+
+class _Raw(io.BytesIO):
+    """The body, plus the headers where `requests` looks for Set-Cookie (so sessions keep cookies)."""
+
+    def __init__(self, content: bytes, headers: list[tuple[str, str]]):
+        super().__init__(content)
+        message = HTTPMessage()
+        for name, value in headers:
+            message[name] = value  # appends: several Set-Cookie headers stay several
+        self._original_response = SimpleNamespace(msg=message)
 
 
 class WsgiAdapter(BaseAdapter):
@@ -80,7 +93,7 @@ class WsgiAdapter(BaseAdapter):
         response.reason = str(captured["status"]).partition(" ")[2]
         response.headers = CaseInsensitiveDict(captured["headers"])  # type: ignore[arg-type]
         response.encoding = get_encoding_from_headers(response.headers)
-        response.raw = io.BytesIO(content)
+        response.raw = _Raw(content, captured["headers"])  # type: ignore[arg-type]
         response._content = content
         response.url = request.url or ""
         response.request = request

@@ -18,6 +18,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from fpscore.errors import InternalError
 from fpscore.processor import Processor
 from fpscore.processor.api import INTERNAL_ERROR_MESSAGE, QueryApi
+from fpscore.processor.cbui import FORM_ROUTE, START_ROUTE, CoBrandedUi
 from fpscore.processor.keys import CERTIFICATE_PATH, SigningKeys
 from fpscore.wire import render_error
 
@@ -93,10 +94,18 @@ def make_app(processor: Processor, *, public_host: str | None = None) -> App:
             return NOT_FOUND
         return Reply(200, pem, PEM, (("Cache-Control", "public, max-age=86400"),))
 
+    cbui = CoBrandedUi(processor, keys, public_host)
+
+    def cobranded_ui(environ: WSGIEnvironment, match: re.Match[str]) -> Reply:
+        page = cbui.answer(environ, match["step"])
+        return Reply(page.status, page.body, page.content_type, page.headers)
+
     return App(
         [
             Route(re.compile("/"), frozenset({"GET", "POST"}), query_api),
             Route(CERTIFICATE_PATH, frozenset({"GET"}), certificate),
-            # The Co-Branded UI pages (`/cobranded-ui/actions/start`, ...) are routed here.
+            # The Co-Branded UI pages: the start page (GET), then the sign-in and confirm forms (POST).
+            Route(START_ROUTE, frozenset({"GET"}), cobranded_ui),
+            Route(FORM_ROUTE, frozenset({"POST"}), cobranded_ui),
         ]
     )

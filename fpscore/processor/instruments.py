@@ -56,6 +56,15 @@ class _Terms:
     payment_reason: str | None
 
 
+def _check_validity(terms: _Terms, now: datetime) -> None:
+    if terms.expires_at is not None and terms.expires_at <= now:
+        raise InvalidParams("validityExpiry is in the past")
+    if terms.valid_from is not None and not (
+        now - timedelta(minutes=15) <= terms.valid_from <= now + MAX_VALIDITY_START
+    ):
+        raise InvalidParams("validityStart must be between now and one year from now")
+
+
 def _check_reference(name: str, value: str) -> None:
     if not value or not value.strip():
         raise InvalidParams(f"{name} is required")
@@ -117,20 +126,15 @@ class InstrumentsMixin(ProcessorBase):
             raise AmountOutOfRange("the instrument's limits must be greater than zero")
         if terms.payment_method not in PAYMENT_METHODS:
             raise InvalidParams(f"paymentMethod must be one of {', '.join(PAYMENT_METHODS)}")
-        now = self.clock()
-        if terms.expires_at is not None and terms.expires_at <= now:
-            raise InvalidParams("validityExpiry is in the past")
-        if terms.valid_from is not None and not (
-            now - timedelta(minutes=15) <= terms.valid_from <= now + MAX_VALIDITY_START
-        ):
-            raise InvalidParams("validityStart must be between now and one year from now")
         if terms.valid_from and terms.expires_at and terms.valid_from >= terms.expires_at:
             raise InvalidParams("validityStart must be before validityExpiry")
         try:
             with self.engine.begin() as conn:
                 existing = self._existing_setup(conn, caller_id, terms, refs)
                 if existing is not None:
-                    return existing
+                    return existing  # a repeat: answered as first issued, however late it comes
+                now = self.clock()
+                _check_validity(terms, now)
                 return self._issue(conn, caller_id, terms, refs, now)
         except IntegrityError:
             # A concurrent setup with the same references won the race: answer what it issued.

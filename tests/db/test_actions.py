@@ -492,6 +492,22 @@ def test_setup_replays_and_duplicates(processor, caller_id, buyer_id):
         )
 
 
+def test_setup_repeated_late_returns_the_first_tokens(engine, caller_id, buyer_id):
+    now = utcnow()
+    kwargs = dict(
+        caller_reference_sender="s-late",
+        caller_reference_funding="f-late",
+        funding_limit=usd("25"),
+        validity_start=now,
+        validity_expiry=now + timedelta(hours=1),
+    )
+    first = Processor(engine, clock=lambda: now).setup_prepaid(caller_id, buyer_id, **kwargs)
+    later = Processor(engine, clock=lambda: now + timedelta(hours=2)).setup_prepaid(
+        caller_id, buyer_id, **kwargs
+    )
+    assert later.replayed and later.instrument_id == first.instrument_id
+
+
 def test_setup_refusals(processor, caller_id, buyer_id):
     base = dict(caller_reference_sender="s-2", caller_reference_funding="f-2", funding_limit=usd("25"))
     for bad in (

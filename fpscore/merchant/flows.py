@@ -1,0 +1,387 @@
+"""The merchant's flows, shared by the dashboard, the CLI and the demo: fund, purchase, refund, refresh a
+balance, settle, write off, cancel a token. Each takes the Actor who causes it and is refused (and the
+refusal recorded) unless the actor's role allows it.
+
+Every money movement follows one shape: the row is written first with a fresh CallerReference and status
+Requested (so a crash leaves a record of what was asked), then the call is made (retries reuse the
+reference), then the row takes the TransactionId and status, or the FPS error code. A movement that got
+no answer at all stays Requested, and `fpscore reconcile` lists it against the processor's records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, select, update
+
+from fpscore.db import utcnow
+from fpscore.errors import FpsError, InvalidParams, ServiceError
+from fpscore.merchant.client import TransactionReply
+from fpscore.merchant.connect import Merchant
+from fpscore.merchant.roles import Actor, Forbidden, Permission
+from fpscore.merchant.schema import (
+    Customer,
+    Funding,
+    MerchantInstrument,
+    Order,
+    Purchase,
+    Refund,
+    Settlement,
+    WriteOff,
+)
+from fpscore.money import Amount
+
+_customers = Customer.__table__
+_orders = Order.__table__
+_instruments = MerchantInstrument.__table__
+_purchases = Purchase.__table__
+_fundings = Funding.__table__
+_settlements = Settlement.__table__
+_write_offs = WriteOff.__table__
+_refunds = Refund.__table__
+MAX_REASON = 1000
+# The merchant's money movements by the FPS operation each one is.
+MOVEMENTS: dict[str, Table] = {
+    "Pay": _purchases,
+    "FundPrepaid": _fundings,
+    "SettleDebt": _settlements,
+    "WriteOffDebt": _write_offs,
+    "Refund": _refunds,
+}
+
+
+class FlowRefused(Exception):
+    """The merchant's own records refuse the request before anything is sent (e.g. no such purchase)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a money flow did: its row, the CallerReference and the processor's answer."""
+
+    table: str
+    row_id: int
+    caller_reference: str
+    transaction_id: str
+    status: str
+    request_id: str
+
+
+def new_reference(kind: str) -> str:
+    """A CallerReference that cannot collide (unlike the chapter's user name + date and time)."""
+    return f"{kind}-{uuid.uuid4().hex}"
+
+
+def require(merchant: Merchant, actor: Actor, permission: Permission, subject: str | None = None) -> None:
+    """Refuse, and record the refusal, unless `actor` may do `permission`."""
+    if not actor.may(permission):
+        error = Forbidden(actor, permission)
+        merchant.audit.record_event(actor.name, permission.value, "Refused", subject, str(error))
+        raise error
+
+
+def instrument(merchant: Merchant, instrument_id: str) -> Any:
+    with merchant.engine.connect() as conn:
+        row = conn.execute(select(_instruments).where(_instruments.c.id == instrument_id)).one_or_none()
+    if row is None:
+        raise FlowRefused(f"no instrument {instrument_id[:64]!r} in the merchant's records")
+    return row
+
+
+def ensure_customer(merchant: Merchant, email: str, name: str | None = None) -> int:
+    email = email.strip().lower()
+    with merchant.engine.begin() as conn:
+        found = conn.execute(select(_customers.c.id).where(_customers.c.email == email)).scalar()
+        if found is not None:
+            return found
+        return conn.execute(
+            insert(_customers)
+            .values(email=email, name=name or email.split("@")[0], created_at=utcnow())
+            .returning(_customers.c.id)
+        ).scalar_one()
+
+
+def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int) -> None:
+    """Move the merchant's book balance (prepaid balance or debt) and keep `debt_since` for postpaid."""
+    row = conn.execute(
+        update(_instruments)
+        .where(_instruments.c.id == instrument_id)
+        .values(balance_cents=_instruments.c.balance_cents + delta_cents)
+        .returning(_instruments.c.kind, _instruments.c.balance_cents, _instruments.c.debt_since)
+    ).one()
+    if row.kind == "Postpaid":
+        if row.balance_cents == 0:
+            since = None
+        else:
+            since = row.debt_since or utcnow()
+        conn.execute(update(_instruments).where(_instruments.c.id == instrument_id).values(debt_since=since))
+
+
+def _move(
+    merchant: Merchant,
+    actor: Actor,
+    table: Table,
+    values: dict[str, Any],
+    send: Callable[[str], TransactionReply],
+    kind: str,
+) -> Outcome:
+    """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
+    reference = new_reference(kind)
+    now = utcnow()
+    with merchant.engine.begin() as conn:
+        row_id = conn.execute(
+            insert(table)
+            .values(
+                caller_reference=reference,
+                status="Requested",
+                requested_by=actor.name,
+                created_at=now,
+                **values,
+            )
+            .returning(table.c.id)
+        ).scalar_one()
+    return _send(merchant, actor, table, row_id, reference, send)
+
+
+def _send(
+    merchant: Merchant,
+    actor: Actor,
+    table: Table,
+    row_id: int,
+    reference: str,
+    send: Callable[[str], TransactionReply],
+) -> Outcome:
+    try:
+        reply = send(reference)
+    except FpsError as error:
+        if not isinstance(error, ServiceError):  # an answer: the request was refused, nothing moved
+            with merchant.engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == row_id)
+                    .values(status="Failure", error_code=error.code, completed_at=utcnow())
+                )
+        merchant.audit.record_event(actor.name, table.name, "Failed", reference, str(error))
+        raise
+    with merchant.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == row_id).values(transaction_id=reply.transaction_id))
+        record_status(conn, table, row_id, reply.status)
+    merchant.audit.record_event(actor.name, table.name, "Done", reference, reply.transaction_id)
+    return Outcome(table.name, row_id, reference, reply.transaction_id, reply.status, reply.request_id)
+
+
+def record_status(conn: Connection, table: Table, row_id: int, status: str) -> None:
+    """Set a movement's status; the first time it becomes Success, its effects on the merchant's books
+    follow (balances, orders, refunded amounts). Idempotent: the same status twice changes nothing."""
+    previous = conn.execute(select(table.c.status).where(table.c.id == row_id).with_for_update()).scalar_one()
+    if previous == status or previous == "Success":
+        return
+    done = utcnow() if status != "Pending" else None
+    conn.execute(
+        update(table).where(table.c.id == row_id).values(status=status, error_code=None, completed_at=done)
+    )
+    if status == "Success":
+        _apply_success(conn, table, row_id)
+
+
+def _apply_success(conn: Connection, table: Table, row_id: int) -> None:
+    row = conn.execute(select(table).where(table.c.id == row_id)).one()
+    kind = conn.execute(
+        select(_instruments.c.kind).where(_instruments.c.id == row.instrument_id)
+    ).scalar_one()
+    sign = (
+        1 if kind == "Prepaid" else -1
+    )  # prepaid: the balance; postpaid: the debt, which moves the other way
+    if table is _fundings:
+        _adjust_balance(conn, row.instrument_id, row.amount_cents)
+    elif table is _purchases:
+        _adjust_balance(conn, row.instrument_id, -sign * row.amount_cents)
+        conn.execute(update(_orders).where(_orders.c.id == row.order_id).values(status="Paid"))
+    elif table is _refunds:
+        _adjust_balance(conn, row.instrument_id, sign * row.amount_cents)
+        bought = conn.execute(
+            update(_purchases)
+            .where(_purchases.c.id == row.purchase_id)
+            .values(refunded_cents=_purchases.c.refunded_cents + row.amount_cents)
+            .returning(_purchases.c.refunded_cents, _purchases.c.amount_cents, _purchases.c.order_id)
+        ).one()
+        status = "Refunded" if bought.refunded_cents == bought.amount_cents else "PartlyRefunded"
+        conn.execute(update(_orders).where(_orders.c.id == bought.order_id).values(status=status))
+    else:  # settlements and write-offs take debt off
+        _adjust_balance(conn, row.instrument_id, -row.amount_cents)
+
+
+def _reason(reason: str) -> str:
+    reason = " ".join(reason.split())
+    if not reason:
+        raise InvalidParams("a reason is required")
+    return reason[:MAX_REASON]
+
+
+# -- flows ---------------------------------------------------------------------------------------------
+
+
+def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -> Outcome:
+    """FundPrepaid: one aggregated card charge that raises the prepaid balance by `amount`."""
+    require(merchant, actor, Permission.FUND, instrument_id)
+    found = instrument(merchant, instrument_id)
+    if found.kind != "Prepaid" or not found.funding_token_id:
+        raise FlowRefused("only prepaid instruments are funded")
+    fee = merchant.fee_schedule.fee(amount)
+
+    return _move(
+        merchant, actor, _fundings,
+        {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
+         "fee_cents": fee.cents},
+        lambda ref: merchant.client.fund_prepaid(
+            funding_token_id=found.funding_token_id, instrument_id=instrument_id, amount=amount,
+            caller_reference=ref, actor=actor.name,
+        ),
+        "fund",
+    )  # fmt: skip
+
+
+def purchase(
+    merchant: Merchant,
+    actor: Actor,
+    instrument_id: str,
+    product: str,
+    amount: Amount,
+    order_id: int | None = None,
+) -> Outcome:
+    """Pay for one product against a prepaid balance or a credit line, as a line of an order."""
+    require(merchant, actor, Permission.PURCHASE, instrument_id)
+    found = instrument(merchant, instrument_id)
+    if found.status != "Active":
+        raise FlowRefused("the instrument's token has been cancelled")
+    now = utcnow()
+    with merchant.engine.begin() as conn:
+        if order_id is None:
+            order_id = conn.execute(
+                insert(_orders)
+                .values(customer_id=found.customer_id, total_cents=amount.cents, currency=amount.currency,
+                        status="Open", created_at=now)
+                .returning(_orders.c.id)
+            ).scalar_one()  # fmt: skip
+
+    try:
+        return _move(
+            merchant, actor, _purchases,
+            {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
+             "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
+             "fee_alone_cents": merchant.fee_schedule.fee(amount).cents},
+            lambda ref: merchant.client.pay(
+                sender_token_id=found.sender_token_id, amount=amount, caller_reference=ref, actor=actor.name,
+                instrument_id=instrument_id, description=product[:160],
+            ),
+            "pay",
+        )  # fmt: skip
+    except FpsError:
+        with merchant.engine.begin() as conn:
+            conn.execute(update(_orders).where(_orders.c.id == order_id, _orders.c.status == "Open")
+                         .values(status="Failed"))  # fmt: skip
+        raise
+
+
+def refund_purchase(
+    merchant: Merchant, actor: Actor, purchase_id: int, reason: str, amount: Amount | None = None
+) -> Outcome:
+    """Refund all (amount None: what remains) or part of a purchase: back to the balance, or off the debt."""
+    require(merchant, actor, Permission.REFUND, f"purchase {purchase_id}")
+    reason = _reason(reason)
+    with merchant.engine.connect() as conn:
+        bought = conn.execute(select(_purchases).where(_purchases.c.id == purchase_id)).one_or_none()
+    if bought is None or bought.status != "Success" or bought.transaction_id is None:
+        raise FlowRefused(f"purchase {purchase_id} is not a completed purchase")
+    remaining = bought.amount_cents - bought.refunded_cents
+    refund_amount = amount if amount is not None else Amount(remaining, bought.currency)
+    if refund_amount.cents <= 0 or refund_amount.cents > remaining:
+        raise FlowRefused(f"at most {Amount(remaining, bought.currency)} of this purchase can be refunded")
+
+    return _move(
+        merchant, actor, _refunds,
+        {"purchase_id": purchase_id, "instrument_id": bought.instrument_id,
+         "amount_cents": refund_amount.cents, "currency": refund_amount.currency, "reason": reason},
+        lambda ref: merchant.client.refund(
+            transaction_id=bought.transaction_id, caller_reference=ref, actor=actor.name,
+            amount=refund_amount, instrument_id=bought.instrument_id, description=reason[:160],
+        ),
+        "refund",
+    )  # fmt: skip
+
+
+def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount | None = None) -> Outcome:
+    """SettleDebt: charge the customer once for the debt (all of it when `amount` is None)."""
+    require(merchant, actor, Permission.SETTLE, instrument_id)
+    found = instrument(merchant, instrument_id)
+    if found.kind != "Postpaid" or not found.settlement_token_id:
+        raise FlowRefused("only postpaid instruments are settled")
+    debt = refresh_balance(merchant, actor, instrument_id)
+    amount = amount if amount is not None else debt
+    if amount.cents <= 0:
+        raise FlowRefused("there is no debt to settle")
+    if amount > debt:
+        raise FlowRefused(f"the debt is {debt}; {amount} cannot be settled")
+    fee = merchant.fee_schedule.fee(amount)
+
+    return _move(
+        merchant, actor, _settlements,
+        {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
+         "fee_cents": fee.cents},
+        lambda ref: merchant.client.settle_debt(
+            settlement_token_id=found.settlement_token_id, instrument_id=instrument_id, amount=amount,
+            caller_reference=ref, actor=actor.name,
+        ),
+        "settle",
+    )  # fmt: skip
+
+
+def write_off(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount, reason: str) -> Outcome:
+    """WriteOffDebt: forgive part or all of a debt, with the reason recorded. Cannot be undone."""
+    require(merchant, actor, Permission.WRITE_OFF, instrument_id)
+    reason = _reason(reason)
+    found = instrument(merchant, instrument_id)
+    if found.kind != "Postpaid":
+        raise FlowRefused("only postpaid debt can be written off")
+
+    return _move(
+        merchant, actor, _write_offs,
+        {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
+         "reason": reason},
+        lambda ref: merchant.client.write_off_debt(
+            instrument_id=instrument_id, amount=amount, caller_reference=ref, actor=actor.name,
+            description=reason,
+        ),
+        "writeoff",
+    )  # fmt: skip
+
+
+def refresh_balance(merchant: Merchant, actor: Actor, instrument_id: str) -> Amount:
+    """Ask the processor for the live balance (prepaid) or debt (postpaid) and remember it with the time."""
+    require(merchant, actor, Permission.READ, instrument_id)
+    found = instrument(merchant, instrument_id)
+    if found.kind == "Prepaid":
+        live = merchant.client.get_prepaid_balance(instrument_id, actor=actor.name)
+    else:
+        live = merchant.client.get_debt_balance(instrument_id, actor=actor.name)
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            update(_instruments).where(_instruments.c.id == instrument_id).values(balance_seen_at=utcnow())
+        )
+    return live
+
+
+def cancel_token(merchant: Merchant, actor: Actor, instrument_id: str, reason: str) -> str:
+    """Cancel the instrument's sender token: no further purchases. Returns the RequestId."""
+    require(merchant, actor, Permission.CANCEL_TOKEN, instrument_id)
+    reason = _reason(reason)
+    found = instrument(merchant, instrument_id)
+    request_id = merchant.client.cancel_token(found.sender_token_id, actor=actor.name, reason=reason)
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            update(_instruments).where(_instruments.c.id == instrument_id).values(status="Cancelled")
+        )
+    merchant.audit.record_event(actor.name, "cancel_token", "Done", instrument_id, reason)
+    return request_id

@@ -1,0 +1,237 @@
+"""The merchant's half of the Co-Branded UI round trip: signed SetupPrepaid / SetupPostpaid start URLs,
+and the return: verify the signature, act on the status, store the tokens.
+
+Each round trip is a TokenReference with fresh caller references. The returnURL carries that reference
+(`tokenReference=…`), and since the processor signs every parameter it returns, the merchant knows which
+round trip came back without trusting anything unsigned. Signatures are checked locally with the
+processor's certificate, fetched only from the processor's own host and cached; when the certificate
+cannot be fetched, the processor's VerifySignature action decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from sqlalchemy import Row, insert, select, update
+
+from fpscore.db import utcnow
+from fpscore.merchant.connect import Merchant
+from fpscore.merchant.flows import new_reference, require
+from fpscore.merchant.roles import Actor, Permission
+from fpscore.merchant.schema import MerchantInstrument, TokenReference
+from fpscore.money import Amount
+from fpscore.signing import verify_outbound
+
+_references = TokenReference.__table__
+_instruments = MerchantInstrument.__table__
+SUCCESS_STATUSES = frozenset({"SA", "SB", "SC"})
+
+
+class ReturnRefused(Exception):
+    """A return whose signature does not verify, or that names no round trip of ours: nothing is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetupResult:
+    token_reference_id: int
+    status: str  # Completed, Abandoned, Failed
+    cbui_status: str
+    instrument_id: str | None
+    error_message: str | None
+
+
+def _with_query(url: str, extra: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("returnURL must be an absolute http(s) URL")
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *extra.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _start(
+    merchant: Merchant,
+    actor: Actor,
+    customer_id: int,
+    kind: str,
+    return_url: str,
+    pipeline: dict[str, str],
+    limits: dict[str, int | None],
+    order_id: int | None,
+) -> str:
+    require(merchant, actor, Permission.OPEN_INSTRUMENT, f"customer {customer_id}")
+    sender = new_reference("sender")
+    second_name = "callerReferenceFunding" if kind == "Prepaid" else "callerReferenceSettlement"
+    second = new_reference("funding" if kind == "Prepaid" else "settlement")
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            insert(_references).values(
+                customer_id=customer_id, order_id=order_id, kind=kind, caller_reference_sender=sender,
+                caller_reference_funding=second if kind == "Prepaid" else None,
+                caller_reference_settlement=second if kind == "Postpaid" else None,
+                status="Started", created_at=utcnow(), **limits,
+            )
+        )  # fmt: skip
+    params = {
+        **pipeline,
+        "callerReferenceSender": sender,
+        second_name: second,
+        "returnURL": _with_query(return_url, {"tokenReference": sender}),
+        "currencyCode": "USD",
+    }
+    return merchant.client.pipeline_url(params)
+
+
+def start_prepaid(
+    merchant: Merchant,
+    actor: Actor,
+    customer_id: int,
+    funding_limit: Amount,
+    return_url: str,
+    *,
+    order_id: int | None = None,
+    validity_expiry: datetime | None = None,
+    payment_reason: str | None = None,
+) -> str:
+    """The signed URL that sends the customer to authorize a prepaid instrument of up to `funding_limit`."""
+    pipeline = {"pipelineName": "SetupPrepaid", "fundingAmount": str(funding_limit)}
+    if validity_expiry is not None:
+        pipeline["validityExpiry"] = str(int(validity_expiry.timestamp()))
+    if payment_reason:
+        pipeline["paymentReason"] = payment_reason
+    return _start(merchant, actor, customer_id, "Prepaid", return_url, pipeline,
+                  {"funding_limit_cents": funding_limit.cents}, order_id)  # fmt: skip
+
+
+def start_postpaid(
+    merchant: Merchant,
+    actor: Actor,
+    customer_id: int,
+    credit_limit: Amount,
+    purchase_limit: Amount,
+    return_url: str,
+    *,
+    order_id: int | None = None,
+    validity_expiry: datetime | None = None,
+    payment_reason: str | None = None,
+) -> str:
+    """The signed URL for a credit line: at most `credit_limit` owed, at most `purchase_limit` a purchase."""
+    pipeline = {
+        "pipelineName": "SetupPostpaid",
+        "creditLimit": str(credit_limit),
+        "globalAmountLimit": str(purchase_limit),
+    }
+    if validity_expiry is not None:
+        pipeline["validityExpiry"] = str(int(validity_expiry.timestamp()))
+    if payment_reason:
+        pipeline["paymentReason"] = payment_reason
+    limits = {"credit_limit_cents": credit_limit.cents, "purchase_limit_cents": purchase_limit.cents}
+    return _start(merchant, actor, customer_id, "Postpaid", return_url, pipeline, limits, order_id)
+
+
+def verify_signed(
+    merchant: Merchant, actor: Actor, method: str, url_endpoint: str, params: Mapping[str, str]
+) -> bool:
+    """Whether `params`, received by `method` at `url_endpoint` (a return URL, an IPN), carry the
+    processor's signature."""
+    certificate_url = params.get("certificateUrl", "")
+    cert_origin, ours = urlsplit(certificate_url), urlsplit(merchant.client.endpoint)
+    if (cert_origin.scheme, cert_origin.netloc) != (ours.scheme, ours.netloc):
+        return False  # a certificate from anywhere else proves nothing
+    pem = merchant.certificates.get(certificate_url)
+    if pem is None:
+        try:
+            response = merchant.client.session.get(certificate_url, timeout=merchant.client.timeout)
+            response.raise_for_status()
+            pem = merchant.certificates[certificate_url] = response.content
+        except requests.RequestException:
+            return merchant.client.verify_signature(url_endpoint, urlencode(params), actor=actor.name)
+    return verify_outbound(params, method=method, url_endpoint=url_endpoint, certificate_pem=pem)
+
+
+def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mapping[str, str]) -> SetupResult:
+    """Act on a CBUI return: store the tokens (SA/SB/SC), or the abandonment (A), or the error. Doing it
+    twice for the same return changes nothing."""
+    if not verify_signed(merchant, actor, "GET", url_endpoint, params):
+        merchant.audit.record_event(actor.name, "cbui_return", "Refused", None, "signature did not verify")
+        raise ReturnRefused("the return's signature does not verify")
+    with merchant.engine.connect() as conn:
+        reference = conn.execute(
+            select(_references).where(
+                _references.c.caller_reference_sender == params.get("tokenReference", "")
+            )
+        ).one_or_none()
+    if reference is None:
+        raise ReturnRefused("the return names no round trip of this merchant")
+    status = params.get("status", "")
+    if reference.status != "Started":
+        return SetupResult(reference.id, reference.status, reference.cbui_status, reference.instrument_id,
+                           reference.error_message)  # fmt: skip
+    if status in SUCCESS_STATUSES:
+        return _store_tokens(merchant, actor, reference, status, params)
+    outcome = "Abandoned" if status == "A" else "Failed"
+    message = params.get("errorMessage") or (
+        "The customer left the authorization" if status == "A" else status
+    )
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            update(_references).where(_references.c.id == reference.id)
+            .values(status=outcome, cbui_status=status[:4], error_message=message[:1000],
+                    completed_at=utcnow())
+        )  # fmt: skip
+    merchant.audit.record_event(
+        actor.name, "cbui_return", outcome, reference.caller_reference_sender, message
+    )
+    return SetupResult(reference.id, outcome, status, None, message)
+
+
+def _expiry(text: str | None) -> datetime | None:
+    """`MM/YYYY` as the first moment after that month."""
+    if not text:
+        return None
+    month, year = (int(part) for part in text.split("/"))
+    return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+
+
+def _store_tokens(
+    merchant: Merchant, actor: Actor, ref: Row[Any], status: str, params: Mapping[str, str]
+) -> SetupResult:
+    if ref.kind == "Prepaid":
+        ids = {
+            "id": params.get("prepaidInstrumentID"),
+            "sender_token_id": params.get("prepaidSenderTokenID"),
+            "funding_token_id": params.get("fundingTokenID"),
+            "settlement_token_id": None,
+        }
+    else:
+        ids = {
+            "id": params.get("creditInstrumentID"),
+            "sender_token_id": params.get("creditSenderTokenID"),
+            "funding_token_id": None,
+            "settlement_token_id": params.get("settlementTokenID"),
+        }
+    if not all(value for name, value in ids.items() if name in ("id", "sender_token_id")):
+        raise ReturnRefused("a successful return without its tokens")
+    now = utcnow()
+    with merchant.engine.begin() as conn:
+        if conn.execute(select(_instruments.c.id).where(_instruments.c.id == ids["id"])).first() is None:
+            conn.execute(
+                insert(_instruments).values(
+                    **ids, customer_id=ref.customer_id, kind=ref.kind,
+                    funding_limit_cents=ref.funding_limit_cents,
+                    credit_limit_cents=ref.credit_limit_cents,
+                    purchase_limit_cents=ref.purchase_limit_cents,
+                    currency="USD", status="Active", expires_at=_expiry(params.get("expiry")),
+                    balance_cents=0, created_at=now,
+                )
+            )  # fmt: skip
+        conn.execute(
+            update(_references).where(_references.c.id == ref.id)
+            .values(status="Completed", cbui_status=status, instrument_id=ids["id"], completed_at=now)
+        )  # fmt: skip
+    merchant.audit.record_event(actor.name, "cbui_return", "Done", ids["id"], status)
+    return SetupResult(ref.id, "Completed", status, ids["id"], None)

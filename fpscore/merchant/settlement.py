@@ -1,0 +1,128 @@
+"""Settling postpaid debt under a policy: an instrument is due when its debt reaches a share of its
+credit limit, or when its oldest unsettled debt is older than an interval. `settle_due` settles each due
+instrument on its own, so one refusal never stops the others, and reports progress as it goes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+
+from fpscore.db import read_only, utcnow
+from fpscore.errors import FpsError
+from fpscore.merchant.connect import Merchant
+from fpscore.merchant.flows import FlowRefused, Outcome, require, settle
+from fpscore.merchant.roles import Actor, Permission
+from fpscore.merchant.schema import Customer, MerchantInstrument
+from fpscore.money import Amount
+
+_instruments = MerchantInstrument.__table__
+_customers = Customer.__table__
+MAX_DUE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementPolicy:
+    share_basis_points: int = 8_000  # debt at or over 80% of the credit limit
+    max_age: timedelta = timedelta(days=30)  # or debt older than 30 days
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SettlementPolicy:
+        """FPS_SETTLE_SHARE (e.g. 0.8) and FPS_SETTLE_AFTER_DAYS (e.g. 30)."""
+        env = os.environ if environ is None else environ
+        share = Decimal(env.get("FPS_SETTLE_SHARE", "0.8"))
+        days = int(env.get("FPS_SETTLE_AFTER_DAYS", "30"))
+        if not (Decimal(0) < share <= Decimal(1)) or days < 0:
+            raise ValueError("FPS_SETTLE_SHARE is in (0, 1] and FPS_SETTLE_AFTER_DAYS at least 0")
+        return cls(int(share * 10_000), timedelta(days=days))
+
+
+@dataclass(frozen=True, slots=True)
+class DueInstrument:
+    instrument_id: str
+    customer_email: str
+    debt: Amount
+    credit_limit: Amount
+    debt_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    instrument_id: str
+    outcome: Outcome | None
+    error: str | None  # the FPS code and message, or why the merchant refused
+
+
+def due_instruments(
+    merchant: Merchant, policy: SettlementPolicy, now: datetime | None = None
+) -> list[DueInstrument]:
+    """The postpaid instruments the policy says to settle now, largest debt first (at most MAX_DUE)."""
+    now = now or utcnow()
+    with read_only(merchant.engine) as conn:
+        rows = conn.execute(
+            select(
+                _instruments.c.id,
+                _customers.c.email,
+                _instruments.c.balance_cents,
+                _instruments.c.credit_limit_cents,
+                _instruments.c.currency,
+                _instruments.c.debt_since,
+            )
+            .join(_customers, _customers.c.id == _instruments.c.customer_id)
+            .where(
+                _instruments.c.kind == "Postpaid",
+                _instruments.c.balance_cents > 0,
+                or_(
+                    _instruments.c.balance_cents * 10_000
+                    >= _instruments.c.credit_limit_cents * policy.share_basis_points,
+                    _instruments.c.debt_since <= now - policy.max_age,
+                ),
+            )
+            .order_by(_instruments.c.balance_cents.desc(), _instruments.c.id)
+            .limit(MAX_DUE)
+        ).all()
+    return [
+        DueInstrument(
+            row.id,
+            row.email,
+            Amount(row.balance_cents, row.currency),
+            Amount(row.credit_limit_cents, row.currency),
+            row.debt_since,
+        )  # fmt: skip
+        for row in rows
+    ]
+
+
+def settle_many(
+    merchant: Merchant,
+    actor: Actor,
+    instrument_ids: list[str],
+    progress: Callable[[int, int, SettleResult], None] | None = None,
+) -> list[SettleResult]:
+    """Settle the whole debt of each instrument; `progress(done, total, result)` after each."""
+    require(merchant, actor, Permission.SETTLE, f"{len(instrument_ids)} instruments")
+    results = []
+    for done, instrument_id in enumerate(instrument_ids, start=1):
+        try:
+            result = SettleResult(instrument_id, settle(merchant, actor, instrument_id), None)
+        except (FpsError, FlowRefused) as exc:
+            result = SettleResult(instrument_id, None, str(exc))
+        results.append(result)
+        if progress is not None:
+            progress(done, len(instrument_ids), result)
+    return results
+
+
+def settle_due(
+    merchant: Merchant,
+    actor: Actor,
+    policy: SettlementPolicy,
+    progress: Callable[[int, int, SettleResult], None] | None = None,
+) -> list[SettleResult]:
+    require(merchant, actor, Permission.SETTLE, "due instruments")
+    due = [item.instrument_id for item in due_instruments(merchant, policy)]
+    return settle_many(merchant, actor, due, progress)

@@ -1,0 +1,703 @@
+"""The Co-Branded UI (reference §10): the SetupPrepaid and SetupPostpaid pipelines as server-rendered pages.
+
+A merchant sends the buyer's browser to `GET /cobranded-ui/actions/start` with SigV2-signed parameters
+(lower-case `signature`/`signatureMethod`; verified like the query API: the Host header with and without
+its port, and `public_host`). The buyer signs in with any e-mail address (a sandbox), reads what they
+authorize, and confirms or cancels. Confirm issues the instrument and its tokens through the Processor and
+answers a 302 to the merchant's `returnURL` carrying the ids, RSA-signed as FPS signed its return URLs
+(§11); cancel answers the same redirect with `status=A` and issues nothing.
+
+Rules chosen here:
+- Every bad start request (signature, caller key, a missing or malformed input, returnURL) is an HTML
+  error page with HTTP 400 and never a redirect: until a request is verified its returnURL is anyone's,
+  and even a signed request with a bad input is best shown to the developer integrating it. `status=CE`
+  (or `SE` for a transient fault) is only sent back after a verified start, when the Processor refuses
+  the setup at confirm (DuplicateRequest, an expiry that has passed meanwhile, ...).
+- State between pages travels in a hidden form field, sealed with an HMAC (no server-side record, so no
+  table, no clean-up, any worker can serve any step). It holds the verified start parameters, the step,
+  the signed-in buyer and when the pipeline started (it lapses after `SESSION_LIFETIME`). Its key is
+  derived from the processor's RSA signing key, which every worker already shares through the database.
+- CSRF: each sealed state names a random nonce that must equal the `HttpOnly; SameSite=Lax` cookie set by
+  the start page, so a form posted from another site (which carries no cookie, or not this browser's)
+  is refused; an `Origin` header, when sent, must also be this processor. Replaying a sealed state is
+  harmless: a setup is idempotent by its caller references, so a second confirm returns the same ids.
+- `paymentMethod` is a comma list of CC, ACH, ABT; the first one is what is stored (CC by default).
+- Address, shipping and usage-limit parameters, and anything unknown (boto's `CallerReference`), are
+  accepted and ignored; they still count in the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from hashlib import sha256
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from wsgiref.types import WSGIEnvironment
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from fpscore.errors import FpsError, InvalidClientTokenId, ServiceError
+from fpscore.money import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, Amount
+from fpscore.processor import InstrumentSetup, Processor
+from fpscore.processor.api import read_form
+from fpscore.processor.cbui_pages import (
+    Buyer,
+    Page,
+    confirm_page,
+    error_page,
+    sign_in_page,
+)
+from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
+from fpscore.processor.instruments import MAX_VALIDITY_START, PAYMENT_METHODS
+from fpscore.processor.keys import SigningKeys, certificate_path
+from fpscore.processor.parties import CallerAccount, normalize_email
+from fpscore.signing import rfc3986_quote, verify_query
+from fpscore.wire.catalogue import MAX_PARAMS, MAX_VALUE_BYTES
+
+logger = logging.getLogger(__name__)
+
+START_PATH = "/cobranded-ui/actions/start"
+SIGN_IN_PATH = "/cobranded-ui/actions/sign-in"
+CONFIRM_PATH = "/cobranded-ui/actions/confirm"
+START_ROUTE = re.compile(r"/cobranded-ui/actions/(?P<step>start)")
+FORM_ROUTE = re.compile(r"/cobranded-ui/actions/(?P<step>sign-in|confirm)")
+
+PIPELINE_VERSION = "2009-01-09"
+PIPELINES = ("SetupPrepaid", "SetupPostpaid")
+SESSION_LIFETIME = timedelta(hours=1)
+SESSION_COOKIE = "fps_cbui_session"
+MAX_RETURN_URL = 2048
+MAX_PAYMENT_REASON = 2048
+MAX_BUYER_NAME = 128
+VALIDITY_START_SKEW = timedelta(minutes=15)  # as the Processor allows
+SUCCESS_STATUS = {"CC": "SC", "ABT": "SA", "ACH": "SB"}
+# What the return URL carries: a merchant's own returnURL query may not use these names.
+RETURN_PARAMS = frozenset(
+    {
+        "status", "errorMessage", "expiry", "callerReference", "tokenID", "warningCode", "warningMessage",
+        "fundingTokenID", "prepaidInstrumentID", "prepaidSenderTokenID",
+        "creditInstrumentID", "creditSenderTokenID", "settlementTokenID",
+        "signature", "signatureVersion", "signatureMethod", "certificateUrl",
+    }
+)  # fmt: skip
+# The start parameters a pipeline uses; the sealed state carries these and nothing else.
+_KEPT = (
+    "callerKey", "pipelineName", "returnURL", "callerReferenceSender", "callerReferenceFunding",
+    "callerReferenceSettlement", "fundingAmount", "creditLimit", "globalAmountLimit", "currencyCode",
+    "paymentMethod", "paymentReason", "validityStart", "validityExpiry",
+)  # fmt: skip
+_STATE_KEY_INFO = b"fpscore cbui state v1"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
+_EPOCH = re.compile(r"[0-9]{1,11}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_URL_TEXT = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: safe in a Location header
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# C0/C1 controls but tab, CR, LF (a paymentReason may span lines), DEL, surrogates, non-characters.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_HTML = "text/html; charset=utf-8"
+
+
+class CallerInputError(Exception):
+    """A start request FPS would answer with "Caller Input Exception": the inputs at fault, and why."""
+
+    def __init__(self, problems: Mapping[str, str]):
+        super().__init__(", ".join(problems))
+        self.problems = dict(problems)
+
+
+class SessionError(Exception):
+    """A form post that cannot continue a pipeline: no, a forged or a lapsed state, or a foreign origin."""
+
+    def __init__(self, message: str, status: int = 400, merchant: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.merchant = merchant
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRequest:
+    """A verified start request, parsed: what the buyer is asked to authorize."""
+
+    pipeline: str
+    caller_key: str
+    return_url: str
+    caller_reference_sender: str
+    caller_reference_other: str  # callerReferenceFunding (prepaid) or callerReferenceSettlement (postpaid)
+    funding_limit: Amount | None  # prepaid: the most the balance may hold
+    credit_limit: Amount | None  # postpaid: the most debt outstanding
+    global_amount_limit: Amount | None  # postpaid: the largest single purchase
+    payment_method: str
+    payment_reason: str | None
+    validity_start: datetime | None
+    validity_expiry: datetime | None
+    params: dict[str, str]  # the start parameters it was parsed from (those in `_KEPT`)
+
+    @property
+    def prepaid(self) -> bool:
+        return self.pipeline == "SetupPrepaid"
+
+    @property
+    def return_origin(self) -> str:
+        parts = urlsplit(self.return_url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def decode_query(form: str) -> dict[str, str]:
+    """Form text as a dict: UTF-8, at most MAX_PARAMS names, each once; CallerInputError otherwise.
+
+    Like the query API's decoding, but a value may hold tabs and line breaks (a paymentReason of HTML).
+    """
+    try:
+        pairs = parse_qsl(form, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMS)
+    except UnicodeDecodeError:
+        raise CallerInputError({"request": "parameters must be UTF-8 text, percent-encoded"}) from None
+    except ValueError:
+        raise CallerInputError({"request": f"a request carries at most {MAX_PARAMS} parameters"}) from None
+    params: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for name, value in pairs:
+        label = name[:64] if name.isprintable() else "request"
+        if name in params:
+            problems[label] = "is given more than once"
+        elif len(name.encode("utf-8", "surrogatepass")) > 128 or _UNSAFE.search(name):
+            problems["request"] = "holds a parameter name that is too long or has control characters"
+        elif len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+            problems[label] = f"is longer than {MAX_VALUE_BYTES} bytes"
+        elif _UNSAFE.search(value):
+            problems[label] = "contains control characters"
+        params[name] = value
+    if problems:
+        raise CallerInputError(problems)
+    return params
+
+
+def _epoch(value: str) -> datetime:
+    if not _EPOCH.fullmatch(value):
+        raise ValueError(value)
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def _expiry(value: str) -> datetime:
+    """epoch seconds, or a date (YYYY-MM-DD, UTC): valid through the end of that day."""
+    if _DATE.fullmatch(value):
+        return datetime.combine(date.fromisoformat(value), time(23, 59, 59), UTC)
+    return _epoch(value)
+
+
+def _return_url_problem(url: str) -> str | None:
+    if not url:
+        return "is required"
+    if len(url) > MAX_RETURN_URL or not _URL_TEXT.fullmatch(url):
+        return f"must be an absolute http(s) URL of printable ASCII, at most {MAX_RETURN_URL} characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http or https URL"
+    if "@" in parts.netloc or "#" in url:
+        return "must not carry user information or a fragment"
+    names = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)]
+    if len(names) != len(set(names)):
+        return "must not repeat a query parameter"
+    if taken := sorted(RETURN_PARAMS.intersection(names)):
+        return f"must not carry the parameters FPS returns ({', '.join(taken)})"
+    return None
+
+
+def parse_start(params: Mapping[str, str], now: datetime | None) -> PipelineRequest:
+    """The pipeline a start request asks for; CallerInputError naming every input at fault.
+
+    `now` checks the validity period against the clock; None skips that (a pipeline under way keeps the
+    period it started with; the Processor judges it again when the buyer confirms).
+    """
+    problems: dict[str, str] = {}
+
+    def text(name: str, *, required: bool = False, max_bytes: int = MAX_CALLER_REFERENCE) -> str | None:
+        value = params.get(name)
+        if value is None or not value.strip():
+            if required:
+                problems[name] = "is required"
+            return None
+        if len(value.encode("utf-8")) > max_bytes:
+            problems[name] = f"is longer than {max_bytes} bytes"
+            return None
+        return value
+
+    def amount(name: str, currency: str) -> Amount | None:
+        value = text(name, required=True)
+        if value is None:
+            return None
+        try:
+            return Amount.parse(value, currency, field=name)
+        except FpsError as exc:
+            problems[name] = exc.message.removeprefix(f"{name} ").removeprefix(f"{value[:40]!r} ")
+            return None
+
+    pipeline = params.get("pipelineName", "")
+    if pipeline not in PIPELINES:
+        problems["pipelineName"] = f"must be one of {', '.join(PIPELINES)}"
+    version = params.get("version", PIPELINE_VERSION)
+    if version != PIPELINE_VERSION:
+        problems["version"] = f"must be {PIPELINE_VERSION}"
+    return_url = params.get("returnURL", "")
+    if problem := _return_url_problem(return_url):
+        problems["returnURL"] = problem
+
+    currency = params.get("currencyCode") or DEFAULT_CURRENCY
+    if currency not in CURRENCY_EXPONENTS:
+        problems["currencyCode"] = f"must be {', '.join(CURRENCY_EXPONENTS)}"
+        currency = DEFAULT_CURRENCY
+    sender = text("callerReferenceSender", required=True)
+    other_name = "callerReferenceFunding" if pipeline != "SetupPostpaid" else "callerReferenceSettlement"
+    other = text(other_name, required=True)
+    if sender is not None and other is not None and sender == other:
+        problems[other_name] = "must differ from callerReferenceSender"
+    funding_limit = credit_limit = global_amount_limit = None
+    if pipeline == "SetupPrepaid":
+        funding_limit = amount("fundingAmount", currency)
+    elif pipeline == "SetupPostpaid":
+        credit_limit = amount("creditLimit", currency)
+        global_amount_limit = amount("globalAmountLimit", currency)
+
+    methods = [method.strip() for method in (params.get("paymentMethod") or "CC").split(",")]
+    if not all(method in PAYMENT_METHODS for method in methods):
+        problems["paymentMethod"] = f"must be a comma-separated list of {', '.join(PAYMENT_METHODS)}"
+    reason = params.get("paymentReason") or None
+    if reason is not None and len(reason) > MAX_PAYMENT_REASON:
+        problems["paymentReason"] = f"is longer than {MAX_PAYMENT_REASON} characters"
+
+    validity_start = validity_expiry = None
+    try:
+        validity_start = _epoch(params["validityStart"]) if params.get("validityStart") else None
+    except (ValueError, OverflowError, OSError):
+        problems["validityStart"] = "must be a time in seconds since the epoch"
+    try:
+        validity_expiry = _expiry(params["validityExpiry"]) if params.get("validityExpiry") else None
+    except (ValueError, OverflowError, OSError):
+        problems["validityExpiry"] = "must be a time in seconds since the epoch, or a date (YYYY-MM-DD)"
+    if now is not None:
+        if validity_start is not None and not (
+            now - VALIDITY_START_SKEW <= validity_start <= now + MAX_VALIDITY_START
+        ):
+            problems["validityStart"] = "must be between now and one year from now"
+        if validity_expiry is not None and validity_expiry <= now:
+            problems["validityExpiry"] = "is in the past"
+    if validity_start and validity_expiry and validity_start >= validity_expiry:
+        problems["validityExpiry"] = "must be after validityStart"
+
+    if problems:
+        raise CallerInputError(problems)
+    assert sender is not None and other is not None
+    return PipelineRequest(
+        pipeline=pipeline,
+        caller_key=params.get("callerKey", ""),
+        return_url=return_url,
+        caller_reference_sender=sender,
+        caller_reference_other=other,
+        funding_limit=funding_limit,
+        credit_limit=credit_limit,
+        global_amount_limit=global_amount_limit,
+        payment_method=methods[0],
+        payment_reason=reason,
+        validity_start=validity_start,
+        validity_expiry=validity_expiry,
+        params={name: params[name] for name in _KEPT if name in params},
+    )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What a page's hidden `state` field carries, sealed: the pipeline so far."""
+
+    step: str  # "sign-in" (the form of the start page) or "confirm" (the confirmation page's form)
+    nonce: str  # equals the browser's session cookie
+    started_at: int  # epoch seconds
+    params: dict[str, str]
+    buyer_id: int | None = None
+    buyer_email: str | None = None
+
+
+class _Sealer:
+    """HMAC-SHA256 sealing of `_State`s with a key derived from the processor's RSA signing key."""
+
+    def __init__(self, keys: SigningKeys):
+        self.keys = keys
+        self._key: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            _key_id, signing_key = self.keys.current()
+            der = signing_key.private_key.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_STATE_KEY_INFO)
+            self._key = hkdf.derive(der)
+        return self._key
+
+    def seal(self, state: _State) -> str:
+        payload = {
+            "s": state.step,
+            "n": state.nonce,
+            "t": state.started_at,
+            "p": state.params,
+            "b": state.buyer_id,
+            "e": state.buyer_email,
+        }
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+        return f"{body}.{_b64(hmac.new(self.key, body.encode('ascii'), sha256).digest())}"
+
+    def open(self, sealed: str) -> _State | None:
+        """The state sealed in `sealed`, None when it is not one we sealed."""
+        body, _, mac = sealed.partition(".")
+        try:
+            expected = hmac.new(self.key, body.encode("ascii"), sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(mac)):
+                return None
+            payload = json.loads(_unb64(body))
+            return _State(
+                step=payload["s"],
+                nonce=payload["n"],
+                started_at=payload["t"],
+                params=payload["p"],
+                buyer_id=payload["b"],
+                buyer_email=payload["e"],
+            )
+        except (ValueError, KeyError, TypeError, UnicodeError):
+            return None
+
+
+def _security_headers(form_action: str) -> tuple[tuple[str, str], ...]:
+    policy = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; "
+        f"frame-ancestors 'none'; form-action {form_action}"
+    )
+    return (
+        ("Cache-Control", "no-store"),
+        ("Pragma", "no-cache"),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),  # keeps Origin on our own posts, tells the merchant nothing
+        ("Content-Security-Policy", policy),
+    )
+
+
+def _form_action(request: PipelineRequest) -> str:
+    """Our forms post to us, and a post may be answered by a redirect to the returnURL's origin."""
+    parts = urlsplit(request.return_url)
+    if ":" in (parts.hostname or ""):  # CSP host sources cannot name an IPv6 literal
+        return f"'self' {parts.scheme.lower()}:"
+    return f"'self' {request.return_origin}"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An answer of the CBUI: what the app turns into its `Reply`."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class CoBrandedUi:
+    """The CBUI pages: `answer(environ, step)` for the steps `start` (GET), `sign-in` and `confirm` (POST)."""
+
+    def __init__(self, processor: Processor, keys: SigningKeys, public_host: str | None = None):
+        self.processor = processor
+        self.keys = keys
+        self.public_host = public_host
+        self.sealer = _Sealer(keys)
+
+    def answer(self, environ: WSGIEnvironment, step: str) -> Response:
+        try:
+            if step == "start":
+                return self._start(environ)
+            return self._post(environ, step)
+        except SessionError as exc:
+            page = error_page("This page cannot continue", exc.message, {}, merchant=exc.merchant)
+            return self._page(exc.status, page, "'none'")
+        except Exception:
+            logger.exception("CBUI %s failed unexpectedly", step)
+            message = "Something went wrong on our side. Please return to the merchant and try again."
+            return self._page(503, error_page("Service error", message, {}), "'none'")
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def _start(self, environ: WSGIEnvironment) -> Response:
+        try:
+            params = decode_query(read_form(environ))
+            caller = self._verified_caller(environ, params)
+            request = parse_start(params, self.processor.clock())
+        except CallerInputError as exc:
+            return self._caller_input_error(exc)
+        except FpsError as exc:
+            return self._caller_input_error(CallerInputError({"request": exc.message}))
+        nonce = self._cookie_nonce(environ) or secrets.token_urlsafe(24)
+        state = _State("sign-in", nonce, int(self.processor.clock().timestamp()), request.params)
+        page = sign_in_page(Page(caller.name, request), self.sealer.seal(state))
+        path = environ.get("SCRIPT_NAME", "") + "/cobranded-ui/"
+        secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
+        max_age = int(SESSION_LIFETIME.total_seconds())
+        cookie = f"{SESSION_COOKIE}={nonce}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        return self._page(200, page, _form_action(request), (("Set-Cookie", cookie),))
+
+    def _post(self, environ: WSGIEnvironment, step: str) -> Response:
+        self._check_origin(environ)
+        try:
+            form = decode_query(read_form(environ))
+        except (CallerInputError, FpsError):
+            raise SessionError(
+                "The form could not be read. Return to the merchant and start again."
+            ) from None
+        state = self._open_state(environ, form.get("state", ""))
+        caller = self._caller(state)
+        try:
+            request = parse_start(state.params, None)
+        except CallerInputError:  # sealed by us after it parsed: only a change of our own rules gets here
+            raise SessionError("This payment authorization can no longer continue.") from None
+        facts = Page(caller.name, request)
+        decision = form.get("decision", "")
+        if decision == "cancel":
+            logger.info("CBUI %s cancelled by the buyer (caller %s)", request.pipeline, caller.caller_id)
+            return self._redirect(environ, request, {"status": "A"})
+        if step == "sign-in" and state.step == "sign-in" and decision in ("", "continue"):
+            return self._sign_in(form, state, facts, request)
+        if step == "confirm" and state.step == "confirm" and decision == "confirm":
+            return self._confirm(environ, state, caller, request)
+        raise SessionError("This form does not belong to this step. Return to the merchant and start again.")
+
+    def _sign_in(
+        self, form: Mapping[str, str], state: _State, facts: Page, request: PipelineRequest
+    ) -> Response:
+        email, name = form.get("email", "").strip(), form.get("name", "").strip()
+        try:
+            if len(name) > MAX_BUYER_NAME:
+                raise ValueError(f"Your name can be at most {MAX_BUYER_NAME} characters long.")
+            email = normalize_email(email)
+        except (FpsError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, ValueError) else "Please enter a valid e-mail address."
+            page = sign_in_page(facts, self.sealer.seal(state), email=email, name=name, error=message)
+            return self._page(400, page, _form_action(request))
+        buyer_id = self.processor.find_or_create_buyer(email, name or None)
+        confirming = _State("confirm", state.nonce, state.started_at, state.params, buyer_id, email)
+        page = confirm_page(facts, self.sealer.seal(confirming), Buyer(email))
+        return self._page(200, page, _form_action(request))
+
+    def _confirm(
+        self, environ: WSGIEnvironment, state: _State, caller: CallerAccount, request: PipelineRequest
+    ) -> Response:
+        assert state.buyer_id is not None
+        try:
+            setup = self._setup(caller, state.buyer_id, request)
+        except FpsError as exc:
+            status = "SE" if isinstance(exc, ServiceError) else "CE"
+            logger.info("CBUI %s refused (caller %s): %s", request.pipeline, caller.caller_id, exc.code)
+            return self._redirect(environ, request, {"status": status, "errorMessage": str(exc)})
+        except Exception:
+            logger.exception("CBUI %s failed unexpectedly (caller %s)", request.pipeline, caller.caller_id)
+            message = "InternalError: We encountered an internal error. Please try again."
+            return self._redirect(environ, request, {"status": "SE", "errorMessage": message})
+        result = {"status": SUCCESS_STATUS[request.payment_method]}
+        if request.prepaid:
+            result |= {
+                "fundingTokenID": setup.funding_token_id or "",
+                "prepaidInstrumentID": setup.instrument_id,
+                "prepaidSenderTokenID": setup.sender_token_id,
+                "callerReference": request.caller_reference_sender,
+            }
+        else:
+            result |= {
+                "creditInstrumentID": setup.instrument_id,
+                "creditSenderTokenID": setup.sender_token_id,
+                "settlementTokenID": setup.settlement_token_id or "",
+            }
+        if setup.expires_at is not None:
+            result["expiry"] = setup.expires_at.strftime("%m/%Y")
+        logger.info(
+            "CBUI %s confirmed (caller %s, instrument %s%s)",
+            request.pipeline, caller.caller_id, setup.instrument_id, ", replayed" if setup.replayed else "",
+        )  # fmt: skip
+        return self._redirect(environ, request, result)
+
+    def _setup(self, caller: CallerAccount, buyer_id: int, request: PipelineRequest) -> InstrumentSetup:
+        if request.prepaid:
+            assert request.funding_limit is not None
+            return self.processor.setup_prepaid(
+                caller.caller_id,
+                buyer_id,
+                caller_reference_sender=request.caller_reference_sender,
+                caller_reference_funding=request.caller_reference_other,
+                funding_limit=request.funding_limit,
+                validity_start=request.validity_start,
+                validity_expiry=request.validity_expiry,
+                payment_method=request.payment_method,
+                payment_reason=request.payment_reason,
+            )
+        assert request.credit_limit is not None and request.global_amount_limit is not None
+        return self.processor.setup_postpaid(
+            caller.caller_id,
+            buyer_id,
+            caller_reference_sender=request.caller_reference_sender,
+            caller_reference_settlement=request.caller_reference_other,
+            credit_limit=request.credit_limit,
+            global_amount_limit=request.global_amount_limit,
+            validity_start=request.validity_start,
+            validity_expiry=request.validity_expiry,
+            payment_method=request.payment_method,
+            payment_reason=request.payment_reason,
+        )
+
+    # -- authentication and session -------------------------------------------------------------------
+
+    def _verified_caller(self, environ: WSGIEnvironment, params: Mapping[str, str]) -> CallerAccount:
+        """The caller that signed the start request; CallerInputError when it is not signed right."""
+        missing = {
+            name: "is required"
+            for name in ("callerKey", "signatureVersion", "signatureMethod", "signature")
+            if not params.get(name)
+        }
+        if missing:
+            raise CallerInputError(missing)
+        if params["signatureVersion"] != "2":
+            raise CallerInputError({"signatureVersion": "must be 2"})
+        if params["signatureMethod"] not in ("HmacSHA256", "HmacSHA1"):
+            raise CallerInputError({"signatureMethod": "must be HmacSHA256 or HmacSHA1"})
+        try:
+            caller = self.processor.caller_for_key(params["callerKey"])
+        except InvalidClientTokenId:
+            raise CallerInputError({"callerKey": "is not the access key of a registered caller"}) from None
+        if not verify_query(
+            params,
+            caller.secret_access_key,
+            method="GET",
+            host_header=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            public_host=self.public_host,
+            signature_key="signature",
+            signature_method_key="signatureMethod",
+        ):
+            raise CallerInputError(
+                {"signature": "does not match the request signed with the caller's secret"}
+            )
+        return caller
+
+    def _cookie_nonce(self, environ: WSGIEnvironment) -> str | None:
+        cookies: SimpleCookie = SimpleCookie()
+        try:
+            cookies.load(environ.get("HTTP_COOKIE", ""))
+        except CookieError:
+            return None
+        morsel = cookies.get(SESSION_COOKIE)
+        return morsel.value if morsel is not None and _NONCE.fullmatch(morsel.value) else None
+
+    def _open_state(self, environ: WSGIEnvironment, sealed: str) -> _State:
+        state = self.sealer.open(sealed) if sealed else None
+        if state is None or state.step not in ("sign-in", "confirm"):
+            raise SessionError("This page is not a valid step of a payment authorization.")
+        merchant = self._merchant_name(state)
+        started = datetime.fromtimestamp(state.started_at, UTC)
+        if self.processor.clock() - started > SESSION_LIFETIME:
+            raise SessionError(
+                "This payment authorization has expired. Return to the merchant and start again.",
+                merchant=merchant,
+            )
+        nonce = self._cookie_nonce(environ)
+        if nonce is None or not hmac.compare_digest(nonce, state.nonce):
+            raise SessionError(
+                "Your browser did not send the session cookie of this payment authorization. "
+                "Allow cookies for this site, return to the merchant and start again.",
+                status=403,
+                merchant=merchant,
+            )
+        return state
+
+    def _merchant_name(self, state: _State) -> str | None:
+        try:
+            return self.processor.caller_for_key(state.params.get("callerKey", "")).name
+        except InvalidClientTokenId:
+            return None
+
+    def _caller(self, state: _State) -> CallerAccount:
+        try:
+            return self.processor.caller_for_key(state.params.get("callerKey", ""))
+        except InvalidClientTokenId:
+            raise SessionError(
+                "The merchant's access key has been revoked; nothing can be authorized."
+            ) from None
+
+    def _own_hosts(self, environ: WSGIEnvironment) -> list[str]:
+        hosts = [self.public_host or "", environ.get("HTTP_HOST") or ""]
+        return [host.lower() for host in hosts if _HOST.fullmatch(host)]
+
+    def _check_origin(self, environ: WSGIEnvironment) -> None:
+        """A browser's post names the page it came from in `Origin`: it must be one of ours."""
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is None:
+            return
+        netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
+        if netloc not in self._own_hosts(environ):
+            raise SessionError("This form was sent from another site; nothing was done.", status=403)
+
+    # -- answers ---------------------------------------------------------------------------------------
+
+    def _certificate_url(self, environ: WSGIEnvironment, key_id: str) -> str:
+        scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        hosts = self._own_hosts(environ)
+        if hosts:
+            host = hosts[0]
+        else:
+            host, port = environ.get("SERVER_NAME", "localhost"), environ.get("SERVER_PORT", "")
+            host = f"{host}:{port}" if port and port != {"http": "80", "https": "443"}[scheme] else host
+        return f"{scheme}://{host}{certificate_path(key_id)}"
+
+    def _redirect(
+        self, environ: WSGIEnvironment, request: PipelineRequest, result: dict[str, str]
+    ) -> Response:
+        """A 302 to the returnURL (its own query kept) with `result`, RSA-signed over every parameter."""
+        key_id, key = self.keys.current()
+        parts = urlsplit(request.return_url)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        params |= result
+        params |= {
+            "signatureVersion": "2",
+            "signatureMethod": "RSA-SHA1",
+            "certificateUrl": self._certificate_url(environ, key_id),
+        }
+        endpoint = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        params["signature"] = key.sign_outbound(params, method="GET", url_endpoint=endpoint)
+        query = "&".join(f"{rfc3986_quote(name)}={rfc3986_quote(value)}" for name, value in params.items())
+        location = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+        headers = (("Location", location), *_security_headers("'none'"))
+        return Response(302, b"Redirecting to the merchant.\n", "text/plain; charset=utf-8", headers)
+
+    def _caller_input_error(self, exc: CallerInputError) -> Response:
+        message = "Caller Input Exception: The following input(s) are not well formed: "
+        message += f"[{', '.join(exc.problems)}]"
+        page = error_page("This authorization cannot start", message, exc.problems)
+        return self._page(400, page, "'none'")
+
+    def _page(
+        self, status: int, html: str, form_action: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> Response:
+        return Response(status, html.encode("utf-8"), _HTML, (*_security_headers(form_action), *headers))

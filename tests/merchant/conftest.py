@@ -1,0 +1,104 @@
+"""Fixtures for the merchant side: both databases migrated, the processor either in-process (behind the
+transport adapter, the embedded default) or as `fpscore serve` over real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from fpscore.config import Settings
+from fpscore.db import make_engine, migrate
+from fpscore.merchant.connect import Merchant, connect
+from fpscore.merchant.roles import Actor, Permission
+from fpscore.processor import Processor
+
+STOREFRONT = Actor.job(
+    "storefront", Permission.OPEN_INSTRUMENT, Permission.PURCHASE, Permission.FUND, Permission.READ
+)
+FINANCE = Actor.staff("fiona", "finance")
+SUPPORT = Actor.staff("sam", "support")
+ANALYST = Actor.staff("ana", "analyst")
+TROUBLESHOOTER = Actor.staff("theo", "troubleshooter")
+ADMIN = Actor.staff("ada", "admin")
+RETURN_URL = "https://shop.example/fps/return?from=checkout"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    base = Settings.from_env({"FPS_DATA_DIR": str(tmp_path)})
+    return dataclasses.replace(base, access_key_id="AKIDSHOP", secret_access_key="shop-secret-key")
+
+
+@pytest.fixture
+def merchant(settings: Settings) -> Iterator[Merchant]:
+    merchant = connect(settings)
+    merchant.client.backoff_s = 0.0
+    yield merchant
+    merchant.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served_settings(settings: Settings, tmp_path) -> Iterator[Settings]:  # type: ignore[no-untyped-def]
+    """Settings whose FPS_ENDPOINT is `fpscore serve` (gunicorn, two workers) on a loopback port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FPS_DATA_DIR": str(settings.data_dir),
+        "FPS_PROCESSOR_DATABASE_URL": settings.processor_database_url,
+        "FPS_ACCESS_KEY_ID": settings.access_key_id or "",
+        "FPS_SECRET_ACCESS_KEY": settings.secret_access_key or "",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fpscore.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(endpoint + "ready", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "serve.log"
+            ).read_text()
+            time.sleep(0.1)
+    yield dataclasses.replace(settings, endpoint=endpoint)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(params=["embedded", "http"])
+def any_merchant(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Merchant]:
+    """The merchant with the processor in-process, then with `fpscore serve` over HTTP."""
+    chosen = settings if request.param == "embedded" else request.getfixturevalue("served_settings")
+    merchant = connect(chosen)
+    merchant.client.backoff_s = 0.0
+    yield merchant
+    merchant.close()
+
+
+@pytest.fixture
+def processor(settings: Settings) -> Iterator[Processor]:
+    """The processor's own view of its database, to check what the merchant was told."""
+    engine = make_engine(settings.processor_database_url)
+    migrate(engine, "processor")
+    yield Processor(engine)
+    engine.dispose()
