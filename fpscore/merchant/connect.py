@@ -37,10 +37,15 @@ class Merchant:
     audit: AuditLog
     fee_schedule: FeeSchedule
     certificates: dict[str, bytes] = field(default_factory=dict)  # the processor's, by certificateUrl
+    # Embedded only: the in-process processor's database, for the health page's ledger check. The merchant's
+    # flows never read it; they speak the protocol.
+    processor_engine: Engine | None = None
 
     def close(self) -> None:
         self.client.session.close()
         self.engine.dispose()
+        if self.processor_engine is not None:
+            self.processor_engine.dispose()
 
 
 def _embedded_credentials(data_dir: Path) -> tuple[str, str]:
@@ -55,8 +60,11 @@ def _embedded_credentials(data_dir: Path) -> tuple[str, str]:
     return stored["access_key_id"], stored["secret_access_key"]
 
 
-def embedded_session(settings: Settings, access_key_id: str, secret_access_key: str) -> requests.Session:
-    """A session whose requests to EMBEDDED_ENDPOINT are answered by an in-process processor."""
+def embedded_session(
+    settings: Settings, access_key_id: str, secret_access_key: str
+) -> tuple[requests.Session, Engine]:
+    """A session whose requests to EMBEDDED_ENDPOINT are answered by an in-process processor, and the
+    processor's engine."""
     from fpscore.processor import Processor
     from fpscore.processor.app import make_app
 
@@ -66,7 +74,7 @@ def embedded_session(settings: Settings, access_key_id: str, secret_access_key: 
     processor.ensure_caller(access_key_id, secret_access_key, settings.caller_name, settings.caller_email)
     session = requests.Session()
     session.mount(EMBEDDED_ENDPOINT, WsgiAdapter(make_app(processor)))
-    return session
+    return session, engine
 
 
 def connect(settings: Settings | None = None) -> Merchant:
@@ -84,6 +92,7 @@ def connect(settings: Settings | None = None) -> Merchant:
             if settings.access_key_id and settings.secret_access_key
             else _embedded_credentials(settings.data_dir)
         )
-        session = embedded_session(settings, key, secret)
+        session, processor_engine = embedded_session(settings, key, secret)
         client = FpsClient(EMBEDDED_ENDPOINT, key, secret, audit=audit, session=session)
+        return Merchant(engine, client, audit, settings.fee_schedule, processor_engine=processor_engine)
     return Merchant(engine, client, audit, settings.fee_schedule)
