@@ -6,8 +6,8 @@ work written directly with the same driver (sqlite3 or psycopg), per Pay in one 
 
     BEGIN (IMMEDIATE on SQLite)
     INSERT INTO caller_references ... ON CONFLICT DO NOTHING RETURNING caller_reference
-    SELECT the sender token with its instrument, caller and buyer (the core's join; FOR SHARE OF tokens
-        on PostgreSQL, as the core)
+    SELECT the sender token with its instrument, caller and buyer (the core's join; FOR NO KEY UPDATE
+        OF tokens on PostgreSQL, as the core)
     INSERT INTO transactions ...
     UPDATE ledger_accounts SET balance_cents = balance_cents + ? WHERE id = ? [AND guard] RETURNING ...
         once per account, in ascending id order, with the core's guards (prepaid: the balance stays
@@ -237,7 +237,7 @@ class SqliteFloor(Floor):
 
 
 class PostgresFloor(Floor):
-    token_lock = " FOR SHARE OF tokens"  # the core locks the token against a concurrent CancelToken
+    token_lock = " FOR NO KEY UPDATE OF tokens"  # as the core locks it against a concurrent CancelToken
 
     def __init__(self, conninfo: str, schema: str):
         self.conn = psycopg.connect(conninfo, options=f"-csearch_path={schema}")

@@ -66,6 +66,8 @@ def _option_fields(options: Mapping[str, str] | None, ipn_url: str | None) -> di
 
 
 def _check_currency(amount: Amount, currency: str, field: str) -> None:
+    if amount.cents <= 0:  # Amount.parse refuses these already; this guards callers that build Amounts
+        raise AmountOutOfRange(f"{field} must be greater than zero")
     if amount.currency != currency:
         raise InvalidParams(
             f"{field}.CurrencyCode {amount.currency} differs from the instrument's {currency}"
@@ -101,8 +103,10 @@ _TOKEN_QUERY = (
 
 
 # Built once (they run on every payment).
+# FOR NO KEY UPDATE, not FOR SHARE: share locks let a stream of Pays hold a CancelToken off forever, while
+# these queue in order, so a cancellation gets its turn (Pays on one instrument queue on its balance anyway).
 _LOCKED_TOKEN = _TOKEN_QUERY.where(_tokens.c.id == bindparam("token_id")).with_for_update(
-    read=True, of=_tokens
+    key_share=True, of=_tokens
 )
 _INSERT_TRANSACTION = insert(_transactions)
 _TRANSACTION_DEFAULTS = {column.name: None for column in _transactions.c} | {
