@@ -16,11 +16,12 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import requests
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from fpscore.db import utcnow
+from fpscore.db import read_only, utcnow
 from fpscore.money import Amount
 from fpscore.processor.keys import SigningKeys, certificate_path
 from fpscore.processor.schema import IpnNotification
@@ -155,16 +156,15 @@ class IpnDispatcher:
 
     def _claim(self, limit: int) -> list[tuple[int, str, str, int, datetime]]:
         now = self.clock()
+        with read_only(self.engine) as conn:  # most rounds find nothing: never take the write lock for that
+            if conn.execute(select(_outbox.c.id).where(*self._due(now)).limit(1)).first() is None:
+                return []
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(
                     _outbox.c.id, _outbox.c.url, _outbox.c.params, _outbox.c.attempts, _outbox.c.created_at
                 )
-                .where(
-                    _outbox.c.delivered_at.is_(None),
-                    _outbox.c.gave_up_at.is_(None),
-                    _outbox.c.next_attempt_at <= now,
-                )
+                .where(*self._due(now))
                 .order_by(_outbox.c.next_attempt_at, _outbox.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -176,6 +176,14 @@ class IpnDispatcher:
                     .values(next_attempt_at=now + self.backoff.lease)
                 )
         return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    @staticmethod
+    def _due(now: datetime) -> tuple[Any, ...]:
+        return (
+            _outbox.c.delivered_at.is_(None),
+            _outbox.c.gave_up_at.is_(None),
+            _outbox.c.next_attempt_at <= now,
+        )
 
     def _deliver(self, row: tuple[int, str, str, int, datetime]) -> int:
         notification_id, url, params_json, attempts, created_at = row
