@@ -1,4 +1,4 @@
-"""The `fpscore` command: migrate | serve | staff add | settle --due | reconcile | ipn-listen."""
+"""The `fpscore` command: migrate | serve | staff add | demo | settle --due | reconcile | ipn-listen."""
 
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.processor.server import run
 
-    run(args.host, args.port, args.workers, settings.processor_database_url, public_host=args.public_host)
+    run(
+        args.host,
+        args.port,
+        args.workers,
+        settings.processor_database_url,
+        threads=args.threads,
+        public_host=args.public_host,
+    )
     return 0
 
 
@@ -100,6 +107,23 @@ def _ipn_listen(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant.demo import DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED, DemoError, run_demo
+
+    try:
+        run_demo(
+            settings,
+            customers=DEFAULT_CUSTOMERS if args.customers is None else args.customers,
+            days=DEFAULT_DAYS if args.days is None else args.days,
+            seed=DEFAULT_SEED if args.seed is None else args.seed,
+            progress=not args.no_progress,
+        )
+    except DemoError as exc:
+        print(f"fpscore demo: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fpscore", description="FPS Back Office")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=4)
+    serve.add_argument("--threads", type=int, default=1, help="threads per worker (gthread workers when > 1)")
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
 
@@ -137,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--port", type=int, default=8766)
     listen.add_argument("--public-url", help="the URL the processor posts to, if not http://HOST:PORT/PATH")
     listen.set_defaults(func=_ipn_listen)
+
+    demo = commands.add_parser("demo", help="seed 90 days of demo traffic through the signed path (once)")
+    demo.add_argument("--customers", type=int, help="how many customers (default 30)")
+    demo.add_argument("--days", type=int, help="how many days of history, ending yesterday (default 90)")
+    demo.add_argument("--seed", type=int, help="the random seed (same seed, same traffic)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    demo.set_defaults(func=_demo)
     return parser
 
 

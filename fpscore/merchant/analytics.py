@@ -1,0 +1,560 @@
+"""Fees saved by aggregating: SQL aggregates over the merchant's records, then a little Python.
+
+What aggregation saves is measured against a shop that charged every purchase to a card on its own:
+
+- **fees alone**: for each successful purchase, the fee it would have cost charged alone
+  (`purchases.fee_alone_cents`, priced when it was bought), less the share of that fee its refunds take
+  back. A refunded card charge gets its fee back (the reference's §14 sample: the refund of a 1.00 charge
+  returns its 0.10 fee), so a purchase refunded in full would have cost nothing alone and one refunded in
+  part keeps the part of the fee for what was kept, pro rata, rounded half-up to the cent. Refunds onto a
+  prepaid balance or off a debt return no fee in the aggregated world: that difference is real and shows
+  as a smaller saving.
+- **fees paid**: the fees of the aggregated charges that succeeded, FundPrepaid (`fundings.fee_cents`) and
+  SettleDebt (`settlements.fee_cents`). Requested, Pending and failed charges cost nothing yet.
+- **saved** = fees alone − fees paid.
+
+Everything is counted when it happened (cash basis): a purchase in the period of its `created_at` (its
+refunds with it, so a later refund changes a past period), a funding or settlement in its own period. A
+period with a 25.00 top-up and few songs can therefore show a negative saving that later periods earn back;
+`cumulative_saved_cents` shows the running total.
+
+All sums are exact integers of cents (PostgreSQL returns NUMERIC for sums of BIGINT; they become `int`).
+Rates are integer basis points rounded half-up. Every query is grouped in the database and bounded
+(MAX_PERIODS, MAX_INSTRUMENT_ROWS); `replay` streams its rows in chunks. Results are plain frozen
+dataclasses, ready for a data frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Engine,
+    Select,
+    Subquery,
+    case,
+    cast,
+    desc,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from fpscore.db import read_only
+from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
+from fpscore.merchant.schema import Customer, Funding, MerchantInstrument, Purchase, Settlement
+from fpscore.merchant.settlement import SettlementPolicy
+from fpscore.money import Amount
+
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[str, ...] = ("day", "week", "month")
+MAX_PERIODS = 3_700  # ten years of days
+MAX_INSTRUMENT_ROWS = 1_000
+REPLAY_CHUNK_ROWS = 2_000
+MAX_PACK_SIZES = 20
+
+_purchases = Purchase.__table__
+_fundings = Funding.__table__
+_settlements = Settlement.__table__
+_instruments = MerchantInstrument.__table__
+_customers = Customer.__table__
+
+
+# -- result rows ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRow:
+    """Fees in one period (`period_start` is the first day: the day, the ISO week's Monday, the 1st)."""
+
+    period_start: date
+    purchases: int
+    purchase_cents: int  # what the successful purchases were for, before refunds
+    refunded_cents: int
+    fees_alone_cents: int
+    fees_paid_cents: int
+    saved_cents: int
+    effective_rate_bps: int | None  # fees paid per purchase money kept; None without any
+    cumulative_saved_cents: int  # saved from the first period returned up to this one
+
+
+@dataclass(frozen=True, slots=True)
+class KindRow:
+    """Fees of one kind of instrument, Prepaid or Postpaid."""
+
+    kind: str
+    instruments: int
+    purchases: int
+    purchase_cents: int
+    refunded_cents: int
+    fees_alone_cents: int
+    fees_paid_cents: int
+    saved_cents: int
+    effective_rate_bps: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentRow:
+    instrument_id: str
+    kind: str
+    customer_email: str
+    purchases: int
+    purchase_cents: int
+    refunded_cents: int
+    fees_alone_cents: int
+    fees_paid_cents: int
+    saved_cents: int
+    effective_rate_bps: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfResult:
+    """The recorded purchases replayed under one funding and settlement policy."""
+
+    pack_cents: int  # prepaid instruments are funded in packs of this size
+    share_basis_points: int  # postpaid debt is settled at this share of the credit limit...
+    max_age_days: int  # ...or when it is this old
+    purchases: int
+    purchase_cents: int  # money kept: purchases less their refunds
+    fees_alone_cents: int
+    fees_with_policy_cents: int
+    saved_cents: int
+    prepaid_charges: int  # packs bought
+    settlements: int
+    effective_rate_bps: int | None
+
+
+# -- SQL helpers ---------------------------------------------------------------------------------------
+
+
+def period_start(column: Any, period: str, dialect: str) -> ColumnElement[Any]:
+    """The first day of the UTC day, ISO week (Monday) or month holding `column`, as an SQL expression.
+
+    The units are literals, not bound parameters, so that PostgreSQL sees the same expression in SELECT
+    and GROUP BY.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+    if dialect == "sqlite":  # timestamps are stored as naive UTC text
+        modifiers = {
+            "day": (),
+            "week": ("'weekday 0'", "'-6 days'"),  # forward to Sunday (or stay), back to its Monday
+            "month": ("'start of month'",),
+        }[period]
+        return func.date(column, *(literal_column(m) for m in modifiers))
+    if dialect == "postgresql":
+        utc = func.timezone(literal_column("'UTC'"), column)
+        return cast(func.date_trunc(literal_column(f"'{period}'"), utc), Date)
+    raise ValueError(f"no date truncation for the {dialect} dialect")
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _moment(value: date | datetime | None) -> datetime | None:
+    """Window bounds: a date is its midnight UTC; a datetime must be aware."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _zero() -> ColumnElement[int]:
+    return literal_column("0", BigInteger)
+
+
+def fee_alone_kept(fee_alone_cents: int, amount_cents: int, refunded_cents: int) -> int:
+    """A purchase's fee alone less the share its refunds take back (fee × refunded / amount, half-up);
+    `_refund_share` is the same in SQL."""
+    if refunded_cents == 0:
+        return fee_alone_cents
+    return fee_alone_cents - (fee_alone_cents * refunded_cents * 2 + amount_cents) // (amount_cents * 2)
+
+
+def _refund_share(table: Any) -> ColumnElement[int]:
+    """The part of a purchase's fee alone its refunds take back, as `fee_alone_kept` takes it off."""
+    share = (table.c.fee_alone_cents * table.c.refunded_cents * 2 + table.c.amount_cents) // (
+        table.c.amount_cents * 2
+    )
+    return case((table.c.refunded_cents == 0, _zero()), else_=share)
+
+
+def _facts(start: datetime | None, end: datetime | None, currency: str) -> Subquery:
+    """One row per successful purchase and per successful aggregated charge in [start, end), in the
+    same columns, so that one GROUP BY sums them whatever the grouping."""
+    branches: list[Select[Any]] = []
+    p = _purchases
+    branches.append(
+        select(
+            p.c.instrument_id,
+            p.c.created_at,
+            literal_column("1", BigInteger).label("purchases"),
+            p.c.amount_cents.label("purchase_cents"),
+            p.c.refunded_cents.label("refunded_cents"),
+            (p.c.fee_alone_cents - _refund_share(p)).label("fees_alone_cents"),
+            _zero().label("fees_paid_cents"),
+        ).where(*_window(p, start, end, currency))
+    )
+    for table in (_fundings, _settlements):
+        branches.append(
+            select(
+                table.c.instrument_id, table.c.created_at, _zero(), _zero(), _zero(), _zero(),
+                table.c.fee_cents,
+            ).where(*_window(table, start, end, currency))
+        )  # fmt: skip
+    return union_all(*branches).subquery("facts")
+
+
+def _window(table: Any, start: datetime | None, end: datetime | None, currency: str) -> list[Any]:
+    conditions = [table.c.status == "Success", table.c.currency == currency]
+    if start is not None:
+        conditions.append(table.c.created_at >= start)
+    if end is not None:
+        conditions.append(table.c.created_at < end)
+    return conditions
+
+
+_SUMMED = ("purchases", "purchase_cents", "refunded_cents", "fees_alone_cents", "fees_paid_cents")
+
+
+def _sum(facts: Subquery, name: str) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(facts.c[name]), 0)
+
+
+def _sums(facts: Subquery) -> list[ColumnElement[Any]]:
+    return [_sum(facts, name).label(name) for name in _SUMMED]
+
+
+def rate_bps(part_cents: int, whole_cents: int) -> int | None:
+    """`part` per `whole` in basis points, rounded half-up; None when `whole` is not positive."""
+    if whole_cents <= 0:
+        return None
+    return (part_cents * 20_000 + whole_cents) // (whole_cents * 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    purchases: int
+    purchase_cents: int
+    refunded_cents: int
+    fees_alone_cents: int
+    fees_paid_cents: int
+
+    @classmethod
+    def of(cls, row: Any) -> _Totals:
+        return cls(*(int(row._mapping[field.name]) for field in fields(cls)))
+
+    @property
+    def saved_cents(self) -> int:
+        return self.fees_alone_cents - self.fees_paid_cents
+
+    @property
+    def effective_rate_bps(self) -> int | None:
+        return rate_bps(self.fees_paid_cents, self.purchase_cents - self.refunded_cents)
+
+
+# -- reports -------------------------------------------------------------------------------------------
+
+
+def fees_by_period(
+    engine: Engine,
+    period: Period = "day",
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    *,
+    currency: str = "USD",
+) -> list[FeeRow]:
+    """Fees alone, fees paid and saved per day, ISO week or month of [start, end), oldest first.
+
+    At most MAX_PERIODS periods, the latest ones; the cumulative saving runs from the first returned.
+    Periods with nothing in them are absent.
+    """
+    facts = _facts(_moment(start), _moment(end), currency)
+    key = period_start(facts.c.created_at, period, engine.dialect.name).label("period_start")
+    query = select(key, *_sums(facts)).group_by(key).order_by(desc(key)).limit(MAX_PERIODS)
+    with read_only(engine) as conn:
+        rows = conn.execute(query).all()
+    result, cumulative = [], 0
+    for row in reversed(rows):
+        totals = _Totals.of(row)
+        cumulative += totals.saved_cents
+        result.append(
+            FeeRow(
+                _as_date(row.period_start), totals.purchases, totals.purchase_cents, totals.refunded_cents,
+                totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
+                totals.effective_rate_bps, cumulative,
+            )
+        )  # fmt: skip
+    return result
+
+
+def fees_by_kind(
+    engine: Engine,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    *,
+    currency: str = "USD",
+) -> list[KindRow]:
+    """Fees of prepaid and of postpaid instruments in [start, end) (kinds with nothing are absent)."""
+    facts = _facts(_moment(start), _moment(end), currency)
+    query = (
+        select(
+            _instruments.c.kind,
+            func.count(func.distinct(facts.c.instrument_id)).label("instruments"),
+            *_sums(facts),
+        )
+        .select_from(facts)
+        .join(_instruments, _instruments.c.id == facts.c.instrument_id)
+        .group_by(_instruments.c.kind)
+        .order_by(_instruments.c.kind)
+    )
+    with read_only(engine) as conn:
+        rows = conn.execute(query).all()
+    result = []
+    for row in rows:
+        totals = _Totals.of(row)
+        result.append(
+            KindRow(
+                row.kind, int(row.instruments), totals.purchases, totals.purchase_cents,
+                totals.refunded_cents, totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
+                totals.effective_rate_bps,
+            )
+        )  # fmt: skip
+    return result
+
+
+def fee_totals(
+    engine: Engine,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    *,
+    currency: str = "USD",
+) -> KindRow:
+    """Both kinds together, as one row of kind "All"."""
+    rows = fees_by_kind(engine, start, end, currency=currency)
+    fields = ("instruments", "purchases", "purchase_cents", "refunded_cents", "fees_alone_cents",
+              "fees_paid_cents")  # fmt: skip
+    sums = {name: sum(getattr(row, name) for row in rows) for name in fields}
+    return KindRow(
+        "All", **sums, saved_cents=sums["fees_alone_cents"] - sums["fees_paid_cents"],
+        effective_rate_bps=rate_bps(sums["fees_paid_cents"], sums["purchase_cents"] - sums["refunded_cents"]),
+    )  # fmt: skip
+
+
+def fees_by_instrument(
+    engine: Engine,
+    limit: int = 50,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    *,
+    currency: str = "USD",
+) -> list[InstrumentRow]:
+    """The `limit` instruments (at most MAX_INSTRUMENT_ROWS) that saved the most in [start, end), most
+    first; ties by instrument id."""
+    limit = max(1, min(limit, MAX_INSTRUMENT_ROWS))
+    facts = _facts(_moment(start), _moment(end), currency)
+    saved = (_sum(facts, "fees_alone_cents") - _sum(facts, "fees_paid_cents")).label("saved_cents")
+    query = (
+        select(_instruments.c.id, _instruments.c.kind, _customers.c.email, *_sums(facts), saved)
+        .select_from(facts)
+        .join(_instruments, _instruments.c.id == facts.c.instrument_id)
+        .join(_customers, _customers.c.id == _instruments.c.customer_id)
+        .group_by(_instruments.c.id, _instruments.c.kind, _customers.c.email)
+        .order_by(desc(saved), _instruments.c.id)
+        .limit(limit)
+    )
+    with read_only(engine) as conn:
+        rows = conn.execute(query).all()
+    result = []
+    for row in rows:
+        totals = _Totals.of(row)
+        result.append(
+            InstrumentRow(
+                row.id, row.kind, row.email, totals.purchases, totals.purchase_cents, totals.refunded_cents,
+                totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
+                totals.effective_rate_bps,
+            )
+        )  # fmt: skip
+    return result
+
+
+# -- what-if replay ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Bought:
+    instrument_id: str
+    kind: str
+    credit_limit_cents: int | None
+    created_at: datetime
+    amount_cents: int
+    refunded_cents: int
+
+
+def _recorded_purchases(
+    engine: Engine, start: datetime | None, end: datetime | None, currency: str
+) -> Iterator[_Bought]:
+    """The successful purchases, instrument by instrument, each in time order, streamed in chunks
+    (a server-side cursor on PostgreSQL)."""
+    p = _purchases
+    query = (
+        select(
+            p.c.instrument_id, _instruments.c.kind, _instruments.c.credit_limit_cents, p.c.created_at,
+            p.c.amount_cents, p.c.refunded_cents,
+        )
+        .join(_instruments, _instruments.c.id == p.c.instrument_id)
+        .where(*_window(p, start, end, currency))
+        .order_by(p.c.instrument_id, p.c.created_at, p.c.id)
+    )  # fmt: skip
+    with read_only(engine) as conn:
+        result = conn.execute(query, execution_options={"yield_per": REPLAY_CHUNK_ROWS})
+        for chunk in result.partitions():
+            for row in chunk:
+                yield _Bought(*row)
+
+
+class _PrepaidReplay:
+    """One prepaid instrument funded in packs: whenever the balance cannot cover a purchase, the customer
+    buys as many packs as it takes, each one aggregated charge with its own fee."""
+
+    def __init__(self, pack_cents: int, pack_fee_cents: int):
+        self.pack_cents, self.pack_fee_cents = pack_cents, pack_fee_cents
+        self.balance_cents = 0
+        self.charges = 0
+
+    def buy(self, kept_cents: int) -> None:
+        short = kept_cents - self.balance_cents
+        if short > 0:
+            packs = -(-short // self.pack_cents)
+            self.charges += packs
+            self.balance_cents += packs * self.pack_cents
+        self.balance_cents -= kept_cents
+
+    @property
+    def fees_cents(self) -> int:
+        return self.charges * self.pack_fee_cents
+
+
+class _PostpaidReplay:
+    """One credit line under a settlement policy: the whole debt is settled once it reaches the policy's
+    share of the credit limit, or before a purchase comes when it has grown older than the policy's age
+    (a daily settlement job would have settled it by then). What is still owed at the end of the replay
+    is priced as one more settlement, so that every replayed purchase is paid for once."""
+
+    def __init__(self, policy: SettlementPolicy, credit_limit_cents: int | None, fees: FeeSchedule):
+        self.policy, self.credit_limit_cents, self.schedule = policy, credit_limit_cents, fees
+        self.debt_cents = 0
+        self.debt_since: datetime | None = None
+        self.settlements = 0
+        self.fees_cents = 0
+
+    def _settle(self) -> None:
+        if self.debt_cents > 0:
+            self.settlements += 1
+            self.fees_cents += self.schedule.fee(Amount(self.debt_cents)).cents
+        self.debt_cents, self.debt_since = 0, None
+
+    def buy(self, at: datetime, kept_cents: int) -> None:
+        if self.debt_since is not None and at - self.debt_since >= self.policy.max_age:
+            self._settle()
+        if kept_cents <= 0:
+            return
+        self.debt_cents += kept_cents
+        self.debt_since = self.debt_since or at
+        limit = self.credit_limit_cents
+        if limit is not None and self.debt_cents * 10_000 >= limit * self.policy.share_basis_points:
+            self._settle()
+
+    def finish(self) -> None:
+        self._settle()
+
+
+def replay(
+    engine: Engine,
+    pack_sizes: Sequence[Amount] = (Amount(1000), Amount(2500), Amount(5000)),
+    policy: SettlementPolicy | None = None,
+    *,
+    fee_schedule: FeeSchedule = DEFAULT_FEE_SCHEDULE,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    currency: str = "USD",
+) -> list[WhatIfResult]:
+    """What the recorded purchases of [start, end) would have cost in fees under other policies: one
+    result per pack size (in the order given), each with the same postpaid settlement `policy`.
+
+    The replay goes instrument by instrument in time order, in one streamed pass, and prices every
+    charge with `fee_schedule.fee`. A purchase counts for what was kept of it (amount − refunded); a
+    purchase refunded in full needs no money. Fees alone follow the rule of `fees_by_period`, priced
+    with `fee_schedule`. Prepaid instruments start empty (their recorded fundings are ignored), postpaid
+    ones without debt.
+    """
+    policy = policy or SettlementPolicy()
+    packs = [amount.cents for amount in pack_sizes]
+    if not packs or len(packs) > MAX_PACK_SIZES or min(packs) <= 0:
+        raise ValueError(f"give 1 to {MAX_PACK_SIZES} positive pack sizes")
+    if any(amount.currency != currency for amount in pack_sizes):
+        raise ValueError(f"pack sizes must be in {currency}")
+    pack_fees = [fee_schedule.fee(Amount(cents, currency)).cents for cents in packs]
+    purchases = purchase_cents = fees_alone = settlements = postpaid_fees = 0
+    prepaid_charges = [0] * len(packs)
+    prepaid_fees = [0] * len(packs)
+
+    def close(state: list[_PrepaidReplay] | _PostpaidReplay | None) -> None:
+        nonlocal settlements, postpaid_fees
+        if isinstance(state, _PostpaidReplay):
+            state.finish()
+            settlements += state.settlements
+            postpaid_fees += state.fees_cents
+        elif state is not None:
+            for index, pack_state in enumerate(state):
+                prepaid_charges[index] += pack_state.charges
+                prepaid_fees[index] += pack_state.fees_cents
+
+    current: str | None = None
+    state: list[_PrepaidReplay] | _PostpaidReplay | None = None
+    for bought in _recorded_purchases(engine, _moment(start), _moment(end), currency):
+        if bought.instrument_id != current:
+            close(state)
+            current = bought.instrument_id
+            if bought.kind == "Prepaid":
+                state = [_PrepaidReplay(cents, fee) for cents, fee in zip(packs, pack_fees, strict=True)]
+            else:
+                state = _PostpaidReplay(policy, bought.credit_limit_cents, fee_schedule)
+        kept = bought.amount_cents - bought.refunded_cents
+        alone = fee_alone_kept(
+            fee_schedule.fee(Amount(bought.amount_cents, currency)).cents,
+            bought.amount_cents,
+            bought.refunded_cents,
+        )
+        purchases += 1
+        purchase_cents += kept
+        fees_alone += alone
+        if isinstance(state, _PostpaidReplay):
+            state.buy(bought.created_at, kept)
+        elif state is not None and kept > 0:
+            for pack_state in state:
+                pack_state.buy(kept)
+    close(state)
+
+    results = []
+    for index, pack_cents in enumerate(packs):
+        with_policy = prepaid_fees[index] + postpaid_fees
+        results.append(
+            WhatIfResult(
+                pack_cents, policy.share_basis_points, policy.max_age // timedelta(days=1), purchases,
+                purchase_cents, fees_alone, with_policy, fees_alone - with_policy, prepaid_charges[index],
+                settlements, rate_bps(with_policy, purchase_cents),
+            )
+        )  # fmt: skip
+    return results

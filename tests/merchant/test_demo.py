@@ -1,0 +1,118 @@
+"""`fpscore demo` through the CLI entry point: a small size, the staff accounts, api_calls with their
+RequestIds, post-dated history, no difference at reconciliation, and a second run that adds nothing."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from fpscore import cli
+from fpscore.db import make_engine, migrate, utcnow
+from fpscore.merchant import demo
+from fpscore.merchant.schema import (
+    ApiCall,
+    AuditEvent,
+    Customer,
+    Funding,
+    MerchantInstrument,
+    Order,
+    Purchase,
+    Refund,
+    Settlement,
+    Staff,
+    TokenReference,
+    WriteOff,
+)
+from fpscore.merchant.staff import sign_in
+
+TABLES = (Customer, Order, TokenReference, MerchantInstrument, Purchase, Funding, Settlement, WriteOff,
+          Refund, ApiCall, Staff)  # fmt: skip
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    for name in ("FPS_ENDPOINT", "FPS_DATABASE_URL", "FPS_PROCESSOR_DATABASE_URL", "FPS_ACCESS_KEY_ID",
+                 "FPS_SECRET_ACCESS_KEY", "FPS_DEMO_PASSWORD", "FPS_FEE_SCHEDULE", "FPS_SETTLE_SHARE",
+                 "FPS_SETTLE_AFTER_DAYS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FPS_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def counts(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return {
+            model.__tablename__: conn.execute(select(func.count()).select_from(model.__table__)).scalar_one()
+            for model in TABLES
+        }
+
+
+def test_demo_runs_once_through_the_signed_path(data_dir, capsys):
+    assert cli.main(["demo", "--customers", "6", "--days", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert "demo traffic" in err  # the progress bar
+    for role in ("finance", "support", "analyst", "troubleshooter", "admin"):
+        assert f"staff account demo-{role} ({role}) created, password: demo-{role}-pass" in out
+    assert "demo data added: 6 customers" in out and "saved" in out
+
+    engine = make_engine(f"sqlite:///{data_dir / 'merchant.sqlite3'}")
+    assert sign_in(engine, "demo-support", "demo-support-pass").role == "support"
+    table = Purchase.__table__
+    calls = ApiCall.__table__
+    with engine.connect() as conn:
+        purchases = conn.execute(select(table.c.status, table.c.created_at, table.c.transaction_id)).all()
+        answered = conn.execute(
+            select(calls.c.action, calls.c.request_id).where(calls.c.http_status.is_not(None))
+        ).all()
+        opened = conn.execute(select(func.count()).select_from(TokenReference.__table__)).scalar_one()
+    assert len(purchases) > 20 and opened >= 6
+    # Every answered FPS call carries the processor's RequestId.
+    assert answered and all(request_id for _, request_id in answered)
+    assert {"Pay", "FundPrepaid"} <= {action for action, _ in answered}
+    # History: the ten days before today, post-dated in the merchant's database only.
+    today = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    assert all(today - timedelta(days=10) <= created < today for _, created, _ in purchases)
+    assert len({created.date() for _, created, _ in purchases}) >= 5
+    assert all(transaction_id for status, _, transaction_id in purchases if status == "Success")
+
+    assert cli.main(["reconcile"]) == 0
+    assert "0 differences" in capsys.readouterr().err
+
+    before = counts(engine)
+    assert cli.main(["demo", "--customers", "6", "--days", "10", "--no-progress"]) == 0
+    out, _ = capsys.readouterr()
+    assert "already present, nothing added" in out and "password" not in out
+    after = counts(engine)
+    assert after == before
+    assert cli.main(["reconcile"]) == 0
+    engine.dispose()
+
+
+def test_half_a_previous_run_is_refused(data_dir, capsys):
+    engine = make_engine(f"sqlite:///{data_dir / 'merchant.sqlite3'}")
+    migrate(engine, "merchant")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Customer.__table__).values(
+                email=f"ada.0000@{demo.DEMO_DOMAIN}", name="Ada", created_at=utcnow()
+            )
+        )
+    assert cli.main(["demo", "--customers", "2", "--days", "2", "--no-progress"]) == 2
+    assert "stopped half-way" in capsys.readouterr().err
+    with engine.connect() as conn:
+        events = AuditEvent.__table__
+        assert conn.execute(select(events.c.id).where(events.c.action == demo.DEMO_MARKER)).first() is None
+    engine.dispose()
+
+
+def test_the_plan_is_deterministic_and_sizes_are_bounded(data_dir, monkeypatch):
+    first = demo._plan_customers(random.Random(7), 30, 90)
+    assert first == demo._plan_customers(random.Random(7), 30, 90)
+    assert first != demo._plan_customers(random.Random(8), 30, 90)
+    assert {"Prepaid", "Postpaid"} <= {kind for plan in first for kind in plan.kinds}
+    assert cli.main(["demo", "--customers", "0"]) == 2
+    monkeypatch.setenv("FPS_DEMO_PASSWORD", "short")
+    assert cli.main(["demo", "--customers", "1", "--days", "1"]) == 2
