@@ -14,22 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from pgschema import PostgresSchema
+from sqlalchemy.engine import make_url
 
 from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
 from fpscore.merchant.connect import Merchant, connect
-from fpscore.merchant.roles import Actor, Permission
 from fpscore.processor import Processor
-
-STOREFRONT = Actor.job(
-    "storefront", Permission.OPEN_INSTRUMENT, Permission.PURCHASE, Permission.FUND, Permission.READ
-)
-FINANCE = Actor.staff("fiona", "finance")
-SUPPORT = Actor.staff("sam", "support")
-ANALYST = Actor.staff("ana", "analyst")
-TROUBLESHOOTER = Actor.staff("theo", "troubleshooter")
-ADMIN = Actor.staff("ada", "admin")
-RETURN_URL = "https://shop.example/fps/return?from=checkout"
 
 
 @pytest.fixture
@@ -85,20 +76,51 @@ def served_settings(settings: Settings, tmp_path) -> Iterator[Settings]:  # type
     log.close()
 
 
-@pytest.fixture(params=["embedded", "http"])
+@pytest.fixture
+def postgres_settings(settings: Settings) -> Iterator[Settings]:
+    """Both databases on PostgreSQL, each in a throwaway schema of the test database."""
+    schemas = [PostgresSchema(), PostgresSchema()]
+    urls = [
+        make_url(schema.url).set(query={"options": f"-csearch_path={schema.name}"}).render_as_string(False)
+        for schema in schemas
+    ]
+    yield dataclasses.replace(settings, processor_database_url=urls[0], database_url=urls[1])
+    for schema in schemas:
+        schema.drop()
+
+
+@pytest.fixture(params=["embedded", "http", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_merchant(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Merchant]:
-    """The merchant with the processor in-process, then with `fpscore serve` over HTTP."""
-    chosen = settings if request.param == "embedded" else request.getfixturevalue("served_settings")
+    """The merchant with the processor in-process, with `fpscore serve` over HTTP, and in-process with
+    both databases on PostgreSQL."""
+    chosen = {
+        "embedded": lambda: settings,
+        "http": lambda: request.getfixturevalue("served_settings"),
+        "postgres": lambda: request.getfixturevalue("postgres_settings"),
+    }[request.param]()
     merchant = connect(chosen)
     merchant.client.backoff_s = 0.0
     yield merchant
     merchant.close()
 
 
-@pytest.fixture
-def processor(settings: Settings) -> Iterator[Processor]:
-    """The processor's own view of its database, to check what the merchant was told."""
-    engine = make_engine(settings.processor_database_url)
+def _processor_at(url: str) -> Iterator[Processor]:
+    engine = make_engine(url)
     migrate(engine, "processor")
     yield Processor(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def processor(settings: Settings) -> Iterator[Processor]:
+    """The processor's own view of its database, to check what the merchant was told."""
+    yield from _processor_at(settings.processor_database_url)
+
+
+@pytest.fixture
+def any_processor(any_merchant: Merchant, settings: Settings) -> Iterator[Processor]:
+    """The processor behind `any_merchant`: in-process, or the database `fpscore serve` runs on."""
+    if any_merchant.processor_engine is not None:
+        yield Processor(any_merchant.processor_engine)
+    else:
+        yield from _processor_at(settings.processor_database_url)

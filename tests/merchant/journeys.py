@@ -1,13 +1,22 @@
-"""The chapter's journeys as helpers: open a prepaid or postpaid instrument through the real CBUI."""
+"""The merchant tests' actors, and the chapter's journeys: open an instrument through the real CBUI."""
 
 from __future__ import annotations
-
-from conftest import RETURN_URL, STOREFRONT
 
 from fpscore import sandbox
 from fpscore.merchant import flows, pipelines
 from fpscore.merchant.connect import Merchant
+from fpscore.merchant.roles import Actor, Permission
 from fpscore.money import Amount
+
+STOREFRONT = Actor.job(
+    "storefront", Permission.OPEN_INSTRUMENT, Permission.PURCHASE, Permission.FUND, Permission.READ
+)
+FINANCE = Actor.staff("fiona", "finance")
+SUPPORT = Actor.staff("sam", "support")
+ANALYST = Actor.staff("ana", "analyst")
+TROUBLESHOOTER = Actor.staff("theo", "troubleshooter")
+ADMIN = Actor.staff("ada", "admin")
+RETURN_URL = "https://shop.example/fps/return?from=checkout"
 
 
 def open_prepaid(merchant: Merchant, email: str, limit: str = "25.00", fund: str | None = None) -> str:

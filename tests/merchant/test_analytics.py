@@ -12,11 +12,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
-from conftest import STOREFRONT
-from journeys import open_prepaid
+from journeys import STOREFRONT, open_prepaid
+from pgschema import PostgresSchema
 from sqlalchemy import Engine, insert
 
 from fpscore.db import make_engine, migrate
@@ -104,14 +103,6 @@ class Book:
         return fee
 
 
-def _root_conftest(request: pytest.FixtureRequest) -> Any:
-    """tests/conftest.py, whose module name `conftest` is taken here by tests/merchant/conftest.py."""
-    for plugin in request.config.pluginmanager.get_plugins():
-        if hasattr(plugin, "PostgresSchema"):
-            return plugin
-    raise LookupError("tests/conftest.py is not loaded")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def merchant_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
     """A migrated, empty merchant database; on PostgreSQL in its own schema with a session time zone far
@@ -122,7 +113,7 @@ def merchant_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine
         yield engine
         engine.dispose()
         return
-    schema = _root_conftest(request).PostgresSchema()
+    schema = PostgresSchema()
     engine = make_engine(
         schema.url, connect_args={"options": f"-csearch_path={schema.name} -ctimezone=Pacific/Auckland"}
     )

@@ -7,8 +7,7 @@ import time
 from wsgiref.simple_server import make_server
 
 import pytest
-from conftest import FINANCE, STOREFRONT
-from journeys import open_postpaid, open_prepaid
+from journeys import FINANCE, STOREFRONT, open_postpaid, open_prepaid
 from sqlalchemy import select, update
 
 from fpscore.cli import main

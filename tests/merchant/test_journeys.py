@@ -1,11 +1,10 @@
-"""The chapter's journeys end to end, prepaid and postpaid, in-process and over HTTP, checking the
-merchant's and the processor's databases after each step."""
+"""The chapter's journeys end to end, prepaid and postpaid, in-process (SQLite, then PostgreSQL) and over
+HTTP, checking the merchant's and the processor's databases after each step."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import FINANCE, STOREFRONT, SUPPORT
-from journeys import open_postpaid, open_prepaid
+from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
 from sqlalchemy import func, select
 
 from fpscore.errors import InsufficientBalance
@@ -47,7 +46,8 @@ def rows(merchant, model, **where):
         return conn.execute(query.order_by(table.c.id)).all()
 
 
-def test_prepaid_journey(any_merchant, processor):
+def test_prepaid_journey(any_merchant, any_processor):
+    processor = any_processor
     merchant = any_merchant
     instrument_id = open_prepaid(merchant, "ada@buyers.example", limit="25.00")
     assert book(merchant, instrument_id).balance_cents == 0
@@ -87,7 +87,8 @@ def test_prepaid_journey(any_merchant, processor):
     assert check_ledger(processor.engine) == []
 
 
-def test_postpaid_journey(any_merchant, processor):
+def test_postpaid_journey(any_merchant, any_processor):
+    processor = any_processor
     merchant = any_merchant
     instrument_id = open_postpaid(merchant, "bob@buyers.example", limit="25.00", per_purchase="10.00")
     for product, price in (("Sword", "4.99"), ("Shield", "7.50"), ("Potion", "0.99")):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import RETURN_URL, STOREFRONT
+from journeys import RETURN_URL, STOREFRONT
 from sqlalchemy import select
 
 from fpscore import sandbox

@@ -9,8 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
-from conftest import ADMIN, ANALYST, FINANCE, STOREFRONT, SUPPORT, TROUBLESHOOTER
-from journeys import open_postpaid, open_prepaid
+from journeys import ADMIN, ANALYST, FINANCE, STOREFRONT, SUPPORT, TROUBLESHOOTER, open_postpaid, open_prepaid
 from sqlalchemy import select, text
 
 from fpscore.merchant import flows

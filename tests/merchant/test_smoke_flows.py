@@ -1,5 +1,4 @@
-from conftest import FINANCE, STOREFRONT, SUPPORT
-from journeys import open_postpaid, open_prepaid
+from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
 
 from fpscore.merchant import flows
 from fpscore.money import Amount
