@@ -13,13 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/fpscore serve
+	$(VENV)/bin/fpscore demo
+	$(VENV)/bin/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fpscore tests bench
+	$(VENV)/bin/ruff check fpscore tests bench dashboard pages
 
 bench: $(STAMP)
 	$(PY) bench/ledger.py

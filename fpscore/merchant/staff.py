@@ -12,12 +12,14 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
 from fpscore.db import read_only, utcnow
-from fpscore.merchant.roles import ROLE_PERMISSIONS, Actor
+from fpscore.merchant.audit import AuditLog
+from fpscore.merchant.roles import ROLE_PERMISSIONS, Actor, Forbidden, Permission
 from fpscore.merchant.schema import Staff
 
 _staff = Staff.__table__
@@ -125,3 +127,153 @@ def sign_in(engine: Engine, username: str, password: str) -> StaffMember:
                 update(_staff).where(_staff.c.id == row.id).values(failed_attempts=0, locked_until=None)
             )
     return StaffMember(row.id, row.username, row.display_name, row.role)
+
+
+# -- administration: listing and managing accounts (admins only, checked and recorded here) ---------------
+
+MAX_STAFF_LISTED = 1_000
+TEMPORARY_PASSWORD_BYTES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    """A staff account as an admin sees it (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    failed_attempts: int
+    locked_until: datetime | None
+    disabled_at: datetime | None
+    created_at: datetime
+
+    @property
+    def status(self) -> str:
+        if self.disabled_at is not None:
+            return "Disabled"
+        if self.locked_until is not None and self.locked_until > utcnow():
+            return "Locked"
+        return "Active"
+
+
+def _require_admin(engine: Engine, actor: Actor, action: str, subject: str | None) -> None:
+    """Refuse, and record the refusal, unless `actor` may manage staff."""
+    if not actor.may(Permission.MANAGE_STAFF):
+        error = Forbidden(actor, Permission.MANAGE_STAFF)
+        AuditLog(engine).record_event(actor.name, action, "Refused", subject, str(error))
+        raise error
+
+
+def _account(conn: Connection, username: str) -> Row[Any]:
+    row = conn.execute(select(_staff).where(_staff.c.username == username.strip().lower()[:64])).one_or_none()
+    if row is None:
+        raise ValueError(f"no staff account {username[:64]!r}")
+    return row
+
+
+def _active_admins(conn: Connection) -> int:
+    return conn.execute(
+        select(func.count()).where(_staff.c.role == "admin", _staff.c.disabled_at.is_(None))
+    ).scalar_one()
+
+
+def active_staff(engine: Engine, username: str) -> StaffMember | None:
+    """The account `username` as it is now, or None when it does not exist or is disabled. The dashboard
+    asks on every page view, so a disabled account or a changed role takes effect at once."""
+    with read_only(engine) as conn:
+        row = conn.execute(
+            select(_staff).where(
+                _staff.c.username == username.strip().lower()[:64], _staff.c.disabled_at.is_(None)
+            )
+        ).one_or_none()
+    return None if row is None else StaffMember(row.id, row.username, row.display_name, row.role)
+
+
+def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> list[StaffAccount]:
+    """Every staff account by user name (at most MAX_STAFF_LISTED)."""
+    _require_admin(engine, actor, "list_staff", None)
+    with read_only(engine) as conn:
+        rows = conn.execute(
+            select(_staff).order_by(_staff.c.username).limit(max(1, min(limit, MAX_STAFF_LISTED)))
+        ).all()
+    return [
+        StaffAccount(
+            r.id,
+            r.username,
+            r.display_name,
+            r.role,
+            r.failed_attempts,
+            r.locked_until,
+            r.disabled_at,
+            r.created_at,
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def create_staff(
+    engine: Engine, actor: Actor, username: str, role: str, password: str, display_name: str | None = None
+) -> int:
+    """`add_staff` for an admin: checked and recorded."""
+    _require_admin(engine, actor, "add_staff", username[:64])
+    staff_id = add_staff(engine, username, role, password, display_name)
+    AuditLog(engine).record_event(
+        actor.name, "add_staff", "Done", username.strip().lower()[:64], f"role {role}"
+    )
+    return staff_id
+
+
+def change_role(engine: Engine, actor: Actor, username: str, role: str) -> None:
+    """Give `username` another role; the last active admin keeps theirs."""
+    _require_admin(engine, actor, "change_role", username[:64])
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"role must be one of {', '.join(ROLE_PERMISSIONS)}")
+    with engine.begin() as conn:
+        row = _account(conn, username)
+        if row.role == role:
+            return
+        if row.role == "admin" and row.disabled_at is None and _active_admins(conn) <= 1:
+            raise ValueError("the last active admin keeps the admin role")
+        conn.execute(update(_staff).where(_staff.c.id == row.id).values(role=role))
+    AuditLog(engine).record_event(actor.name, "change_role", "Done", row.username, f"{row.role} -> {role}")
+
+
+def set_disabled(engine: Engine, actor: Actor, username: str, disabled: bool) -> None:
+    """Disable (no sign-in, open sessions end at their next page view) or enable an account. Admins cannot
+    disable themselves, and the last active admin stays enabled."""
+    action = "disable_staff" if disabled else "enable_staff"
+    _require_admin(engine, actor, action, username[:64])
+    with engine.begin() as conn:
+        row = _account(conn, username)
+        if disabled:
+            if row.username == actor.name:
+                raise ValueError("you cannot disable your own account")
+            if row.role == "admin" and row.disabled_at is None and _active_admins(conn) <= 1:
+                raise ValueError("the last active admin cannot be disabled")
+        if (row.disabled_at is not None) == disabled:
+            return
+        conn.execute(
+            update(_staff)
+            .where(_staff.c.id == row.id)
+            .values(disabled_at=utcnow() if disabled else None, failed_attempts=0, locked_until=None)
+        )
+    AuditLog(engine).record_event(actor.name, action, "Done", row.username, None)
+
+
+def reset_password(engine: Engine, actor: Actor, username: str, new_password: str | None = None) -> str:
+    """Set a new password (a random temporary one when None) and lift any lockout; returns the password,
+    to be handed over once. The audit event records that it happened, never the password."""
+    _require_admin(engine, actor, "reset_password", username[:64])
+    password = new_password if new_password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
+    with engine.begin() as conn:
+        row = _account(conn, username)
+        conn.execute(
+            update(_staff)
+            .where(_staff.c.id == row.id)
+            .values(password_hash=hash_password(password), failed_attempts=0, locked_until=None)
+        )
+    AuditLog(engine).record_event(actor.name, "reset_password", "Done", row.username, None)
+    return password

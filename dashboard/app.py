@@ -1,0 +1,100 @@
+"""The FPS back office: `streamlit run dashboard/app.py` (configuration from FPS_* variables).
+
+Each run: who is this (sign-in form, or a trusted SSO header), the page list for their role
+(`st.navigation`, so a page outside the role is not found even by URL), a deep link remembered across
+sign-in is followed, the page runs, then any action it proposed is confirmed in a dialog.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/ on the path, not the root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+from streamlit.navigation.page import StreamlitPage  # noqa: E402
+
+from dashboard import actions, auth, components, nav  # noqa: E402
+
+st.set_page_config(
+    page_title="FPS Back Office",
+    page_icon=":material/account_balance:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+
+def _pages(specs: list[nav.PageSpec] | tuple[nav.PageSpec, ...]) -> dict[str, StreamlitPage]:
+    return {
+        spec.url_path: st.Page(
+            spec.path,
+            title=spec.title,
+            icon=spec.icon,
+            url_path=spec.url_path,
+            default=spec.url_path == nav.DEFAULT_PAGE,
+        )
+        for spec in specs
+    }
+
+
+def _key(pages: dict[str, StreamlitPage], page: StreamlitPage) -> str:
+    return next(key for key, candidate in pages.items() if candidate is page)
+
+
+def _signed_out() -> None:
+    # Every page is registered (hidden) so that the URL a visitor came with is recognised and kept; none
+    # of them runs until sign-in.
+    pages = _pages(nav.PAGES)
+    current = st.navigation(list(pages.values()), position="hidden")
+    auth.remember_destination(_key(pages, current), st.query_params.to_dict())
+    auth.sign_in_form()
+
+
+def _follow_destination(member_role: str, pages: dict[str, StreamlitPage], current_key: str) -> None:
+    destination = auth.take_destination()
+    if destination is None:
+        return
+    target = destination.url_path or nav.DEFAULT_PAGE
+    if target not in pages:
+        title = nav.BY_PATH[target].title if target in nav.BY_PATH else target
+        components.flash("warning", f"The {title} page is not available to your role ({member_role}).")
+        st.switch_page(pages[nav.DEFAULT_PAGE], query_params={})
+    if target != current_key or destination.params != st.query_params.to_dict():
+        st.switch_page(pages[target], query_params=destination.params)
+
+
+def _sidebar(member_name: str, role: str) -> None:
+    with st.sidebar:
+        st.markdown(f"**{member_name}**  \n:gray[{role}]")
+        if auth.via_header():
+            st.caption("Signed in by single sign-on.")
+        elif st.button("Sign out", icon=":material/logout:", key="fps_sign_out"):
+            auth.sign_out()
+            st.query_params.clear()
+            st.rerun()
+
+
+def main() -> None:
+    member = auth.current()
+    if member is None:
+        _signed_out()
+        return
+    specs = nav.pages_for(member.role)
+    pages = _pages(specs)
+    sections: dict[str, list[StreamlitPage]] = {}
+    for spec in specs:
+        sections.setdefault(spec.section, []).append(pages[spec.url_path])
+    current = st.navigation(sections, expanded=True)
+    current_key = _key(pages, current)
+    st.session_state["fps_pages"] = pages
+    st.session_state["fps_page"] = current_key
+    _follow_destination(member.role, pages, current_key)
+    _sidebar(member.display_name, member.role)
+    current.run()
+    actions.confirm_pending(current_key)
+
+
+main()

@@ -1,0 +1,304 @@
+"""Display helpers every page shares: money and times, masked tokens, links, tables with CSV export,
+pagination, empty states, and errors shown as what they are (an FPS code and message, a refusal), never
+a traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import auth, resources
+from fpscore.db import utcnow
+from fpscore.errors import FpsError
+from fpscore.merchant import flows
+from fpscore.merchant.flows import FlowRefused
+from fpscore.merchant.queries import Page
+from fpscore.merchant.roles import Forbidden
+from fpscore.money import Amount
+
+FLASH_KEY = "fps_flash"
+
+
+# -- values ----------------------------------------------------------------------------------------------
+
+
+def money(amount: Amount | None) -> Decimal | None:
+    """An amount for a table cell: an exact Decimal (the grid shows it as dollars)."""
+    return None if amount is None else amount.to_decimal()
+
+
+def usd(amount: Amount | None) -> str:
+    """An amount for text: $1,234.56 (negative: -$1.00)."""
+    if amount is None:
+        return "—"
+    value = amount.to_decimal()
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+def when(moment: datetime | None, seconds: bool = False) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def naive_utc(moment: datetime | None) -> datetime | None:
+    """A UTC time for a table cell (the grid shows naive times as they are)."""
+    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def mask(token_id: str | None) -> str:
+    """A token shown by its last four characters only."""
+    if not token_id:
+        return "—"
+    return f"••••{token_id[-4:]}"
+
+
+def short(identifier: str | None, keep: int = 10) -> str:
+    if not identifier:
+        return "—"
+    return identifier if len(identifier) <= keep + 1 else f"{identifier[:keep]}…"
+
+
+def link(url_path: str, **params: str) -> str:
+    """A deep link to a page, relative so that it works under any base path."""
+    return f"./{url_path}?{urlencode(params)}" if params else f"./{url_path}"
+
+
+def day_range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole UTC days from `start` to `end` inclusive, as [since, until)."""
+    since = datetime.combine(start, time.min, UTC) if start else None
+    until = datetime.combine(end, time.min, UTC) + timedelta(days=1) if end else None
+    return since, until
+
+
+def parse_amount(text: str, field: str) -> Amount | None:
+    """An amount typed as text ("12.50"), exact; None when blank. Raises FpsError (InvalidParams,
+    AmountOutOfRange) when it is not an amount."""
+    text = text.strip().replace(",", "").lstrip("$")
+    if not text:
+        return None
+    return Amount.parse(text, field=field, allow_zero=True)
+
+
+# -- messages -----------------------------------------------------------------------------------------
+
+
+def show_error(error: BaseException) -> None:
+    """An error as the person reading it needs it: the FPS code and message, a clear refusal, or why the
+    merchant's records refused."""
+    if isinstance(error, Forbidden):
+        st.error(f"**Refused.** {error} — your role does not allow this.", icon=":material/block:")
+    elif isinstance(error, FpsError):
+        request = f" (RequestId {error.request_id})" if error.request_id else ""
+        st.error(f"**{error.code}**: {error.message}{request}", icon=":material/error:")
+    elif isinstance(error, FlowRefused):
+        st.warning(f"**Not done.** {error}", icon=":material/info:")
+    else:
+        st.error(f"**Not done.** {error}", icon=":material/error:")
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, Forbidden):
+        return f"Refused: {error} — your role does not allow this."
+    if isinstance(error, FpsError):
+        return f"{error.code}: {error.message}"
+    return str(error)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Show FPS errors, refusals and bad input where they happen instead of stopping the page."""
+    try:
+        yield
+    except (FpsError, Forbidden, FlowRefused, ValueError) as error:
+        show_error(error)
+
+
+def flash(kind: str, text: str, rows: list[dict[str, Any]] | None = None) -> None:
+    """A message for the next run (after the rerun that closes a dialog)."""
+    st.session_state[FLASH_KEY] = {"kind": kind, "text": text, "rows": rows or []}
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH_KEY, None)
+    if not message:
+        return
+    show = {"success": st.success, "warning": st.warning, "error": st.error}.get(message["kind"], st.info)
+    show(message["text"])
+    if message["kind"] == "success":
+        st.toast(message["text"].split("\n")[0][:120], icon=":material/check_circle:")
+    if message["rows"]:
+        st.dataframe(pd.DataFrame(message["rows"]), hide_index=True, width="stretch")
+
+
+def empty(text: str) -> None:
+    st.info(text, icon=":material/inbox:")
+
+
+# -- tables -----------------------------------------------------------------------------------------------
+
+
+def money_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="dollar", help=help)
+
+
+def time_column(label: str) -> Any:
+    return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss", timezone="UTC")
+
+
+def link_column(label: str, shown: str = r"=([^&]{1,12})", help: str | None = None) -> Any:
+    return st.column_config.LinkColumn(label, display_text=shown, help=help)
+
+
+def to_csv(records: Iterable[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer: csv.DictWriter[str] | None = None
+    for record in records:
+        if writer is None:
+            writer = csv.DictWriter(buffer, fieldnames=list(record))
+            writer.writeheader()
+        writer.writerow({k: _csv_value(v) for k, v in record.items()})
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, Amount):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def csv_button(label: str, file_name: str, build: Callable[[], str], key: str) -> None:
+    """A download whose CSV is made only when clicked (bounded by the query that `build` runs)."""
+    st.download_button(
+        label,
+        data=build,
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def table(
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, Any] | None = None,
+    *,
+    key: str,
+    height: int | str = "auto",
+    select: bool = False,
+) -> Any:
+    """A data grid of `records` (one page; the grid's own toolbar also downloads it as CSV)."""
+    frame = pd.DataFrame(list(records))
+    if select:
+        return st.dataframe(
+            frame,
+            column_config=columns,
+            hide_index=True,
+            width="stretch",
+            height=height,
+            key=key,
+            on_select="rerun",
+            selection_mode="single-row",
+        )
+    st.dataframe(frame, column_config=columns, hide_index=True, width="stretch", height=height, key=key)
+    return None
+
+
+def selected_row(event: Any) -> int | None:
+    """The row index a single-row selection picked, if any."""
+    try:
+        rows = event.selection.rows
+    except AttributeError:
+        return None
+    return rows[0] if rows else None
+
+
+def pager(page: Page[Any], key: str) -> None:
+    """Which rows are shown, and the pagination control (its value is read on the next run via `key`)."""
+    if page.total == 0:
+        return
+    if page.page > page.pages:  # the filter changed under a later page: start again from the first
+        reset_page(key)
+        st.rerun()
+    last = page.first_row + len(page.rows) - 1
+    total = f"{page.total:,}+" if page.total_capped else f"{page.total:,}"
+    left, right = st.columns([2, 3], vertical_alignment="center")
+    left.caption(f"Rows {page.first_row:,}–{last:,} of {total}")
+    if page.pages > 1:
+        with right:
+            st.pagination(page.pages, key=key, default=min(page.page, page.pages))
+
+
+def page_number(key: str) -> int:
+    """The page the pagination control under `key` asks for (1 before it first shows)."""
+    value = st.session_state.get(key)
+    return int(value) if isinstance(value, int) and value > 0 else 1
+
+
+def reset_page(key: str) -> None:
+    """Back to page 1 (when the filter changes)."""
+    st.session_state.pop(key, None)
+
+
+def open_page(url_path: str, **params: str) -> None:
+    """Go to another page of this session (if the role has it), with query parameters."""
+    pages = st.session_state.get("fps_pages", {})
+    if url_path in pages:
+        st.switch_page(pages[url_path], query_params=params)
+
+
+def has_page(url_path: str) -> bool:
+    return url_path in st.session_state.get("fps_pages", {})
+
+
+def current_page() -> str:
+    return str(st.session_state.get("fps_page", ""))
+
+
+LIVE_KEY = "fps_live_balances"
+
+
+def live_balance(instrument_id: str, *, refresh: bool = False) -> tuple[Amount, datetime] | None:
+    """The processor's live balance (prepaid) or debt (postpaid) and when it was asked, kept for this
+    session until refreshed; None (with the error shown) when the processor could not say."""
+    known: dict[str, tuple[Amount, datetime]] = st.session_state.setdefault(LIVE_KEY, {})
+    if refresh or instrument_id not in known:
+        try:
+            known[instrument_id] = (
+                flows.refresh_balance(resources.merchant(), auth.actor(), instrument_id),
+                utcnow(),
+            )
+        except (FpsError, Forbidden, FlowRefused) as error:
+            show_error(error)
+            return None
+    return known[instrument_id]
+
+
+def date_range(label: str, key: str, page_key: str | None = None) -> tuple[datetime | None, datetime | None]:
+    """A range of whole UTC days picked in a date input, as [since, until); (None, None) when not set."""
+    picked = st.date_input(
+        label,
+        value=(),
+        key=key,
+        format="YYYY-MM-DD",
+        on_change=reset_page if page_key else None,
+        args=(page_key,) if page_key else None,
+    )
+    days = list(picked) if isinstance(picked, tuple | list) else [picked]
+    days = [day for day in days if day is not None]
+    if not days:
+        return None, None
+    return day_range(days[0], days[-1])

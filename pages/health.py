@@ -1,0 +1,98 @@
+"""Health (finance, troubleshooter): on demand, reconcile the merchant's records with the processor's
+(every difference listed) and, when the processor runs in this process, check the ledger's invariants.
+Both read a lot, so they run only when asked, and the last result stays for this session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard import auth, resources
+from dashboard import components as ui
+from fpscore.db import utcnow
+from fpscore.errors import FpsError
+from fpscore.merchant.flows import FlowRefused
+from fpscore.merchant.reconcile import Difference, reconcile
+from fpscore.merchant.roles import Forbidden
+from fpscore.processor.invariants import check_ledger
+
+RESULT_KEY = "health_result"
+
+
+@dataclass(frozen=True)
+class Checked:
+    at: str
+    differences: list[Difference] | None
+    reconcile_error: str | None
+    problems: list[str] | None  # None: the ledger is not here to check
+
+
+def run_checks() -> Checked:
+    merchant = resources.merchant()
+    started = ui.when(utcnow(), seconds=True)
+    differences, error = None, None
+    with st.status("Checking…", expanded=True) as status:
+        try:
+            differences = reconcile(
+                merchant, auth.actor(), progress=lambda step: st.write(f"Reconciliation: {step}…")
+            )
+        except (FpsError, Forbidden, FlowRefused) as exc:
+            error = ui.describe(exc)
+        problems = None
+        if merchant.processor_engine is not None:
+            st.write("Ledger: checking every invariant…")
+            problems = check_ledger(merchant.processor_engine)
+        status.update(label=f"Checked at {started}", state="complete", expanded=False)
+    return Checked(started, differences, error, problems)
+
+
+st.title("Health")
+st.caption(
+    "Reconciliation compares every movement the merchant recorded with the processor's account activity, "
+    "and every book balance with the live one. The ledger check proves the processor's books balance."
+)
+if st.button("Run the checks", type="primary", icon=":material/play_arrow:", key="health_run"):
+    st.session_state[RESULT_KEY] = run_checks()
+
+result: Checked | None = st.session_state.get(RESULT_KEY)
+if result is None:
+    ui.empty("Nothing checked yet in this session. Run the checks: they take a moment on a large book.")
+    st.stop()
+
+st.subheader("Reconciliation")
+if result.reconcile_error:
+    st.error(result.reconcile_error)
+elif not result.differences:
+    st.success(
+        f"The merchant's records and the processor agree (checked {result.at}).", icon=":material/check:"
+    )
+else:
+    st.error(f"{len(result.differences)} differences (checked {result.at}).")
+    records = [
+        {"Kind": d.kind, "Subject": d.subject, "Merchant says": d.merchant, "Processor says": d.processor}
+        for d in result.differences
+    ]
+    ui.table(records, key="health_differences")
+    ui.csv_button(
+        "CSV of the differences", "differences.csv", lambda: ui.to_csv(records), key="health_differences_csv"
+    )
+
+st.subheader("Ledger invariants")
+if result.problems is None:
+    st.info(
+        "Not available here: the processor runs elsewhere (FPS_ENDPOINT is set), so its ledger is checked on "
+        "its own side. Reconciliation above still compares both sides through the protocol.",
+        icon=":material/cloud_off:",
+    )
+elif not result.problems:
+    st.success(
+        "Every transaction balances, and every stored balance equals its entries.", icon=":material/check:"
+    )
+else:
+    st.error(f"{len(result.problems)} problems in the ledger.")
+    problems = [{"Problem": text} for text in result.problems]
+    ui.table(problems, key="health_problems")
+    ui.csv_button(
+        "CSV of the problems", "ledger-problems.csv", lambda: ui.to_csv(problems), key="health_problems_csv"
+    )

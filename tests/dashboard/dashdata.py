@@ -1,0 +1,111 @@
+"""Back-office test data made the way production makes it: instruments opened through the processor's
+real Co-Branded UI (tests/merchant/journeys.py), money moved with the merchant's flows, and one staff
+account per role. Shared by the AppTest suite and the browser test."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "merchant"))
+import journeys  # noqa: E402
+from journeys import STOREFRONT  # noqa: E402
+
+from fpscore.config import Settings  # noqa: E402
+from fpscore.merchant import flows  # noqa: E402
+from fpscore.merchant.connect import Merchant, connect  # noqa: E402
+from fpscore.merchant.roles import Actor, Permission  # noqa: E402
+from fpscore.merchant.staff import add_staff  # noqa: E402
+from fpscore.money import Amount  # noqa: E402
+
+SUPPORT_JOB = Actor.job("support-desk", Permission.READ, Permission.REFUND, Permission.WRITE_OFF)
+PASSWORD = "correct horse battery"
+STAFF = {  # role: user name
+    "finance": "fiona",
+    "support": "sam",
+    "analyst": "ana",
+    "troubleshooter": "theo",
+    "admin": "ada",
+}
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = "AKIDSHOP", "shop-secret-key"
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    """The environment that points the dashboard (and `connect`) at `data_dir`."""
+    return {
+        "FPS_DATA_DIR": str(data_dir),
+        "FPS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "FPS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "FPS_DATABASE_URL": "",
+        "FPS_PROCESSOR_DATABASE_URL": "",
+        "FPS_ENDPOINT": "",
+    }
+
+
+def open_merchant(data_dir: Path) -> Merchant:
+    settings = dataclasses.replace(
+        Settings.from_env({"FPS_DATA_DIR": str(data_dir)}),
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
+    )
+    merchant = connect(settings)
+    merchant.client.backoff_s = 0.0
+    return merchant
+
+
+def usd(text: str) -> Amount:
+    return Amount.parse(text)
+
+
+def open_prepaid(merchant: Merchant, email: str, limit: str = "50.00", fund: str | None = None) -> str:
+    return journeys.open_prepaid(merchant, email, limit, fund)
+
+
+def open_postpaid(merchant: Merchant, email: str, limit: str = "25.00", per_purchase: str = "10.00") -> str:
+    return journeys.open_postpaid(merchant, email, limit, per_purchase)
+
+
+@dataclass
+class Seeded:
+    """What `seed` made: instrument ids by name, and a purchase that can be refunded."""
+
+    prepaid: str = ""  # funded 20.00, two purchases
+    due: str = ""  # postpaid, debt 21.97 of 25.00: due under the default policy (80%)
+    owing: str = ""  # postpaid, debt 4.99: not due
+    settled: str = ""  # postpaid, settled once, no debt
+    refundable_purchase_id: int = 0
+    request_id: str = ""  # the RequestId of the settlement of `settled`
+    extra: list[str] = field(default_factory=list)
+
+
+def seed_staff(merchant: Merchant) -> None:
+    for role, username in STAFF.items():
+        add_staff(merchant.engine, username, role, PASSWORD, display_name=username.title())
+
+
+def seed(merchant: Merchant, *, staff: bool = True) -> Seeded:
+    """A small book: a funded prepaid instrument with purchases, three postpaid ones (due, owing,
+    settled), a refund and a write-off in the history."""
+    if staff:
+        seed_staff(merchant)
+    made = Seeded()
+    made.prepaid = open_prepaid(merchant, "ada@buyers.example", fund="20.00")
+    bought = flows.purchase(merchant, STOREFRONT, made.prepaid, "Song: Blue Monday", usd("0.99"))
+    flows.purchase(merchant, STOREFRONT, made.prepaid, "Album: Power", usd("7.50"))
+    made.refundable_purchase_id = bought.row_id
+
+    made.due = open_postpaid(merchant, "bob@buyers.example")
+    for product, price in (("Level pack", "9.99"), ("Skin", "4.99"), ("Boosters", "6.99")):
+        flows.purchase(merchant, STOREFRONT, made.due, product, usd(price))
+    made.owing = open_postpaid(merchant, "cleo@buyers.example")
+    flows.purchase(merchant, STOREFRONT, made.owing, "Level pack", usd("4.99"))
+    made.settled = open_postpaid(merchant, "dan@buyers.example")
+    flows.purchase(merchant, STOREFRONT, made.settled, "Soundtrack", usd("3.00"))
+    flows.write_off(merchant, SUPPORT_JOB, made.settled, usd("0.50"), "goodwill after an outage")
+    settled = flows.settle(
+        merchant, Actor.job("settle-due", Permission.READ, Permission.SETTLE), made.settled
+    )
+    made.request_id = settled.request_id
+    return made

@@ -1,0 +1,334 @@
+"""Settlements, Write-offs, Audit, Health and Staff: each page's action done and refused, its history, and
+what it says when there is nothing to show. And the role checks in fpscore itself, which hold whatever the
+UI shows."""
+
+from __future__ import annotations
+
+import pytest
+from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, texts
+from sqlalchemy import select
+
+from dashboard import actions
+from fpscore.merchant import flows, staff
+from fpscore.merchant.roles import Actor, Forbidden, Permission
+from fpscore.merchant.schema import AuditEvent, MerchantInstrument, Staff
+from fpscore.merchant.settlement import settle_many
+from fpscore.money import Amount
+
+ANALYST = Actor.staff("ana", "analyst")
+SUPPORT = Actor.staff("sam", "support")
+FINANCE = Actor.staff("fiona", "finance")
+ADMIN = Actor.staff("ada", "admin")
+
+
+def balance(book, instrument_id: str) -> int:
+    table = MerchantInstrument.__table__
+    with book.engine.connect() as conn:
+        return conn.execute(select(table.c.balance_cents).where(table.c.id == instrument_id)).scalar_one()
+
+
+def refusals(book) -> list[tuple[str, str]]:
+    table = AuditEvent.__table__
+    with book.engine.connect() as conn:
+        rows = conn.execute(select(table.c.actor, table.c.action).where(table.c.outcome == "Refused")).all()
+    return [tuple(row) for row in rows]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# -- Settlements ----------------------------------------------------------------------------------------
+
+
+def test_settlements_lists_what_is_due_and_settles_it_all(seeded, book):
+    at = as_signed_in("fiona", "settlements")
+    no_exceptions(at)
+    assert metrics(at)["Due instruments"] == "1"
+    assert metrics(at)["Debt due (book)"] == "$21.97"
+    at.button(key="settle_all").click().run()
+    assert "#### Settle 1 instrument" in texts(at.markdown)
+    at.button(key="fps_confirm").click().run()
+    no_exceptions(at)
+    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    results = at.dataframe[0].value
+    assert list(results["Instrument"]) == [seeded.due] and list(results["Status"]) == ["Success"]
+    assert balance(book, seeded.due) == 0
+    assert any(text.startswith("Nothing is due under the policy") for text in texts(at.info))
+    assert metrics(at)["Settled successfully (this filter)"] == "$24.47"  # 21.97 now + 2.50 before
+
+
+def test_settlements_settles_only_the_selected(seeded, book, monkeypatch):
+    monkeypatch.setenv("FPS_SETTLE_SHARE", "0.1")  # both debts are due at 10% of the limit
+    at = as_signed_in("fiona", "settlements")
+    assert metrics(at)["Due instruments"] == "2"
+    at.multiselect(key="settlements_chosen").select(seeded.owing).run()
+    at.button(key="settle_selected").click().run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    assert balance(book, seeded.owing) == 0 and balance(book, seeded.due) == 2197
+
+
+def test_settlements_history_filters(seeded):
+    at = as_signed_in("fiona", "settlements")
+    history = at.dataframe[-1].value
+    assert list(history["By"]) == ["settle-due"]
+    at.text_input(key="settlements_search").input("nobody").run()
+    assert any(text.startswith("No settlement matches.") for text in texts(at.info))
+
+
+def test_settlements_empty_book(empty_book):
+    at = as_signed_in("fiona", "settlements")
+    no_exceptions(at)
+    assert any(text.startswith("Nothing is due under the policy") for text in texts(at.info))
+    assert any(text.startswith("No settlement matches.") for text in texts(at.info))
+
+
+# -- Write-offs ------------------------------------------------------------------------------------------
+
+
+def test_write_offs_find_write_off_and_show_who_and_why(seeded, book):
+    at = as_signed_in("sam", "write_offs")
+    no_exceptions(at)
+    assert any(text.startswith("Search for the customer") for text in texts(at.info))
+    at.text_input(key="write_off_search").input("bob").run()
+    at.text_input(key="write_off_page_amount").input("2.00")
+    at.text_area(key="write_off_page_reason").input("double charge")
+    at.button(key="FormSubmitter:write_off_form-Review write-off").click().run()
+    assert "**Debt after:** $19.97" in "\n".join(texts(at.markdown))
+    at.button(key="fps_confirm").click().run()
+    no_exceptions(at)
+    assert texts(at.success)[0].startswith("Wrote off $2.00.")
+    assert balance(book, seeded.due) == 1997
+    history = at.dataframe[-1].value
+    assert list(history["Why"])[0] == "double charge" and list(history["By"])[0] == "sam"
+    assert metrics(at)["Written off (this filter)"] == "$2.50"
+
+
+def test_write_offs_needs_a_reason_and_debt(seeded, book):
+    at = as_signed_in("sam", "write_offs")
+    at.text_input(key="write_off_search").input("bob").run()
+    at.text_input(key="write_off_page_amount").input("2.00")
+    at.button(key="FormSubmitter:write_off_form-Review write-off").click().run()
+    assert "**Not done.** say why: a reason is required" in texts(at.error)
+    at.text_input(key="write_off_search").input("ada@").run()  # prepaid: no debt to write off
+    assert any(text.startswith("No postpaid instrument with debt matches.") for text in texts(at.info))
+
+
+def test_write_offs_deep_link_preselects_the_instrument(seeded):
+    at = as_signed_in("sam", "write_offs", instrument=seeded.owing)
+    assert at.selectbox(key="write_off_instrument").value == seeded.owing
+
+
+# -- Audit -----------------------------------------------------------------------------------------------
+
+
+def test_audit_searches_calls_and_opens_a_record(seeded):
+    at = as_signed_in("theo", "audit")
+    no_exceptions(at)
+    calls = at.dataframe[0].value
+    assert "SettleDebt" in set(calls["Action"])
+    at.selectbox(key="audit_action").select("SettleDebt").run()
+    assert list(at.dataframe[0].value["Action"]) == ["SettleDebt"]
+    at.text_input(key="audit_lookup_id").input(seeded.request_id)
+    at.button(key="FormSubmitter:audit_lookup-Open").click().run()
+    no_exceptions(at)
+    assert at.query_params == {"request_id": seeded.request_id}
+    assert metrics(at)["Outcome"] == "Success"
+    assert any(
+        text.startswith("**Settlement ") and "asked by **settle-due**" in text for text in texts(at.markdown)
+    )
+    assert [e.label for e in at.expander][0].startswith("Attempt 1 · ")
+    at.button(key="audit_back").click().run()
+    assert not at.query_params
+
+
+def test_audit_record_of_a_purchase_links_its_order(seeded, book):
+    outcome = flows.purchase(book, Actor.job("storefront", *Permission), seeded.owing, "Skin", Amount(199))
+    at = as_signed_in("theo", "audit", caller_reference=outcome.caller_reference)
+    no_exceptions(at)
+    assert any(text.startswith("**Order ") for text in texts(at.markdown))
+    assert any(f"instrument={seeded.owing}" in text for text in texts(at.markdown))
+
+
+def test_audit_unknown_ids_and_staff_events(seeded, book):
+    at = as_signed_in("theo", "audit", request_id="no-such-request")
+    assert texts(at.warning)[0].startswith("No FPS call with RequestId `no-such-request` is recorded.")
+    with pytest.raises(Forbidden):
+        flows.settle(book, ANALYST, seeded.due)
+    at = as_signed_in("theo", "audit")
+    events = at.dataframe[1].value
+    refused = events[events["Outcome"] == "Refused"]
+    assert list(refused["Who"]) == ["ana"] and list(refused["Did"]) == ["settle"]
+
+
+def test_audit_empty_book(empty_book):
+    at = as_signed_in("theo", "audit")
+    no_exceptions(at)
+    assert any(text.startswith("No FPS call has been made yet.") for text in texts(at.info))
+
+
+# -- Health ----------------------------------------------------------------------------------------------
+
+
+def test_health_runs_on_demand(seeded):
+    at = as_signed_in("theo", "health")
+    assert any(text.startswith("Nothing checked yet") for text in texts(at.info))
+    at.button(key="health_run").click().run()
+    no_exceptions(at)
+    assert texts(at.success)[0].startswith("The merchant's records and the processor agree")
+    assert texts(at.success)[1].startswith("Every transaction balances")
+
+
+def test_health_lists_differences(seeded, book):
+    table = MerchantInstrument.__table__
+    with book.engine.begin() as conn:  # the book drifts from the processor
+        conn.execute(table.update().where(table.c.id == seeded.owing).values(balance_cents=123))
+    at = as_signed_in("fiona", "health")
+    at.button(key="health_run").click().run()
+    no_exceptions(at)
+    assert "differences (checked " in texts(at.error)[0]
+    kinds = set(at.dataframe[0].value["Kind"])
+    assert {"balance differs", "total differs"} <= kinds
+
+
+def test_health_says_when_the_ledger_is_elsewhere(seeded, monkeypatch):
+    at = as_signed_in("theo", "health")
+    from dashboard import resources
+
+    monkeypatch.setattr(resources.merchant(), "processor_engine", None)
+    at.button(key="health_run").click().run()
+    assert any(text.startswith("Not available here: the processor runs elsewhere") for text in texts(at.info))
+
+
+# -- Staff -----------------------------------------------------------------------------------------------
+
+
+def test_staff_lists_changes_roles_disables_and_resets(seeded, book):
+    at = as_signed_in("ada", "staff")
+    no_exceptions(at)
+    assert list(at.dataframe[0].value["User"]) == ["ada", "ana", "fiona", "sam", "theo"]
+    at.selectbox(key="staff_chosen").select("ana").run()
+    at.selectbox(key="staff_role").select("troubleshooter").run()
+    at.button(key="staff_change_role").click().run()
+    assert "**Role:** analyst → **troubleshooter**" in "\n".join(texts(at.markdown))
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.success) == ["ana is now troubleshooter."]
+    at.button(key="staff_toggle").click().run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.success)[0].startswith("ana is disabled")
+    at.button(key="staff_toggle").click().run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.success) == ["ana is enabled."]
+    at.button(key="staff_reset").click().run()
+    at.button(key="fps_confirm").click().run()
+    password = texts(at.success)[0].split("`")[1]
+    signed = sign_in_with_form(new_app().run(), "ana", password)
+    assert texts(signed.title) == ["Instruments"]
+    for page in ("audit", "health"):  # a troubleshooter's pages now
+        signed.switch_page(f"../pages/{page}.py").run()
+        no_exceptions(signed)
+
+
+def test_staff_adds_an_account_and_refuses_a_short_password(seeded, book):
+    at = as_signed_in("ada", "staff")
+    at.text_input(key="staff_new_username").input("zoe")
+    at.text_input(key="staff_new_password").input("short")
+    at.button(key="FormSubmitter:staff_add-Add").click().run()
+    assert texts(at.error) == ["**Not done.** passwords have at least 10 characters"]
+    at.text_input(key="staff_new_username").input("zoe")
+    at.text_input(key="staff_new_password").input("long enough password")
+    at.selectbox(key="staff_new_role").select("support")
+    at.button(key="FormSubmitter:staff_add-Add").click().run()
+    assert texts(at.success) == ["zoe added as support."]
+    assert "zoe" in list(at.dataframe[0].value["User"])
+
+
+def test_staff_cannot_disable_themselves_or_the_last_admin(seeded, book):
+    at = as_signed_in("ada", "staff")
+    at.selectbox(key="staff_chosen").select("ada").run()
+    assert at.button(key="staff_toggle").disabled
+    with pytest.raises(ValueError, match="own account"):
+        staff.set_disabled(book.engine, ADMIN, "ada", True)
+    at.selectbox(key="staff_role").select("support").run()
+    at.button(key="staff_change_role").click().run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.error) == ["the last active admin keeps the admin role"]
+
+
+def test_a_non_admin_bypassing_the_ui_is_refused(seeded, book):
+    at = as_signed_in("sam", "write_offs")
+    at.session_state[actions.PENDING_KEY] = actions.Pending(
+        "change_role", "forged", (("what", "forged"),), {"username": "sam", "role": "admin"}, "write_offs"
+    )
+    at.run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.error) == ["Refused: sam (support) may not manage staff — your role does not allow this."]
+    with book.engine.connect() as conn:
+        table = Staff.__table__
+        assert conn.execute(select(table.c.role).where(table.c.username == "sam")).scalar_one() == "support"
+    assert ("sam", "change_role") in refusals(book)
+
+
+# -- the role checks in fpscore, whatever the UI does ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "call", "permission"),
+    [
+        (ANALYST, lambda m, s, a: flows.settle(m, a, s.due), "settle"),
+        (ANALYST, lambda m, s, a: flows.write_off(m, a, s.due, Amount(100), "x"), "write_off"),
+        (ANALYST, lambda m, s, a: flows.refund_purchase(m, a, s.refundable_purchase_id, "x"), "refund"),
+        (ANALYST, lambda m, s, a: flows.cancel_token(m, a, s.owing, "x"), "cancel_token"),
+        (SUPPORT, lambda m, s, a: flows.settle(m, a, s.due), "settle"),
+        (SUPPORT, lambda m, s, a: settle_many(m, a, [s.due]), "settle"),
+        (FINANCE, lambda m, s, a: flows.write_off(m, a, s.due, Amount(100), "x"), "write_off"),
+        (FINANCE, lambda m, s, a: staff.list_staff(m.engine, a), "list_staff"),
+        (SUPPORT, lambda m, s, a: staff.reset_password(m.engine, a, "ada"), "reset_password"),
+        (ANALYST, lambda m, s, a: staff.set_disabled(m.engine, a, "ada", True), "disable_staff"),
+        (
+            ANALYST,
+            lambda m, s, a: staff.create_staff(m.engine, a, "x1", "admin", "long password!"),
+            "add_staff",
+        ),
+    ],
+)
+def test_fpscore_refuses_and_records_whatever_the_ui(seeded, book, actor, call, permission):
+    with pytest.raises(Forbidden):
+        call(book, seeded, actor)
+    assert (actor.name, permission) in refusals(book)
+    assert balance(book, seeded.due) == 2197
+
+
+# -- Fees saved ------------------------------------------------------------------------------------------
+
+
+def test_fees_saved_by_period_and_kind_with_a_what_if(seeded):
+    at = as_signed_in("ana", "fees")
+    no_exceptions(at)
+    shown = metrics(at)
+    assert shown["Fees if charged alone"] == "$2.28"
+    assert shown["Fees paid"] == "$1.06" and shown["Saved"] == "$1.22"
+    assert shown["Effective fee rate"] == "2.76%"
+    assert set(at.dataframe[1].value["Kind"]) == {"Prepaid", "Postpaid"}
+    at.segmented_control(key="fees_period").set_value("Day").run()
+    no_exceptions(at)
+    assert [t.label for t in at.tabs][0] == "By day"
+    at.text_input(key="fees_packs").input("5, 20")
+    at.button(key="FormSubmitter:fees_what_if_form-Replay").click().run()
+    no_exceptions(at)
+    replayed = at.dataframe[-1].value
+    assert [str(pack) for pack in replayed["Pack"]] == ["5.00", "20.00"]
+
+
+def test_fees_what_if_needs_pack_sizes(seeded):
+    at = as_signed_in("fiona", "fees")
+    at.text_input(key="fees_packs").input("0")
+    at.button(key="FormSubmitter:fees_what_if_form-Replay").click().run()
+    assert texts(at.error) == ["**Not done.** give one or more pack sizes above zero, e.g. 10, 25, 50"]
+
+
+def test_fees_empty_book(empty_book):
+    at = as_signed_in("ana", "fees")
+    no_exceptions(at)
+    assert any(text.startswith("No completed purchases in this range") for text in texts(at.info))

@@ -1,0 +1,256 @@
+"""The back office in a real browser (Playwright + Debian Chromium) against `streamlit run` on a loopback
+port, over a book made in the test the way production makes one (instruments opened through the real
+CBUI, money moved with the flows; tests/dashboard/dashdata.py).
+
+Each role signs in and opens every page it has; finance settles an instrument, support writes off part of
+a debt, a troubleshooter follows a RequestId link opened while signed out. One test, so that the server
+starts once whatever the xdist split. Every page is photographed into
+artifacts/screenshots/dashboard/. The data grid is a canvas, so the test drives forms, dialogs and links.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
+import dashdata  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "dashboard"
+STARTUP_TIMEOUT_S = 60
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytest.importorskip("streamlit", reason="streamlit is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
+    data_dir = tmp_path_factory.mktemp("dashboard-e2e") / "data"
+    merchant = dashdata.open_merchant(data_dir)
+    seeded = dashdata.seed(merchant)
+    merchant.close()
+    return data_dir, seeded
+
+
+@pytest.fixture(scope="module")
+def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
+    """`streamlit run dashboard/app.py` on a free loopback port; its base URL."""
+    data_dir, _ = book
+    port = _free_port()
+    env = {
+        **os.environ,
+        **dashdata.env_for(data_dir),
+        "STREAMLIT_SERVER_PORT": str(port),
+        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
+        "STREAMLIT_SERVER_HEADLESS": "true",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+    }
+    log = (data_dir.parent / "streamlit.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        try:
+            if requests.get(f"{base}/_stcore/health", timeout=1).text == "ok":
+                break
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None, (data_dir.parent / "streamlit.log").read_text()
+        assert time.monotonic() < deadline, "streamlit did not start"
+        time.sleep(0.2)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):  # type: ignore[no-untyped-def]
+    context = chromium.new_context(viewport={"width": 1440, "height": 1280}, device_scale_factor=1)
+    context.set_default_timeout(20_000)
+    yield context.new_page()
+    context.close()
+
+
+def idle(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_timeout(120)  # let a rerun that was just asked for begin
+    page.wait_for_selector(IDLE, timeout=20_000)
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    idle(page)
+    page.wait_for_timeout(300)  # charts and grids draw after the script ends
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, username: str, password: str = dashdata.PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    expect(page.get_by_role("heading", name="FPS Back Office")).to_be_visible()
+    page.get_by_label("User name", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
+    idle(page)
+
+
+def open_page(page, title: str) -> None:  # type: ignore[no-untyped-def]
+    """Go to a page through the sidebar (a new URL would start a new, signed-out session)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def nav_titles(page) -> list[str]:  # type: ignore[no-untyped-def]
+    links = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    return [text.strip().splitlines()[-1].strip() for text in links.all_inner_texts()]  # after the icon
+
+
+def heading(page, text: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("heading", name=text, exact=True).first
+
+
+def open_instrument(page, instrument_id: str) -> None:  # type: ignore[no-untyped-def]
+    open_page(page, "Instrument")
+    page.get_by_label("Instrument id").fill(instrument_id)
+    page.get_by_role("button", name="Open", exact=True).click()
+    expect(page.get_by_text("Identifiers and tokens")).to_be_visible()
+    idle(page)
+
+
+def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, browser_page):  # type: ignore[no-untyped-def]
+    _, seeded = book
+    page = browser_page
+
+    # Finance: the book, settle the one due instrument, fees, health.
+    page.goto(dashboard)
+    shot(page, "00-sign-in")
+    sign_in(page, "fiona")
+    assert nav_titles(page) == ["Instruments", "Instrument", "Settlements", "Fees saved", "Health"]
+    expect(page.get_by_text("Prepaid liability")).to_be_visible()
+    shot(page, "01-instruments")
+    open_page(page, "Settlements")
+    expect(page.get_by_text("Debt due (book)")).to_be_visible()
+    shot(page, "02-settlements-due")
+    page.get_by_role("button", name="Settle all 1 due").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Settle 1 instrument")).to_be_visible()
+    shot(page, "03-settlements-confirm")
+    dialog.get_by_role("button", name="Settle 1").click()
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Settled 1 of 1 instruments.")
+    shot(page, "04-settlements-done")
+    open_page(page, "Fees saved")
+    expect(page.get_by_text("Cumulative savings")).to_be_visible()
+    shot(page, "05-fees")
+    open_page(page, "Health")
+    page.get_by_role("button", name="Run the checks").click()
+    expect(page.get_by_text("Every transaction balances")).to_be_visible()
+    shot(page, "06-health")
+    open_instrument(page, seeded.due)
+    expect(page.get_by_text("Asked the processor at")).to_be_visible()
+    shot(page, "07-instrument-settled")
+
+    # Support: write off part of a debt from the Write-offs page, then look at the instrument.
+    page.context.clear_cookies()
+    page.goto(dashboard)
+    sign_in(page, "sam")
+    assert nav_titles(page) == ["Instruments", "Instrument", "Write-offs"]
+    open_page(page, "Write-offs")
+    search = page.get_by_label("Find the customer or instrument")
+    search.fill("cleo")
+    search.press("Enter")
+    expect(page.get_by_role("button", name="Review write-off")).to_be_visible()
+    page.get_by_label("Amount ($)").fill("1.99")
+    page.get_by_label("Reason (required, kept in the audit)").fill("Level pack would not load")
+    page.get_by_role("button", name="Review write-off").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Debt after")).to_be_visible()
+    expect(dialog.get_by_text("$3.00")).to_be_visible()
+    shot(page, "08-write-off-confirm")
+    dialog.get_by_role("button", name="Write off $1.99").click()
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Wrote off $1.99.")
+    page.get_by_role("tab", name="History").click()
+    shot(page, "09-write-offs-history")
+    open_instrument(page, seeded.prepaid)
+    expect(page.get_by_role("tab", name="Refund a purchase")).to_be_visible()
+    shot(page, "10-instrument-prepaid")
+
+    # Analyst: reads only.
+    page.context.clear_cookies()
+    page.goto(dashboard)
+    sign_in(page, "ana")
+    assert nav_titles(page) == ["Instruments", "Instrument", "Fees saved"]
+    open_instrument(page, seeded.owing)
+    expect(page.get_by_text("Your role (analyst) can look here but not act.")).to_be_visible()
+    open_page(page, "Fees saved")
+    expect(page.get_by_text("Effective fee rate")).to_be_visible()
+
+    # Admin: staff and audit.
+    page.goto(dashboard)
+    sign_in(page, "ada")
+    assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Staff"]
+    open_page(page, "Staff")
+    expect(page.get_by_text("Manage an account")).to_be_visible()
+    shot(page, "11-staff")
+    open_page(page, "Audit")
+    page.get_by_role("tab", name="Staff events").click()
+    shot(page, "12-audit-staff-events")
+    open_instrument(page, seeded.settled)
+
+    # Troubleshooter: a RequestId link opened while signed out lands on its record after sign-in.
+    page.context.clear_cookies()
+    page.goto(f"{dashboard}/audit?request_id={seeded.request_id}")
+    expect(page.get_by_text("Sign in to continue to")).to_be_visible()
+    shot(page, "13-deep-link-sign-in")
+    sign_in(page, "theo")
+    assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Health"]
+    expect(page.get_by_text("Attempt 1 ·")).to_be_visible()
+    assert f"request_id={seeded.request_id}".replace(":", "%3A") in page.url or seeded.request_id in page.url
+    shot(page, "14-audit-record")
+    page.get_by_role("button", name="Back to search").click()
+    expect(page.get_by_role("tab", name="FPS calls")).to_be_visible()
+    shot(page, "15-audit-search")
+    open_page(page, "Health")
+    expect(heading(page, "Health")).to_be_visible()
+    open_page(page, "Instruments")
+    expect(page.get_by_text("Outstanding debt")).to_be_visible()
+    open_instrument(page, seeded.owing)
+    expect(page.get_by_text("Your role (troubleshooter) can look here but not act.")).to_be_visible()
