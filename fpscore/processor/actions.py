@@ -55,14 +55,27 @@ MAX_DESCRIPTION = 160
 SUCCESS = ("Success", "Success", "The transaction was successful and the payment instrument was charged.")
 
 
-def _check_description(name: str, value: str | None) -> None:
-    if value is not None and len(value) > MAX_DESCRIPTION:
-        raise InvalidParams(f"{name} is longer than {MAX_DESCRIPTION} characters")
-
-
-def _option_fields(options: Mapping[str, str] | None, ipn_url: str | None) -> dict[str, str | None]:
-    """Wire parameters that move nothing here but still tell requests apart (the DuplicateRequest rule)."""
-    return {**{f"option:{name}": value for name, value in (options or {}).items()}, "OverrideIPNURL": ipn_url}
+def _request(
+    options: Mapping[str, str] | None = None,
+    ipn_url: str | None = None,
+    caller_description: str | None = None,
+    sender_description: str | None = None,
+    **fields: object,
+) -> dict[str, object]:
+    """The request as the DuplicateRequest rule compares it, descriptions checked: every business
+    parameter, including wire options that move nothing here (ChargeFeeTo, OverrideIPNURL, ...)."""
+    for name, value in (("CallerDescription", caller_description), ("SenderDescription", sender_description)):
+        if value is not None and len(value) > MAX_DESCRIPTION:
+            raise InvalidParams(f"{name} is longer than {MAX_DESCRIPTION} characters")
+    amount = fields.get("Amount")
+    return {
+        **{f"option:{name}": value for name, value in (options or {}).items()},
+        "OverrideIPNURL": ipn_url,
+        "CallerDescription": caller_description,
+        "SenderDescription": sender_description,
+        "Currency": amount.currency if isinstance(amount, Amount) else None,
+        **fields,
+    }
 
 
 def _check_currency(amount: Amount, currency: str, field: str) -> None:
@@ -224,17 +237,15 @@ class ActionsMixin(ProcessorBase):
         ipn_url: str | None = None,
     ) -> TransactionResult:
         """Charge the buyer's funding source and raise the prepaid balance by the full amount."""
-        _check_description("CallerDescription", caller_description)
-        _check_description("SenderDescription", sender_description)
-        request = {
-            **_option_fields(options, ipn_url),
-            "SenderTokenId": sender_token_id,
-            "PrepaidInstrumentId": prepaid_instrument_id,
-            "Amount": amount,
-            "Currency": amount.currency,
-            "CallerDescription": caller_description,
-            "SenderDescription": sender_description,
-        }
+        request = _request(
+            options=options,
+            ipn_url=ipn_url,
+            caller_description=caller_description,
+            sender_description=sender_description,
+            SenderTokenId=sender_token_id,
+            PrepaidInstrumentId=prepaid_instrument_id,
+            Amount=amount,
+        )
 
         def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Funding",))
@@ -280,16 +291,14 @@ class ActionsMixin(ProcessorBase):
         ipn_url: str | None = None,
     ) -> TransactionResult:
         """Spend from a prepaid balance, or add to a credit instrument's debt. No money moves, no fee."""
-        _check_description("CallerDescription", caller_description)
-        _check_description("SenderDescription", sender_description)
-        request = {
-            **_option_fields(options, ipn_url),
-            "SenderTokenId": sender_token_id,
-            "Amount": amount,
-            "Currency": amount.currency,
-            "CallerDescription": caller_description,
-            "SenderDescription": sender_description,
-        }
+        request = _request(
+            options=options,
+            ipn_url=ipn_url,
+            caller_description=caller_description,
+            sender_description=sender_description,
+            SenderTokenId=sender_token_id,
+            Amount=amount,
+        )
 
         def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("PrepaidSender", "CreditSender"))
@@ -334,14 +343,13 @@ class ActionsMixin(ProcessorBase):
         ipn_url: str | None = None,
     ) -> TransactionResult:
         """Reverse all (amount None) or part of a Pay: back to the prepaid balance, or off the debt."""
-        _check_description("CallerDescription", caller_description)
-        request = {
-            **_option_fields(options, ipn_url),
-            "TransactionId": transaction_id,
-            "Amount": amount,
-            "Currency": amount.currency if amount else None,
-            "CallerDescription": caller_description,
-        }
+        request = _request(
+            options=options,
+            ipn_url=ipn_url,
+            caller_description=caller_description,
+            TransactionId=transaction_id,
+            Amount=amount,
+        )
 
         def execute(conn: Connection, refund_id: str, now: datetime) -> str:
             original = conn.execute(
@@ -433,17 +441,15 @@ class ActionsMixin(ProcessorBase):
         ipn_url: str | None = None,
     ) -> TransactionResult:
         """Charge the buyer's funding source for part or all of the debt, in one fee-bearing charge."""
-        _check_description("CallerDescription", caller_description)
-        _check_description("SenderDescription", sender_description)
-        request = {
-            **_option_fields(options, ipn_url),
-            "SenderTokenId": sender_token_id,
-            "CreditInstrumentId": credit_instrument_id,
-            "Amount": amount,
-            "Currency": amount.currency,
-            "CallerDescription": caller_description,
-            "SenderDescription": sender_description,
-        }
+        request = _request(
+            options=options,
+            ipn_url=ipn_url,
+            caller_description=caller_description,
+            sender_description=sender_description,
+            SenderTokenId=sender_token_id,
+            CreditInstrumentId=credit_instrument_id,
+            Amount=amount,
+        )
 
         def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Settlement",))
@@ -479,13 +485,11 @@ class ActionsMixin(ProcessorBase):
         caller_description: str | None = None,
     ) -> TransactionResult:
         """Forgive part or all of the debt, recorded as the caller's loss. Cannot be reversed."""
-        _check_description("CallerDescription", caller_description)
-        request = {
-            "CreditInstrumentId": credit_instrument_id,
-            "Amount": amount,
-            "Currency": amount.currency,
-            "CallerDescription": caller_description,
-        }
+        request = _request(
+            caller_description=caller_description,
+            CreditInstrumentId=credit_instrument_id,
+            Amount=amount,
+        )
 
         def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
             row = self._credit_instrument(conn, caller_id, credit_instrument_id)
