@@ -287,11 +287,15 @@ def live_balance(instrument_id: str, *, refresh: bool = False) -> tuple[Amount, 
     return known[instrument_id]
 
 
-def date_range(label: str, key: str, page_key: str | None = None) -> tuple[datetime | None, datetime | None]:
-    """A range of whole UTC days picked in a date input, as [since, until); (None, None) when not set."""
+def date_range(
+    label: str, key: str, page_key: str | None = None, last_days: int | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """A range of whole UTC days picked in a date input, as [since, until); (None, None) when not set.
+    `last_days`: start with the last that many days picked instead of none."""
+    today = datetime.now(UTC).date()
     picked = st.date_input(
         label,
-        value=(),
+        value=(today - timedelta(days=last_days - 1), today) if last_days else (),
         key=key,
         format="YYYY-MM-DD",
         on_change=reset_page if page_key else None,

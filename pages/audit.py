@@ -221,9 +221,7 @@ def calls_tab() -> None:
             "Instrument", key="audit_instrument", value=st.query_params.get("instrument", "")
         )
         bottom = st.columns([1, 1, 1.5, 1])
-        action = bottom[0].selectbox(
-            "Action", ["Any", *resources.read(queries.action_names)], key="audit_action"
-        )
+        action = bottom[0].selectbox("Action", ["Any", *queries.action_names()], key="audit_action")
         actor = bottom[1].text_input("Actor", key="audit_actor", placeholder="user name or job")
         with bottom[2]:
             since, until = ui.date_range("Between (UTC days)", "audit_days", CALLS_PAGE_KEY)

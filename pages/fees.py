@@ -210,7 +210,8 @@ ui.show_flash()
 cols = st.columns([1.5, 2, 2.5], vertical_alignment="bottom")
 period_label = cols[0].segmented_control("By", list(PERIODS), default="Week", key="fees_period") or "Week"
 with cols[1]:
-    since, until = ui.date_range("Between (UTC days)", "fees_days")
+    # The last 90 days by default: the whole history is one pick away, and costs a scan of every purchase.
+    since, until = ui.date_range("Between (UTC days)", "fees_days", last_days=90)
 
 try:
     totals = resources.read(analytics.fee_totals, since, until)
