@@ -18,31 +18,24 @@ part. Bare, per-client and shared run in two interleaved rounds (A B C C B A), e
 --seconds, after a warm-up. Afterwards the number of Pays the clients saw succeed must equal the number
 of Pay transactions in the processor database, and `check_ledger` must be clean.
 
-    .venv/bin/python bench/http.py [--seconds 8] [--clients 8] [--workers 4] [--threads 1]
+    .venv/bin/python bench/signed_http.py [--seconds 8] [--clients 8] [--workers 4] [--threads 1]
         [--backend sqlite|postgres|all]
 
 PostgreSQL is measured when FPS_BENCH_POSTGRES_URL or FPS_TEST_POSTGRES_URL is set, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/test (in a throwaway schema, dropped at the end).
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
-
-import os
-import sys
-
-# Run as a script, this file's directory heads sys.path and this module would shadow the standard
-# library's `http` package for everything imported below (requests, wsgiref, fpscore): hence E402.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or ".") != _HERE]
 
 import argparse
 import ctypes
+import os
 import platform
 import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -125,7 +118,7 @@ def processor_gunicorn_options(port: int, workers: int, threads: int) -> dict[st
     with patch.object(server, "_Gunicorn", Capture), patch.object(server, "_prepare", lambda *_: None):
         server.run("127.0.0.1", port, workers, "sqlite://", threads=threads)
     if not captured:
-        raise SystemExit("bench/http.py: server.run no longer starts gunicorn through server._Gunicorn")
+        raise SystemExit("signed_http.py: server.run no longer starts gunicorn through server._Gunicorn")
     return captured
 
 
