@@ -69,7 +69,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get("fps_read_only") else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: this runs before every transaction, the hot path included.
+        conn.connection.dbapi_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
     return engine
 
