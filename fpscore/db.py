@@ -15,11 +15,22 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+# What both databases' schemas share: 64-bit keys (SQLite only autoincrements INTEGER keys) and the
+# constraint names their migrations were generated with.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 class UtcDateTime(TypeDecorator[datetime]):

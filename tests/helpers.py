@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 
 from fpscore.money import Amount
 from fpscore.processor import InstrumentSetup, Processor
@@ -55,3 +56,10 @@ def open_postpaid(
         credit_limit=usd(credit_limit),
         global_amount_limit=usd(per_purchase),
     )
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

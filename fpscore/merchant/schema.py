@@ -13,17 +13,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from fpscore.db import UtcDateTime
+from fpscore.db import NAMING, BigId, UtcDateTime
 
-BigId = BigInteger().with_variant(Integer, "sqlite")
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 ROLES = ("finance", "support", "analyst", "troubleshooter", "admin")
 
 

@@ -25,17 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from fpscore.db import UtcDateTime
-
-BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER keys
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from fpscore.db import NAMING, BigId, UtcDateTime
 
 
 class Base(DeclarativeBase):

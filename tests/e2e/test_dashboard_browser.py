@@ -11,7 +11,6 @@ artifacts/screenshots/dashboard/. The data grid is a canvas, so the test drives 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -44,12 +44,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {
 expect = sync_api.expect
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
     data_dir = tmp_path_factory.mktemp("dashboard-e2e") / "data"
@@ -63,7 +57,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seede
 def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
     """`streamlit run dashboard/app.py` on a free loopback port; its base URL."""
     data_dir, _ = book
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **dashdata.env_for(data_dir),

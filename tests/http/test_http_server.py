@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from fpshttp import BOTH_BACKENDS, FpsClient, amount
-from helpers import open_prepaid, ref, usd
+from helpers import free_port, open_prepaid, ref, usd
 from sqlalchemy import Engine, text
 
 from fpscore.processor import Processor
@@ -25,12 +24,6 @@ SERVER_KEY, SERVER_SECRET = "AKIDSERVER", "server-secret-0123"
 RUN = (
     "import sys; from fpscore.processor.server import run; run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2])"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _database_url(engine: Engine) -> str:
@@ -44,7 +37,7 @@ def _database_url(engine: Engine) -> str:
 
 @pytest.fixture
 def server(engine: Engine, tmp_path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FPS_ACCESS_KEY_ID": SERVER_KEY,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from helpers import free_port
 from pgschema import PostgresSchema
 from sqlalchemy.engine import make_url
 
@@ -37,16 +37,10 @@ def merchant(settings: Settings) -> Iterator[Merchant]:
     merchant.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def served_settings(settings: Settings, tmp_path) -> Iterator[Settings]:  # type: ignore[no-untyped-def]
     """Settings whose FPS_ENDPOINT is `fpscore serve` (gunicorn, two workers) on a loopback port."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FPS_DATA_DIR": str(settings.data_dir),
