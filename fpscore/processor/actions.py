@@ -213,13 +213,42 @@ class ActionsMixin(ProcessorBase):
                 caller_reference=caller_reference, payment_method=fields["payment_method"], now=now,
             )  # fmt: skip
 
-    def _fee_legs(self, conn: Connection, row: Row[Any], fee: Amount) -> list[ledger.Leg]:
-        if fee.cents == 0:
-            return []
-        return [
-            debit(row.balance_account_id, "caller", fee.cents),
-            credit(self._fees_account(conn, fee.currency), "fees", fee.cents),
+    def _charge_buyer(
+        self,
+        conn: Connection,
+        transaction_id: str,
+        caller_id: int,
+        operation: str,
+        row: Row[Any],
+        amount: Amount,
+        caller_reference: str,
+        now: datetime,
+        ipn_url: str | None,
+        caller_description: str | None,
+        sender_description: str | None,
+        account_kind: str,
+        guard: Guard,
+    ) -> None:
+        """The aggregated charge (FundPrepaid, SettleDebt): the buyer's funding source pays `amount` onto
+        the instrument's account, and the caller pays the processor's fee on it."""
+        fee = self.fee_schedule.fee(amount)
+        self._record(
+            conn, transaction_id, caller_id, operation, amount, caller_reference, now,
+            ipn_url or row.caller_ipn_url,
+            fee_cents=fee.cents, caller_description=caller_description,
+            sender_description=sender_description, sender_token_id=row.token_id,
+            instrument_id=row.instrument_id, payment_method=row.payment_method,
+        )  # fmt: skip
+        legs = [
+            debit(row.funding_account_id, "funding", amount.cents),
+            credit(row.account_id, account_kind, amount.cents),
         ]
+        if fee.cents:
+            legs += [
+                debit(row.balance_account_id, "caller", fee.cents),
+                credit(self._fees_account(conn, fee.currency), "fees", fee.cents),
+            ]
+        ledger.post(conn, transaction_id, legs, {row.account_id: guard})
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -255,25 +284,15 @@ class ActionsMixin(ProcessorBase):
             _check_currency(amount, row.currency, "FundingAmount")
             if amount.cents > row.funding_limit_cents:
                 raise PrepaidFundingLimitExceeded("The amount is above the instrument's funding limit")
-            fee = self.fee_schedule.fee(amount)
-            self._record(
-                conn, transaction_id, caller_id, "FundPrepaid", amount, caller_reference, now,
-                ipn_url or row.caller_ipn_url,
-                fee_cents=fee.cents, caller_description=caller_description,
-                sender_description=sender_description, sender_token_id=sender_token_id,
-                instrument_id=row.instrument_id, payment_method=row.payment_method,
-            )  # fmt: skip
-            legs = [
-                debit(row.funding_account_id, "funding", amount.cents),
-                credit(row.account_id, "prepaid", amount.cents),
-                *self._fee_legs(conn, row, fee),
-            ]
             guard = Guard(
                 PrepaidFundingLimitExceeded,
                 "Funding would take the prepaid balance above the instrument's funding limit",
                 max_cents=row.funding_limit_cents,
             )
-            ledger.post(conn, transaction_id, legs, {row.account_id: guard})
+            self._charge_buyer(
+                conn, transaction_id, caller_id, "FundPrepaid", row, amount, caller_reference, now,
+                ipn_url, caller_description, sender_description, "prepaid", guard,
+            )  # fmt: skip
             return "Success"
 
         return self._transact(caller_id, "FundPrepaid", caller_reference, request, execute)
@@ -456,21 +475,11 @@ class ActionsMixin(ProcessorBase):
             if row.instrument_id != credit_instrument_id:
                 raise IncompatibleTokens("The settlement token does not belong to this credit instrument")
             _check_currency(amount, row.currency, "SettlementAmount")
-            fee = self.fee_schedule.fee(amount)
-            self._record(
-                conn, transaction_id, caller_id, "SettleDebt", amount, caller_reference, now,
-                ipn_url or row.caller_ipn_url,
-                fee_cents=fee.cents, caller_description=caller_description,
-                sender_description=sender_description, sender_token_id=sender_token_id,
-                instrument_id=row.instrument_id, payment_method=row.payment_method,
-            )  # fmt: skip
-            legs = [
-                debit(row.funding_account_id, "funding", amount.cents),
-                credit(row.account_id, "receivable", amount.cents),
-                *self._fee_legs(conn, row, fee),
-            ]
             guard = Guard(SettleAmountGreaterThanDebt, "The settlement amount is greater than the debt")
-            ledger.post(conn, transaction_id, legs, {row.account_id: guard})
+            self._charge_buyer(
+                conn, transaction_id, caller_id, "SettleDebt", row, amount, caller_reference, now,
+                ipn_url, caller_description, sender_description, "receivable", guard,
+            )  # fmt: skip
             return "Success"
 
         return self._transact(caller_id, "SettleDebt", caller_reference, request, execute)
