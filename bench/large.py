@@ -18,6 +18,7 @@ What is written, for 2026-01-01 to 2026-11-27:
   written off;
 - one `api_calls` row per movement with its RequestId (about 1% retried: a second attempt with the
   same CallerReference), and audit events for staff movements and sign-ins;
+- the daily fee rollup, rebuilt from those records at the end (the flows keep it as they go);
 - one staff account per role (fiona finance, sam support, ana analyst, theo troubleshooter, ada admin)
   with the password `correct horse battery`.
 
@@ -45,8 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from fpscore.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, migrate  # noqa: E402
 from fpscore.fees import DEFAULT_FEE_SCHEDULE  # noqa: E402
+from fpscore.merchant import fee_days  # noqa: E402
 from fpscore.merchant.staff import add_staff  # noqa: E402
 from fpscore.money import Amount  # noqa: E402
 
@@ -88,6 +92,7 @@ TABLES = (
     "refunds",
     "api_calls",
     "audit_events",
+    "fee_days",
 )
 
 
@@ -568,12 +573,21 @@ def build(data_dir: Path, instruments: int, purchases: int, seed: int) -> dict[s
     for _name, sql in indexes:
         conn.execute(sql)
     print(f"indexes made: {time.perf_counter() - t0:.1f} s", flush=True)
+    conn.close()
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as sa_conn:  # the flows keep the daily fee rollup; rows written directly do not
+        fee_days.rebuild(sa_conn)
+        fee_day_rows = sa_conn.execute(text("SELECT count(*) FROM fee_days")).scalar_one()
+    engine.dispose()
+    print(f"fee rollup rebuilt: {time.perf_counter() - t0:.1f} s", flush=True)
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     print(f"analyzed: {time.perf_counter() - t0:.1f} s", flush=True)
     result = dict(w.counts)
     result["api_calls"] = counts["api_calls"]
+    result["fee_days"] = fee_day_rows
     return result
 
 

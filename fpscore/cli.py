@@ -78,6 +78,7 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant import fee_days
     from fpscore.merchant.connect import connect
     from fpscore.merchant.reconcile import reconcile
 
@@ -88,8 +89,13 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     for difference in differences:
         print(f"{difference.kind}\t{difference.subject}\tmerchant: {difference.merchant}\t"
               f"processor: {difference.processor}")  # fmt: skip
-    print(f"{len(differences)} differences", file=sys.stderr)
-    return 1 if differences else 0
+    print("checking the daily fee rollup", file=sys.stderr)
+    rollup = fee_days.differences(merchant.engine)
+    for day in rollup:
+        print(f"fee rollup differs\t{day.day} {day.kind} {day.currency}\t"
+              f"records: {day.describe(day.records)}\trollup: {day.describe(day.rollup)}")  # fmt: skip
+    print(f"{len(differences) + len(rollup)} differences", file=sys.stderr)
+    return 1 if differences or rollup else 0
 
 
 def _ipn_listen(args: argparse.Namespace, settings: Settings) -> int:
@@ -154,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     settle.set_defaults(func=_settle)
 
     commands.add_parser(
-        "reconcile", help="compare the merchant's records with the processor's; exit 1 on any difference"
+        "reconcile",
+        help="compare the merchant's records with the processor's, and the fee rollup with the records; "
+        "exit 1 on any difference",
     ).set_defaults(func=_reconcile)
 
     listen = commands.add_parser("ipn-listen", help="receive the processor's IPN and update the records")

@@ -1,6 +1,7 @@
 """Health (finance, troubleshooter): on demand, reconcile the merchant's records with the processor's
-(every difference listed) and, when the processor runs in this process, check the ledger's invariants.
-Both read a lot, so they run only when asked, and the last result stays for this session."""
+(every difference listed), check that the daily fee rollup adds up to the records and, when the processor
+runs in this process, check the ledger's invariants. They read a lot, so they run only when asked, and the
+last result stays for this session."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dashboard import auth, resources
 from dashboard import components as ui
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
+from fpscore.merchant import fee_days
 from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.reconcile import Difference, reconcile
 from fpscore.merchant.roles import Forbidden
@@ -26,6 +28,7 @@ class Checked:
     differences: list[Difference] | None
     reconcile_error: str | None
     problems: list[str] | None  # None: the ledger is not here to check
+    rollup: list[fee_days.RollupDifference]
 
 
 def run_checks() -> Checked:
@@ -39,18 +42,21 @@ def run_checks() -> Checked:
             )
         except (FpsError, Forbidden, FlowRefused) as exc:
             error = ui.describe(exc)
+        st.write("Fee rollup: adding up the records…")
+        rollup = fee_days.differences(merchant.engine)
         problems = None
         if merchant.processor_engine is not None:
             st.write("Ledger: checking every invariant…")
             problems = check_ledger(merchant.processor_engine)
         status.update(label=f"Checked at {started}", state="complete", expanded=False)
-    return Checked(started, differences, error, problems)
+    return Checked(started, differences, error, problems, rollup)
 
 
 st.title("Health")
 st.caption(
     "Reconciliation compares every movement the merchant recorded with the processor's account activity, "
-    "and every book balance with the live one. The ledger check proves the processor's books balance."
+    "and every book balance with the live one. The fee rollup check adds up the records the Fees saved page "
+    "summarises. The ledger check proves the processor's books balance."
 )
 if st.button("Run the checks", type="primary", icon=":material/play_arrow:", key="health_run"):
     st.session_state[RESULT_KEY] = run_checks()
@@ -76,6 +82,21 @@ else:
     ui.table(records, key="health_differences")
     ui.csv_button(
         "CSV of the differences", "differences.csv", lambda: ui.to_csv(records), key="health_differences_csv"
+    )
+
+st.subheader("Daily fee rollup")
+if not result.rollup:
+    st.success("The daily fee rollup adds up to the records.", icon=":material/check:")
+else:
+    st.error(f"{len(result.rollup)} days of the fee rollup differ from their records.")
+    days = [
+        {"Day": d.day, "Kind": d.kind, "Currency": d.currency, "Records say": d.describe(d.records),
+         "Rollup says": d.describe(d.rollup)}
+        for d in result.rollup
+    ]  # fmt: skip
+    ui.table(days, key="health_rollup")
+    ui.csv_button(
+        "CSV of the days", "fee-rollup-differences.csv", lambda: ui.to_csv(days), key="health_rollup_csv"
     )
 
 st.subheader("Ledger invariants")

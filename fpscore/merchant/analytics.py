@@ -18,9 +18,11 @@ refunds with it, so a later refund changes a past period), a funding or settleme
 period with a 25.00 top-up and few songs can therefore show a negative saving that later periods earn back;
 `cumulative_saved_cents` shows the running total.
 
-All sums are exact integers of cents (PostgreSQL returns NUMERIC for sums of BIGINT; they become `int`).
-Rates are integer basis points rounded half-up. Every query is grouped in the database and bounded
-(MAX_PERIODS, MAX_INSTRUMENT_ROWS); `replay` streams its rows in chunks. Results are plain frozen
+Windows are whole UTC days. The reports by period and by kind sum the daily rollup (`fee_days`, kept by
+the flows), a few hundred rows a year; the ranking of instruments and the what-if replay read the records
+themselves. All sums are exact integers of cents (PostgreSQL returns NUMERIC for sums of BIGINT; they
+become `int`). Rates are integer basis points rounded half-up. Every query is grouped in the database and
+bounded (MAX_PERIODS, MAX_INSTRUMENT_ROWS); `replay` streams its rows in chunks. Results are plain frozen
 dataclasses, ready for a data frame.
 """
 
@@ -28,28 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import (
-    BigInteger,
-    Date,
-    Engine,
-    Select,
-    Subquery,
-    case,
-    cast,
-    desc,
-    func,
-    literal_column,
-    select,
-    union_all,
-)
+from sqlalchemy import Date, DateTime, Engine, cast, desc, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from fpscore.db import read_only
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
-from fpscore.merchant.schema import Customer, Funding, MerchantInstrument, Purchase, Settlement
+from fpscore.merchant import fee_days
+from fpscore.merchant.fee_days import sums
+from fpscore.merchant.schema import Customer, FeeDay, MerchantInstrument, Purchase
 from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
 
@@ -61,8 +52,7 @@ REPLAY_CHUNK_ROWS = 2_000
 MAX_PACK_SIZES = 20
 
 _purchases = Purchase.__table__
-_fundings = Funding.__table__
-_settlements = Settlement.__table__
+_fee_days = FeeDay.__table__
 _instruments = MerchantInstrument.__table__
 _customers = Customer.__table__
 
@@ -134,24 +124,27 @@ class WhatIfResult:
 # -- SQL helpers ---------------------------------------------------------------------------------------
 
 
-def period_start(column: Any, period: str, dialect: str) -> ColumnElement[Any]:
-    """The first day of the UTC day, ISO week (Monday) or month holding `column`, as an SQL expression.
+def period_start(day: Any, period: str, dialect: str) -> ColumnElement[Any]:
+    """The first day of the day, ISO week (Monday) or month holding the date column `day`, in SQL.
 
     The units are literals, not bound parameters, so that PostgreSQL sees the same expression in SELECT
     and GROUP BY.
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
-    if dialect == "sqlite":  # timestamps are stored as naive UTC text
+    if dialect == "sqlite":  # dates are stored as 'YYYY-MM-DD' text
         modifiers = {
             "day": (),
             "week": ("'weekday 0'", "'-6 days'"),  # forward to Sunday (or stay), back to its Monday
             "month": ("'start of month'",),
         }[period]
-        return func.date(column, *(literal_column(m) for m in modifiers))
-    if dialect == "postgresql":
-        utc = func.timezone(literal_column("'UTC'"), column)
-        return cast(func.date_trunc(literal_column(f"'{period}'"), utc), Date)
+        return func.date(day, *(literal_column(m) for m in modifiers))
+    if dialect == "postgresql":  # truncated as a timestamp without time zone: the session's zone stays out
+        return (
+            day
+            if period == "day"
+            else cast(func.date_trunc(literal_column(f"'{period}'"), cast(day, DateTime)), Date)
+        )
     raise ValueError(f"no date truncation for the {dialect} dialect")
 
 
@@ -163,77 +156,28 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
-def _moment(value: date | datetime | None) -> datetime | None:
-    """Window bounds: a date is its midnight UTC; a datetime must be aware."""
-    if value is None or isinstance(value, datetime):
+def _day(value: date | datetime | None) -> date | None:
+    """A window bound: a date, or an aware datetime at midnight UTC (the reports count whole UTC days)."""
+    if not isinstance(value, datetime):
         return value
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None or value.astimezone(UTC).time() != time(0):
+        raise ValueError("report windows are whole UTC days: give dates or midnight UTC")
+    return value.astimezone(UTC).date()
 
 
-def _zero() -> ColumnElement[int]:
-    return literal_column("0", BigInteger)
+def _moment(value: date | None) -> datetime | None:
+    return None if value is None else datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
-def fee_alone_kept(fee_alone_cents: int, amount_cents: int, refunded_cents: int) -> int:
-    """A purchase's fee alone less the share its refunds take back (fee × refunded / amount, half-up);
-    `_refund_share` is the same in SQL."""
-    if refunded_cents == 0:
-        return fee_alone_cents
-    return fee_alone_cents - (fee_alone_cents * refunded_cents * 2 + amount_cents) // (amount_cents * 2)
-
-
-def _refund_share(table: Any) -> ColumnElement[int]:
-    """The part of a purchase's fee alone its refunds take back, as `fee_alone_kept` takes it off."""
-    share = (table.c.fee_alone_cents * table.c.refunded_cents * 2 + table.c.amount_cents) // (
-        table.c.amount_cents * 2
-    )
-    return case((table.c.refunded_cents == 0, _zero()), else_=share)
-
-
-def _facts(start: datetime | None, end: datetime | None, currency: str) -> Subquery:
-    """One row per successful purchase and per successful aggregated charge in [start, end), in the
-    same columns, so that one GROUP BY sums them whatever the grouping."""
-    branches: list[Select[Any]] = []
-    p = _purchases
-    branches.append(
-        select(
-            p.c.instrument_id,
-            p.c.created_at,
-            literal_column("1", BigInteger).label("purchases"),
-            p.c.amount_cents.label("purchase_cents"),
-            p.c.refunded_cents.label("refunded_cents"),
-            (p.c.fee_alone_cents - _refund_share(p)).label("fees_alone_cents"),
-            _zero().label("fees_paid_cents"),
-        ).where(*_window(p, start, end, currency))
-    )
-    for table in (_fundings, _settlements):
-        branches.append(
-            select(
-                table.c.instrument_id, table.c.created_at, _zero(), _zero(), _zero(), _zero(),
-                table.c.fee_cents,
-            ).where(*_window(table, start, end, currency))
-        )  # fmt: skip
-    return union_all(*branches).subquery("facts")
-
-
-def _window(table: Any, start: datetime | None, end: datetime | None, currency: str) -> list[Any]:
-    conditions = [table.c.status == "Success", table.c.currency == currency]
-    if start is not None:
-        conditions.append(table.c.created_at >= start)
-    if end is not None:
-        conditions.append(table.c.created_at < end)
+def _days(start: date | datetime | None, end: date | datetime | None, currency: str) -> list[Any]:
+    """The rollup's rows of [start, end) in `currency`."""
+    conditions = [_fee_days.c.currency == currency]
+    first, last = _day(start), _day(end)
+    if first is not None:
+        conditions.append(_fee_days.c.day >= first)
+    if last is not None:
+        conditions.append(_fee_days.c.day < last)
     return conditions
-
-
-_SUMMED = ("purchases", "purchase_cents", "refunded_cents", "fees_alone_cents", "fees_paid_cents")
-
-
-def _sum(facts: Subquery, name: str) -> ColumnElement[Any]:
-    return func.coalesce(func.sum(facts.c[name]), 0)
-
-
-def _sums(facts: Subquery) -> list[ColumnElement[Any]]:
-    return [_sum(facts, name).label(name) for name in _SUMMED]
 
 
 def rate_bps(part_cents: int, whole_cents: int) -> int | None:
@@ -280,9 +224,14 @@ def fees_by_period(
     At most MAX_PERIODS periods, the latest ones; the cumulative saving runs from the first returned.
     Periods with nothing in them are absent.
     """
-    facts = _facts(_moment(start), _moment(end), currency)
-    key = period_start(facts.c.created_at, period, engine.dialect.name).label("period_start")
-    query = select(key, *_sums(facts)).group_by(key).order_by(desc(key)).limit(MAX_PERIODS)
+    key = period_start(_fee_days.c.day, period, engine.dialect.name).label("period_start")
+    query = (
+        select(key, *sums(_fee_days))
+        .where(*_days(start, end, currency))
+        .group_by(key)
+        .order_by(desc(key))
+        .limit(MAX_PERIODS)
+    )
     with read_only(engine) as conn:
         rows = conn.execute(query).all()
     result, cumulative = [], 0
@@ -306,27 +255,26 @@ def fees_by_kind(
     *,
     currency: str = "USD",
 ) -> list[KindRow]:
-    """Fees of prepaid and of postpaid instruments in [start, end) (kinds with nothing are absent)."""
-    facts = _facts(_moment(start), _moment(end), currency)
+    """Fees of prepaid and of postpaid instruments in [start, end) (kinds with nothing are absent), with
+    the number of instruments of the kind opened before `end`."""
     query = (
-        select(
-            _instruments.c.kind,
-            func.count(func.distinct(facts.c.instrument_id)).label("instruments"),
-            *_sums(facts),
-        )
-        .select_from(facts)
-        .join(_instruments, _instruments.c.id == facts.c.instrument_id)
-        .group_by(_instruments.c.kind)
-        .order_by(_instruments.c.kind)
+        select(_fee_days.c.kind, *sums(_fee_days))
+        .where(*_days(start, end, currency))
+        .group_by(_fee_days.c.kind)
+        .order_by(_fee_days.c.kind)
     )
+    opened = select(_instruments.c.kind, func.count()).where(_instruments.c.currency == currency)
+    if (last := _moment(_day(end))) is not None:
+        opened = opened.where(_instruments.c.created_at < last)
     with read_only(engine) as conn:
         rows = conn.execute(query).all()
+        instruments = dict(conn.execute(opened.group_by(_instruments.c.kind)).all())
     result = []
     for row in rows:
         totals = _Totals.of(row)
         result.append(
             KindRow(
-                row.kind, int(row.instruments), totals.purchases, totals.purchase_cents,
+                row.kind, int(instruments.get(row.kind, 0)), totals.purchases, totals.purchase_cents,
                 totals.refunded_cents, totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
                 totals.effective_rate_bps,
             )
@@ -361,18 +309,23 @@ def fees_by_instrument(
     currency: str = "USD",
 ) -> list[InstrumentRow]:
     """The `limit` instruments (at most MAX_INSTRUMENT_ROWS) that saved the most in [start, end), most
-    first; ties by instrument id."""
+    first; ties by instrument id. Reads every movement of the range: ranked first, then only the ranked
+    instruments are looked up."""
     limit = max(1, min(limit, MAX_INSTRUMENT_ROWS))
-    facts = _facts(_moment(start), _moment(end), currency)
-    saved = (_sum(facts, "fees_alone_cents") - _sum(facts, "fees_paid_cents")).label("saved_cents")
-    query = (
-        select(_instruments.c.id, _instruments.c.kind, _customers.c.email, *_sums(facts), saved)
-        .select_from(facts)
-        .join(_instruments, _instruments.c.id == facts.c.instrument_id)
-        .join(_customers, _customers.c.id == _instruments.c.customer_id)
-        .group_by(_instruments.c.id, _instruments.c.kind, _customers.c.email)
-        .order_by(desc(saved), _instruments.c.id)
+    facts = fee_days.facts(_moment(_day(start)), _moment(_day(end)), currency)
+    saved = (func.sum(facts.c.fees_alone_cents) - func.sum(facts.c.fees_paid_cents)).label("saved_cents")
+    ranked = (
+        select(facts.c.instrument_id.label("id"), *sums(facts), saved)
+        .group_by(facts.c.instrument_id)
+        .order_by(desc(saved), facts.c.instrument_id)
         .limit(limit)
+        .subquery("ranked")
+    )
+    query = (
+        select(ranked, _instruments.c.kind, _customers.c.email)
+        .join(_instruments, _instruments.c.id == ranked.c.id)
+        .join(_customers, _customers.c.id == _instruments.c.customer_id)
+        .order_by(desc(ranked.c.saved_cents), ranked.c.id)
     )
     with read_only(engine) as conn:
         rows = conn.execute(query).all()
@@ -414,7 +367,7 @@ def _recorded_purchases(
             p.c.amount_cents, p.c.refunded_cents,
         )
         .join(_instruments, _instruments.c.id == p.c.instrument_id)
-        .where(*_window(p, start, end, currency))
+        .where(*fee_days.window(p, start, end, currency))
         .order_by(p.c.instrument_id, p.c.created_at, p.c.id)
     )  # fmt: skip
     with read_only(engine) as conn:
@@ -523,7 +476,7 @@ def replay(
 
     current: str | None = None
     state: list[_PrepaidReplay] | _PostpaidReplay | None = None
-    for bought in _recorded_purchases(engine, _moment(start), _moment(end), currency):
+    for bought in _recorded_purchases(engine, _moment(_day(start)), _moment(_day(end)), currency):
         if bought.instrument_id != current:
             close(state)
             current = bought.instrument_id
@@ -532,7 +485,7 @@ def replay(
             else:
                 state = _PostpaidReplay(policy, bought.credit_limit_cents, fee_schedule)
         kept = bought.amount_cents - bought.refunded_cents
-        alone = fee_alone_kept(
+        alone = fee_days.fee_alone_kept(
             fee_schedule.fee(Amount(bought.amount_cents, currency)).cents,
             bought.amount_cents,
             bought.refunded_cents,

@@ -15,9 +15,10 @@ funding limit (PrepaidFundingLimitExceeded), a pack above the credit line's per-
 clock. To give the demo 90 days of history, the demo post-dates the rows of the *merchant's* database after
 each simulated day: every timestamp written during the day's traffic (created_at, completed_at, debt_since,
 balance_seen_at, api_calls and audit_events included) is moved to the simulated moment of the event that
-wrote it, plus the real milliseconds since that event began. The processor's timestamps, and the
-Timestamp parameter recorded in api_calls.request_params, stay real. This is acceptable for demo data
-only; nothing else in fpscore rewrites history.
+wrote it, plus the real milliseconds since that event began, and the daily fee rollup is recounted from
+the moved rows. The processor's timestamps, and the Timestamp parameter recorded in
+api_calls.request_params, stay real. This is acceptable for demo data only; nothing else in fpscore
+rewrites history.
 
 **Deterministic.** One seeded `random.Random` decides every customer, purchase, top-up, refund and
 write-off; the same seed and size give the same traffic (identifiers and real times differ).
@@ -59,7 +60,7 @@ from fpscore import sandbox
 from fpscore.config import Settings
 from fpscore.db import read_only, utcnow
 from fpscore.errors import FpsError
-from fpscore.merchant import analytics, flows, pipelines
+from fpscore.merchant import analytics, fee_days, flows, pipelines
 from fpscore.merchant.connect import Merchant, connect
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import (
@@ -277,6 +278,7 @@ class _PostDater:
                     update(table).where(table.c.id == bindparam("row_id")).values(moved),
                     [self._row(names, row, since) for row in rows],
                 )
+            fee_days.rebuild(conn)  # the flows put the day's fees on today: recount them where they moved
         self.real.clear()
         self.simulated.clear()
 

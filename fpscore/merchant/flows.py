@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, insert, select, update
 
 from fpscore.db import utcnow
 from fpscore.errors import FpsError, InvalidParams, ServiceError
+from fpscore.merchant import fee_days
 from fpscore.merchant.client import TransactionReply
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.roles import Actor, Forbidden, Permission
@@ -174,7 +175,8 @@ def _send(
 
 def record_status(conn: Connection, table: Table, row_id: int, status: str) -> None:
     """Set a movement's status; the first time it becomes Success, its effects on the merchant's books
-    follow (balances, orders, refunded amounts). Idempotent: the same status twice changes nothing."""
+    follow (balances, orders, refunded amounts, the daily fee rollup). Idempotent: the same status twice
+    changes nothing."""
     previous = conn.execute(select(table.c.status).where(table.c.id == row_id).with_for_update()).scalar_one()
     if previous == status or previous == "Success":
         return
@@ -211,6 +213,7 @@ def _apply_success(conn: Connection, table: Table, row_id: int) -> None:
         conn.execute(update(_orders).where(_orders.c.id == bought.order_id).values(status=status))
     else:  # settlements and write-offs take debt off
         _adjust_balance(conn, row.instrument_id, -row.amount_cents)
+    fee_days.record_success(conn, table, row, kind)
 
 
 def _reason(reason: str) -> str:

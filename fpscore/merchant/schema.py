@@ -1,16 +1,16 @@
 """The merchant's tables: customers, orders, token references, instruments as the merchant knows them,
-purchases, fundings, settlements, write-offs and refunds, staff, and `api_calls` — one row per attempt of
-every FPS call, so any purchase can be followed from its order to its CallerReference, RequestId and
-TransactionId.
+purchases, fundings, settlements, write-offs and refunds, the daily fee rollup, staff, and `api_calls` —
+one row per attempt of every FPS call, so any purchase can be followed from its order to its
+CallerReference, RequestId and TransactionId.
 
 Money columns are integer minor units (`*_cents`). The merchant never reads the processor's tables.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
@@ -174,6 +174,22 @@ class Refund(_Movement, Base):
     purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
     instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class FeeDay(Base):
+    """The fees of one UTC day and kind of instrument, summed (fpscore.merchant.fee_days keeps them)."""
+
+    __tablename__ = "fee_days"
+    __table_args__ = (CheckConstraint("kind IN ('Prepaid', 'Postpaid')", name="kind"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    purchases: Mapped[int] = mapped_column(BigInteger)
+    purchase_cents: Mapped[int] = mapped_column(BigInteger)  # successful purchases, before refunds
+    refunded_cents: Mapped[int] = mapped_column(BigInteger)  # refunds of that day's purchases
+    fees_alone_cents: Mapped[int] = mapped_column(BigInteger)  # what they would have cost charged alone
+    fees_paid_cents: Mapped[int] = mapped_column(BigInteger)  # fees of the day's fundings and settlements
 
 
 class ApiCall(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from dashboard import actions
 from fpscore.merchant import flows, staff
 from fpscore.merchant.roles import Actor, Forbidden, Permission
-from fpscore.merchant.schema import AuditEvent, MerchantInstrument, Staff
+from fpscore.merchant.schema import AuditEvent, FeeDay, MerchantInstrument, Staff
 from fpscore.merchant.settlement import settle_many
 from fpscore.money import Amount
 
@@ -177,7 +177,8 @@ def test_health_runs_on_demand(seeded):
     at.button(key="health_run").click().run()
     no_exceptions(at)
     assert texts(at.success)[0].startswith("The merchant's records and the processor agree")
-    assert texts(at.success)[1].startswith("Every transaction balances")
+    assert texts(at.success)[1].startswith("The daily fee rollup adds up to the records")
+    assert texts(at.success)[2].startswith("Every transaction balances")
 
 
 def test_health_lists_differences(seeded, book):
@@ -190,6 +191,17 @@ def test_health_lists_differences(seeded, book):
     assert "differences (checked " in texts(at.error)[0]
     kinds = set(at.dataframe[0].value["Kind"])
     assert {"balance differs", "total differs"} <= kinds
+
+
+def test_health_lists_fee_rollup_days_that_differ(seeded, book):
+    with book.engine.begin() as conn:  # a day of the rollup drifts from its records
+        conn.execute(FeeDay.__table__.update().values(purchases=FeeDay.__table__.c.purchases + 1))
+    at = as_signed_in("theo", "health")
+    at.button(key="health_run").click().run()
+    no_exceptions(at)
+    assert any(text.endswith("days of the fee rollup differ from their records.") for text in texts(at.error))
+    [rollup] = [frame.value for frame in at.dataframe if "Rollup says" in frame.value.columns]
+    assert len(rollup) > 0 and set(rollup["Kind"]) <= {"Prepaid", "Postpaid"}
 
 
 def test_health_says_when_the_ledger_is_elsewhere(seeded, monkeypatch):
@@ -310,10 +322,21 @@ def test_fees_saved_by_period_and_kind_with_a_what_if(seeded):
     assert shown["Fees if charged alone"] == "$2.28"
     assert shown["Fees paid"] == "$1.06" and shown["Saved"] == "$1.22"
     assert shown["Effective fee rate"] == "2.76%"
-    assert set(at.dataframe[1].value["Kind"]) == {"Prepaid", "Postpaid"}
+    assert [t.label for t in at.tabs] == ["By period", "By kind", "Top instruments"]
+    columns = [set(frame.value.columns) for frame in at.dataframe]
+    assert {"From", "Saved so far"} <= columns[0] and not any("Kind" in c for c in columns)  # lazy tabs
+    at.session_state["fees_tab"] = "By kind"
+    at.run()
+    no_exceptions(at)
+    [kinds] = [frame.value for frame in at.dataframe if "Kind" in frame.value.columns]
+    assert set(kinds["Kind"]) == {"Prepaid", "Postpaid"} and "From" not in at.dataframe[0].value.columns
+    at.session_state["fees_tab"] = "Top instruments"
+    at.run()
+    no_exceptions(at)
+    [top] = [frame.value for frame in at.dataframe if "Instrument" in frame.value.columns]
+    assert len(top) > 0 and all("?instrument=" in link for link in top["Instrument"])
     at.segmented_control(key="fees_period").set_value("Day").run()
     no_exceptions(at)
-    assert [t.label for t in at.tabs][0] == "By day"
     at.text_input(key="fees_packs").input("5, 20")
     at.button(key="FormSubmitter:fees_what_if_form-Replay").click().run()
     no_exceptions(at)

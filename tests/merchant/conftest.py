@@ -15,6 +15,7 @@ import pytest
 import requests
 from helpers import free_port
 from pgschema import PostgresSchema
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from fpscore.config import Settings
@@ -118,3 +119,23 @@ def any_processor(any_merchant: Merchant, settings: Settings) -> Iterator[Proces
         yield Processor(any_merchant.processor_engine)
     else:
         yield from _processor_at(settings.processor_database_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def merchant_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A migrated, empty merchant database; on PostgreSQL in its own schema with a session time zone far
+    from UTC, so that grouping by the session's day would put rows in the wrong period."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'merchant.sqlite3'}")
+        migrate(engine, "merchant")
+        yield engine
+        engine.dispose()
+        return
+    schema = PostgresSchema()
+    engine = make_engine(
+        schema.url, connect_args={"options": f"-csearch_path={schema.name} -ctimezone=Pacific/Auckland"}
+    )
+    migrate(engine, "merchant")
+    yield engine
+    engine.dispose()
+    schema.drop()

@@ -9,118 +9,17 @@ The fee schedule is the default: 5% + 0.05 under 10.00, 2.9% + 0.30 from 10.00, 
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
+from book import Book, at
 from journeys import STOREFRONT, open_prepaid
-from pgschema import PostgresSchema
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
-from fpscore.db import make_engine, migrate
-from fpscore.fees import DEFAULT_FEE_SCHEDULE
-from fpscore.merchant import analytics, flows
-from fpscore.merchant.schema import Customer, Funding, MerchantInstrument, Order, Purchase, Settlement
+from fpscore.merchant import analytics, fee_days, flows
+from fpscore.merchant.schema import Funding, Settlement
 from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
-
-_references = itertools.count(1)
-
-
-def at(day: str, hour: int = 12, minute: int = 0) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=UTC)
-
-
-class Book:
-    """Writes merchant rows directly, with the times a scenario needs."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def customer(self, email: str) -> int:
-        with self.engine.begin() as conn:
-            return conn.execute(
-                insert(Customer.__table__)
-                .values(email=email, name=email.split("@")[0], created_at=at("2024-01-01"))
-                .returning(Customer.__table__.c.id)
-            ).scalar_one()
-
-    def instrument(
-        self, instrument_id: str, email: str, kind: str, credit_limit_cents: int | None = None
-    ) -> str:
-        customer_id = self.customer(email)
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(MerchantInstrument.__table__).values(
-                    id=instrument_id, customer_id=customer_id, kind=kind, sender_token_id=f"S{instrument_id}",
-                    funding_token_id=f"F{instrument_id}" if kind == "Prepaid" else None,
-                    settlement_token_id=f"T{instrument_id}" if kind == "Postpaid" else None,
-                    credit_limit_cents=credit_limit_cents, currency="USD", status="Active", balance_cents=0,
-                    created_at=at("2024-01-01"),
-                )
-            )  # fmt: skip
-        return instrument_id
-
-    def _movement(self, when: datetime, amount_cents: int, status: str) -> dict[str, object]:
-        return {
-            "amount_cents": amount_cents, "currency": "USD", "caller_reference": f"ref-{next(_references)}",
-            "transaction_id": None, "status": status, "requested_by": "test", "created_at": when,
-        }  # fmt: skip
-
-    def purchase(
-        self, instrument_id: str, when: datetime, price: str, refunded: str = "0", status: str = "Success"
-    ) -> None:
-        amount = Amount.parse(price)
-        with self.engine.begin() as conn:
-            order_id = conn.execute(
-                insert(Order.__table__)
-                .values(
-                    customer_id=1, total_cents=amount.cents, currency="USD", status="Paid", created_at=when
-                )
-                .returning(Order.__table__.c.id)
-            ).scalar_one()
-            conn.execute(
-                insert(Purchase.__table__).values(
-                    **self._movement(when, amount.cents, status), order_id=order_id,
-                    instrument_id=instrument_id, product="Song",
-                    refunded_cents=Amount.parse(refunded, allow_zero=True).cents,
-                    fee_alone_cents=DEFAULT_FEE_SCHEDULE.fee(amount).cents,
-                )
-            )  # fmt: skip
-
-    def charge(
-        self, model: type, instrument_id: str, when: datetime, amount: str, status: str = "Success"
-    ) -> int:
-        charged = Amount.parse(amount)
-        fee = DEFAULT_FEE_SCHEDULE.fee(charged).cents
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(model.__table__).values(  # type: ignore[attr-defined]
-                    **self._movement(when, charged.cents, status), instrument_id=instrument_id, fee_cents=fee
-                )
-            )
-        return fee
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def merchant_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    """A migrated, empty merchant database; on PostgreSQL in its own schema with a session time zone far
-    from UTC, so that grouping by the session's day would put rows in the wrong period."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'merchant.sqlite3'}")
-        migrate(engine, "merchant")
-        yield engine
-        engine.dispose()
-        return
-    schema = PostgresSchema()
-    engine = make_engine(
-        schema.url, connect_args={"options": f"-csearch_path={schema.name} -ctimezone=Pacific/Auckland"}
-    )
-    migrate(engine, "merchant")
-    yield engine
-    engine.dispose()
-    schema.drop()
 
 
 @pytest.fixture
@@ -147,6 +46,8 @@ def scenario(merchant_engine: Engine) -> Engine:
     book.charge(Settlement, bob, at("2024-03-31", 23, 40), "5.00", status="Pending")
     assert book.charge(Funding, cy, at("2024-03-05", 8), "10.00") == 59
     book.purchase(cy, at("2024-03-05", 8, 5), "0.99")
+    with merchant_engine.begin() as conn:  # the rows were written directly, not through the flows
+        fee_days.rebuild(conn)
     return merchant_engine
 
 
@@ -156,7 +57,7 @@ def row(period_start: str, *numbers: int | None) -> analytics.FeeRow:
 
 def test_fees_by_day(scenario):
     # The 9.99 pack refunded 5.00 keeps 55 - (55 * 500 / 999 = 27.53 -> 28) = 27 of its fee alone.
-    assert (analytics.fee_alone_kept(55, 999, 500), analytics.fee_alone_kept(10, 99, 99)) == (27, 0)
+    assert (fee_days.fee_alone_kept(55, 999, 500), fee_days.fee_alone_kept(10, 99, 99)) == (27, 0)
     assert analytics.fees_by_period(scenario, "day") == [
         #   purchases, cents, refunded, alone,             paid, saved, rate bps,            cumulative
         row("2024-02-28", 20, 1980, 0, 200, 146, 54, 737, 54),  # 146 / 19.80 = 737.4 bps
@@ -178,14 +79,16 @@ def test_fees_by_iso_week_and_month(scenario):
     ]
 
 
-def test_window_is_half_open_and_takes_dates_or_datetimes(scenario):
+def test_window_is_half_open_in_whole_utc_days(scenario):
     march = analytics.fees_by_period(scenario, "day", date(2024, 3, 1), date(2024, 3, 31))
     assert [(r.period_start.day, r.saved_cents, r.cumulative_saved_cents) for r in march] == [
         (4, 190, 190),
         (5, 68, 258),
     ]
-    late = analytics.fees_by_period(scenario, "month", start=at("2024-03-31", 23, 30))
+    late = analytics.fees_by_period(scenario, "month", start=at("2024-03-31", 0, 0))
     assert [(r.period_start, r.fees_paid_cents) for r in late] == [(date(2024, 3, 1), 88)]
+    with pytest.raises(ValueError, match="whole UTC days"):
+        analytics.fees_by_period(scenario, "month", start=at("2024-03-31", 23, 30))
     assert analytics.fees_by_period(scenario, "week", end=date(2024, 1, 1)) == []
     with pytest.raises(ValueError, match="period"):
         analytics.fees_by_period(scenario, "year")  # type: ignore[arg-type]

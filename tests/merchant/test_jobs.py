@@ -56,6 +56,8 @@ def test_reconcile_clean_then_planted_differences(merchant, cli_env, capsys):
     assert main(["reconcile"]) == 1
     out = capsys.readouterr().out
     assert song.transaction_id in out and "unknown to the merchant" in out
+    # the funding's fee and the song's amount have gone from the records, not from the fee rollup
+    assert "fee rollup differs" in out and "records: 1 purchases of 1.99" in out
 
 
 def test_settle_due_from_the_command_line(merchant, cli_env, capsys):
