@@ -8,8 +8,9 @@ Two modes:
   Only for deployments where the proxy is the one way in and strips the header from clients.
 
 Either way the account is read again on every run, so disabling it or changing its role takes effect at
-the next page view. A link opened while signed out (`/audit?request_id=…`) is remembered with its query
-parameters before the form shows, and followed after sign-in.
+the next page view, and a password reset ends the sessions signed in before it. A link opened while
+signed out (`/audit?request_id=…`) is remembered with its query parameters before the form shows, and
+followed after sign-in.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ def current() -> StaffMember | None:
     member = staff.active_staff(resources.merchant().engine, session["username"])
     if member is None:
         sign_out("Your account is disabled. Ask an admin.")
+        return None
+    changed = member.credentials_changed_at
+    if changed is not None and changed.timestamp() > session["signed_in_at"]:
+        sign_out("Your password was reset by an admin. Please sign in with the new one.")
         return None
     session["last_seen"] = now
     st.session_state["fps_member"] = member

@@ -108,14 +108,24 @@ def manage(accounts: list[StaffAccount]) -> None:
                 confirm_label="Enable" if disabled else "Disable",
             )
         )
-    if cols[2].button("Reset password", key="staff_reset", width="stretch"):
+    if cols[2].button(
+        "Reset password",
+        key="staff_reset",
+        disabled=account.username == me,
+        width="stretch",
+        help="Another admin resets yours (a reset ends your session)" if account.username == me else None,
+    ):
         actions.propose(
             actions.Pending(
                 "reset_password",
                 f"Reset {account.username}'s password",
                 (
                     ("Account", f"{account.username} ({account.display_name})"),
-                    ("Effect", "a new temporary password is made and shown once; any lockout is lifted"),
+                    (
+                        "Effect",
+                        "a new temporary password is made and shown once; any lockout is lifted; "
+                        "their open sessions end",
+                    ),
                 ),
                 {"username": account.username},
                 PAGE,

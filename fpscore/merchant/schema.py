@@ -37,6 +37,7 @@ class Staff(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    credentials_changed_at: Mapped[datetime | None]  # sessions signed in before it have ended
     created_at: Mapped[datetime]
 
 

@@ -40,6 +40,7 @@ class StaffMember:
     username: str
     display_name: str
     role: str
+    credentials_changed_at: datetime | None = None  # a session signed in before this has ended
 
     @property
     def actor(self) -> Actor:
@@ -126,7 +127,7 @@ def sign_in(engine: Engine, username: str, password: str) -> StaffMember:
             conn.execute(
                 update(_staff).where(_staff.c.id == row.id).values(failed_attempts=0, locked_until=None)
             )
-    return StaffMember(row.id, row.username, row.display_name, row.role)
+    return _member(row)
 
 
 # -- administration: listing and managing accounts (admins only, checked and recorded here) ---------------
@@ -178,6 +179,10 @@ def _active_admins(conn: Connection) -> int:
     ).scalar_one()
 
 
+def _member(row: Any) -> StaffMember:
+    return StaffMember(row.id, row.username, row.display_name, row.role, row.credentials_changed_at)
+
+
 def active_staff(engine: Engine, username: str) -> StaffMember | None:
     """The account `username` as it is now, or None when it does not exist or is disabled. The dashboard
     asks on every page view, so a disabled account or a changed role takes effect at once."""
@@ -187,7 +192,7 @@ def active_staff(engine: Engine, username: str) -> StaffMember | None:
                 _staff.c.username == username.strip().lower()[:64], _staff.c.disabled_at.is_(None)
             )
         ).one_or_none()
-    return None if row is None else StaffMember(row.id, row.username, row.display_name, row.role)
+    return None if row is None else _member(row)
 
 
 def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> list[StaffAccount]:
@@ -263,7 +268,8 @@ def set_disabled(engine: Engine, actor: Actor, username: str, disabled: bool) ->
 
 def reset_password(engine: Engine, actor: Actor, username: str, new_password: str | None = None) -> str:
     """Set a new password (a random temporary one when None) and lift any lockout; returns the password,
-    to be handed over once. The audit event records that it happened, never the password."""
+    to be handed over once. Sessions signed in with the old password end (`credentials_changed_at`). The
+    audit event records that it happened, never the password."""
     _require_admin(engine, actor, "reset_password", username[:64])
     password = new_password if new_password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -273,7 +279,12 @@ def reset_password(engine: Engine, actor: Actor, username: str, new_password: st
         conn.execute(
             update(_staff)
             .where(_staff.c.id == row.id)
-            .values(password_hash=hash_password(password), failed_attempts=0, locked_until=None)
+            .values(
+                password_hash=hash_password(password),
+                failed_attempts=0,
+                locked_until=None,
+                credentials_changed_at=utcnow(),
+            )
         )
     AuditLog(engine).record_event(actor.name, "reset_password", "Done", row.username, None)
     return password

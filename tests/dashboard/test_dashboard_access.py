@@ -85,6 +85,25 @@ def test_a_disabled_account_is_refused_and_its_open_session_ends(seeded, book):
     assert texts(at.error) == ["This account is disabled."]
 
 
+def test_a_password_reset_ends_the_sessions_signed_in_before_it(seeded, book):
+    before = sign_in_with_form(new_app().run(), "sam")
+    assert texts(before.title) == ["Instruments"]
+    password = staff.reset_password(book.engine, Actor.staff("ada", "admin"), "sam")
+    before.run()
+    assert texts(before.title) == ["FPS Back Office"]
+    assert "Your password was reset by an admin. Please sign in with the new one." in texts(before.info)
+    after = sign_in_with_form(new_app().run(), "sam", password)
+    assert texts(after.title) == ["Instruments"]
+    after.run()  # a session that began after the reset goes on
+    assert texts(after.title) == ["Instruments"]
+
+
+def test_admins_cannot_reset_their_own_password_from_the_page(seeded):
+    at = as_signed_in("ada", "staff")
+    at.selectbox(key="staff_chosen").select("ada").run()
+    assert at.button(key="staff_reset").disabled
+
+
 def test_a_session_ends_after_being_idle(seeded):
     at = as_signed_in("ana")
     at.session_state["fps_session"]["last_seen"] = time.time() - auth.DEFAULT_IDLE.total_seconds() - 60
