@@ -130,20 +130,19 @@ def _move(
 ) -> Outcome:
     """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
     reference = new_reference(kind)
-    now = utcnow()
     with merchant.engine.begin() as conn:
-        row_id = conn.execute(
-            insert(table)
-            .values(
-                caller_reference=reference,
-                status="Requested",
-                requested_by=actor.name,
-                created_at=now,
-                **values,
-            )
-            .returning(table.c.id)
-        ).scalar_one()
+        row_id = _requested(conn, actor, table, reference, values)
     return _send(merchant, actor, table, row_id, reference, send)
+
+
+def _requested(conn: Connection, actor: Actor, table: Table, reference: str, values: dict[str, Any]) -> int:
+    """Insert a movement row with status Requested; its id."""
+    return conn.execute(
+        insert(table)
+        .values(caller_reference=reference, status="Requested", requested_by=actor.name, created_at=utcnow(),
+                **values)
+        .returning(table.c.id)
+    ).scalar_one()  # fmt: skip
 
 
 def _send(
@@ -259,27 +258,29 @@ def purchase(
     found = instrument(merchant, instrument_id)
     if found.status != "Active":
         raise FlowRefused("the instrument's token has been cancelled")
-    now = utcnow()
-    with merchant.engine.begin() as conn:
+    reference = new_reference("pay")
+    with merchant.engine.begin() as conn:  # the order and its purchase row, or neither
         if order_id is None:
             order_id = conn.execute(
                 insert(_orders)
                 .values(customer_id=found.customer_id, total_cents=amount.cents, currency=amount.currency,
-                        status="Open", created_at=now)
+                        status="Open", created_at=utcnow())
                 .returning(_orders.c.id)
             ).scalar_one()  # fmt: skip
-
-    try:
-        return _move(
-            merchant, actor, _purchases,
+        row_id = _requested(
+            conn, actor, _purchases, reference,
             {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
              "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
              "fee_alone_cents": merchant.fee_schedule.fee(amount).cents},
+        )  # fmt: skip
+
+    try:
+        return _send(
+            merchant, actor, _purchases, row_id, reference,
             lambda ref: merchant.client.pay(
                 sender_token_id=found.sender_token_id, amount=amount, caller_reference=ref, actor=actor.name,
                 instrument_id=instrument_id, description=product[:160],
             ),
-            "pay",
         )  # fmt: skip
     except FpsError:
         with merchant.engine.begin() as conn:
@@ -302,6 +303,13 @@ def refund_purchase(
     refund_amount = amount if amount is not None else Amount(remaining, bought.currency)
     if refund_amount.cents <= 0 or refund_amount.cents > remaining:
         raise FlowRefused(f"at most {Amount(remaining, bought.currency)} of this purchase can be refunded")
+    found = instrument(merchant, bought.instrument_id)
+    if found.kind == "Postpaid" and refund_amount.cents > found.balance_cents:
+        # the processor refuses too (RefundAmountExceeded): a refund takes debt off, never below zero
+        raise FlowRefused(
+            f"the credit line owes {Amount(max(found.balance_cents, 0), bought.currency)}: the rest of this "
+            "purchase was settled or written off already, so it cannot be refunded through FPS"
+        )
 
     return _move(
         merchant, actor, _refunds,

@@ -15,6 +15,7 @@ from fpscore.merchant.schema import (
     MerchantInstrument,
     Order,
     Purchase,
+    Refund,
     Settlement,
     WriteOff,
 )
@@ -118,6 +119,11 @@ def test_postpaid_journey(any_merchant, any_processor):
     assert state.balance_cents == 0 == live(processor, instrument_id, "Postpaid").cents
     assert state.debt_since is None
     assert check_ledger(processor.engine) == []
+
+    [sword] = rows(merchant, Purchase, instrument_id=instrument_id, product="Sword")
+    with pytest.raises(flows.FlowRefused, match="settled or written off already"):  # no debt left to take off
+        flows.refund_purchase(merchant, SUPPORT, sword.id, "too late")
+    assert rows(merchant, Refund, instrument_id=instrument_id) == []
 
     with merchant.engine.connect() as conn:
         calls = ApiCall.__table__
