@@ -174,6 +174,12 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     open_page(page, "Fees saved")
     expect(page.get_by_text("Cumulative savings")).to_be_visible()
     shot(page, "05-fees")
+    page.get_by_role("tab", name="Top instruments").click()  # a lazy tab: it runs when opened
+    idle(page)
+    expect(page.get_by_role("tab", name="Top instruments")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".st-key-fees_instrument_csv")).to_be_visible()
+    expect(page.locator(".st-key-fees_period_csv")).to_have_count(0)  # the closed tab did not run
+    shot(page, "05-fees-top-instruments")
     open_page(page, "Health")
     page.get_by_role("button", name="Run the checks").click()
     expect(page.get_by_text("Every transaction balances")).to_be_visible()
