@@ -4,7 +4,9 @@ Every request gets a fresh RequestId and exactly one answer: the action's respon
 raised, or for anything unexpected InternalError (HTTP 503) with a generic message, its traceback going
 to the server log and never to the client. Every answer is recorded in `api_requests` and logged as one
 JSON line (RequestId, action, CallerReference, HTTP status, error code, latency); neither ever holds a
-Signature or a secret.
+Signature or a secret. A money-moving action's record is written in the action's own database
+transaction, so a committed transaction always has its RequestId (and SQLite takes its write lock once
+per Pay, not twice); any other answer is recorded after it is made.
 
 Authentication (reference §3 and "Decisions"): AWSAccessKeyId names the caller, SignatureVersion must be
 2, the signature is checked for the Host header with and without its port and for the configured public
@@ -23,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.types import WSGIEnvironment
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from fpscore.errors import (
     FpsError,
@@ -34,6 +36,7 @@ from fpscore.errors import (
 )
 from fpscore.money import Amount
 from fpscore.processor import Balance, Processor, TokenView, TransactionResult, TransactionView
+from fpscore.processor.base import in_transaction
 from fpscore.processor.keys import CERTIFICATE_PATH, SigningKeys
 from fpscore.processor.parties import CallerAccount
 from fpscore.processor.schema import ApiRequest
@@ -282,6 +285,9 @@ class _Exchange:
 
     params: dict[str, str] = field(default_factory=dict)
     caller_id: int | None = None
+    action: str = ""
+    version: str = ""
+    body: bytes | None = None  # the answer, when it was recorded in the action's own transaction
 
 
 def _clip(value: str | None, length: int) -> str | None:
@@ -301,44 +307,56 @@ class QueryApi:
         received_at = self.processor.clock()
         request_uuid = str(uuid.uuid4())
         exchange = _Exchange()
-        transaction_id: str | None = None
-        try:
-            action, version, answer = self._handle(environ, exchange)
-            request_id, status, error_code = f"{request_uuid}:0", 200, None
-            body = render_success(action, version, answer.result, request_id)
-            transaction_id = answer.transaction_id
-        except Exception as exc:
-            if not isinstance(exc, FpsError):
-                logger.exception("RequestId %s failed unexpectedly", request_uuid)
-            error = exc if isinstance(exc, FpsError) else InternalError(INTERNAL_ERROR_MESSAGE)
-            request_id, status, error_code = request_uuid, error.http_status, error.code
-            body = render_error(error, request_id)
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        params = exchange.params
-        summary = {
-            "request_id": request_id,
-            "action": _clip(params.get("Action"), 64),
-            "caller_reference": _clip(params.get("CallerReference"), 128),
-            "http_status": status,
-            "error_code": error_code,
-            "latency_ms": latency_ms,
-        }
-        self._record(
-            {
-                **summary,
+
+        def record(status: int, error_code: str | None, request_id: str, transaction_id: str | None,
+                   body: bytes) -> dict[str, Any]:  # fmt: skip
+            params = exchange.params
+            return {
+                "request_id": request_id,
+                "action": _clip(params.get("Action"), 64),
+                "caller_reference": _clip(params.get("CallerReference"), 128),
+                "http_status": status,
+                "error_code": error_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000),
                 "received_at": received_at,
                 "caller_id": exchange.caller_id,
                 "access_key_id": _clip(params.get("AWSAccessKeyId"), 128),
                 "transaction_id": transaction_id or _clip(params.get("TransactionId"), 35),
                 "response_body": body.decode("utf-8"),
             }
-        )
-        logger.info(json.dumps(summary, separators=(",", ":")))
+
+        def in_the_action(conn: Connection, result: TransactionResult) -> None:
+            """A money-moving action's answer is recorded in its own transaction (one write, one fsync)."""
+            body = render_success(exchange.action, exchange.version, _transaction(result).result,
+                                  f"{request_uuid}:0")  # fmt: skip
+            conn.execute(insert(_api_requests).values(
+                **record(200, None, f"{request_uuid}:0", result.transaction_id, body)))  # fmt: skip
+            exchange.body = body
+
+        try:
+            with in_transaction(in_the_action):
+                action, version, answer = self._handle(environ, exchange)
+            request_id, status, error_code = f"{request_uuid}:0", 200, None
+            recorded = exchange.body is not None  # the handler returned: that transaction committed
+            body = exchange.body if recorded else render_success(action, version, answer.result, request_id)
+            transaction_id = answer.transaction_id
+        except Exception as exc:
+            if not isinstance(exc, FpsError):
+                logger.exception("RequestId %s failed unexpectedly", request_uuid)
+            error = exc if isinstance(exc, FpsError) else InternalError(INTERNAL_ERROR_MESSAGE)
+            request_id, status, error_code = request_uuid, error.http_status, error.code
+            body, recorded, transaction_id = render_error(error, request_id), False, None
+        row = record(status, error_code, request_id, transaction_id, body)
+        if not recorded:
+            self._record(row)
+        summary = ("request_id", "action", "caller_reference", "http_status", "error_code", "latency_ms")
+        logger.info(json.dumps({name: row[name] for name in summary}, separators=(",", ":")))
         return status, body
 
     def _handle(self, environ: WSGIEnvironment, exchange: _Exchange) -> tuple[str, str, Answer]:
         exchange.params = params = decode_params(read_form(environ))
         spec, version = action_and_version(params)
+        exchange.action, exchange.version = spec.name, version
         if spec.name == "VerifySignature":
             if "AWSAccessKeyId" in params or "Signature" in params:
                 exchange.caller_id = self._authenticate(environ, params).caller_id

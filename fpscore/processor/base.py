@@ -3,7 +3,9 @@ CallerReference-guarded frame every money-moving action runs in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +38,23 @@ def _retryable(exc: DBAPIError) -> bool:
     return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
 
 
+_in_transaction: ContextVar[Callable[[Connection, TransactionResult], None] | None] = ContextVar(
+    "fps_in_transaction", default=None
+)
+
+
+@contextmanager
+def in_transaction(hook: Callable[[Connection, TransactionResult], None]) -> Iterator[None]:
+    """Within this block (this thread or task only), `hook(conn, result)` runs inside the database
+    transaction of every money-moving action, after it: the query API records the request there, so that
+    a committed transaction always has its RequestId. An error in the hook rolls the action back."""
+    token = _in_transaction.set(hook)
+    try:
+        yield
+    finally:
+        _in_transaction.reset(token)
+
+
 class ProcessorBase:
     def __init__(
         self,
@@ -58,17 +77,22 @@ class ProcessorBase:
     ) -> TransactionResult:
         """Run `execute(conn, transaction_id, now)` once per CallerReference, in one database transaction.
 
-        A repeat of the same request answers the original TransactionId and its current status.
+        A repeat of the same request answers the original TransactionId and its current status. The hook
+        set by `in_transaction`, if any, runs last in the same transaction.
         """
         ref = idempotency.reference(caller_id, action, caller_reference, request)
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.engine.begin() as conn:
                     transaction_id, now = new_transaction_id(), self.clock()
-                    if not idempotency.claim(conn, ref, transaction_id, now):
+                    if idempotency.claim(conn, ref, transaction_id, now):
+                        result = TransactionResult(transaction_id, execute(conn, transaction_id, now))
+                    else:
                         existing = idempotency.replay(conn, ref)
-                        return TransactionResult(existing, self._status(conn, existing), replayed=True)
-                    return TransactionResult(transaction_id, execute(conn, transaction_id, now))
+                        result = TransactionResult(existing, self._status(conn, existing), replayed=True)
+                    if (hook := _in_transaction.get()) is not None:
+                        hook(conn, result)
+                    return result
             except idempotency.ReferenceTaken:
                 continue
             except DBAPIError as exc:

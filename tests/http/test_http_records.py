@@ -6,7 +6,15 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from fpshttp import BOTH_BACKENDS, CALLER_SECRET, amount, api_requests
+from fpshttp import (
+    BOTH_BACKENDS,
+    CALLER_SECRET,
+    amount,
+    api_requests,
+    expect_error,
+    expect_success,
+    ledger_state,
+)
 from helpers import ref
 
 from fpscore.processor import api
@@ -102,3 +110,30 @@ def test_a_failed_record_still_answers(fps, engine, prepaid, caplog, monkeypatch
         result = fps.ok("GetTokens", CallerReference=ref())
     assert result is not None and api_requests(engine) == []
     assert any("could not be recorded" in record.getMessage() for record in caplog.records)
+
+
+@BOTH_BACKENDS
+def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplog, monkeypatch):
+    """A money-moving action's record is written in its own transaction: when it cannot be written, the
+    Pay does not happen (the client is told to retry), and the retry with the same CallerReference pays
+    once, with the record naming its TransactionId."""
+    pay = {"SenderTokenId": prepaid.sender_token_id, "CallerReference": "order-9",
+           **amount("TransactionAmount", "1.00")}  # fmt: skip
+    before = ledger_state(engine)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database is read-only")
+
+    with monkeypatch.context() as patched, caplog.at_level(logging.ERROR, logger="fpscore.processor.api"):
+        patched.setattr(api, "insert", refuse)
+        expect_error(fps.call("Pay", **pay), "InternalError", 503)
+    assert ledger_state(engine) == before and api_requests(engine) == []
+
+    transaction_id = expect_success(fps.call("Pay", **pay), "Pay", "2010-08-28").findtext("TransactionId")
+    [row] = api_requests(engine)
+    assert (row["transaction_id"], row["caller_reference"], row["http_status"]) == (
+        transaction_id,
+        "order-9",
+        200,
+    )
+    assert ledger_state(engine)[1][0] == before[1][0] + 1
