@@ -1,6 +1,10 @@
 """The daily fee rollup: `fee_days` holds, per UTC day, kind of instrument and currency, the sums the Fees
 saved reports need, so that they read a few hundred rows a year instead of every purchase.
 
+Each day is kept in up to SHARDS rows (an instrument's movements always go to the same shard, picked by
+its id), so that concurrent purchases on PostgreSQL do not queue for one row's lock; readers sum the
+shards, and which shard holds what does not change any sum.
+
 What a day holds (the rules of fpscore.merchant.analytics):
 
 - a successful purchase on the day of its `created_at`: one purchase, its amount, its fee alone;
@@ -16,6 +20,7 @@ compares the two on demand (the Health page, `fpscore reconcile`).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,6 +30,7 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    Integer,
     Select,
     Subquery,
     Table,
@@ -45,6 +51,7 @@ from fpscore.db import read_only
 from fpscore.merchant.schema import FeeDay, Funding, MerchantInstrument, Purchase, Refund, Settlement
 from fpscore.money import Amount
 
+SHARDS = 16
 SUMMED = ("purchases", "purchase_cents", "refunded_cents", "fees_alone_cents", "fees_paid_cents")
 _fee_days = FeeDay.__table__
 _purchases = Purchase.__table__
@@ -68,10 +75,10 @@ def fee_alone_kept(fee_alone_cents: int, amount_cents: int, refunded_cents: int)
 def record_success(conn: Connection, table: Table, row: Any, kind: str) -> None:
     """Add what the movement `row` of `table`, which has just succeeded, adds to its day."""
     if table is _purchases:
-        _add(conn, row.created_at, kind, row.currency, purchases=1, purchase_cents=row.amount_cents,
-             fees_alone_cents=row.fee_alone_cents)  # fmt: skip
+        _add(conn, row.created_at, kind, row.currency, row.instrument_id, purchases=1,
+             purchase_cents=row.amount_cents, fees_alone_cents=row.fee_alone_cents)  # fmt: skip
     elif table is _fundings or table is _settlements:
-        _add(conn, row.created_at, kind, row.currency, fees_paid_cents=row.fee_cents)
+        _add(conn, row.created_at, kind, row.currency, row.instrument_id, fees_paid_cents=row.fee_cents)
     elif table is _refunds:
         bought = conn.execute(
             select(_purchases.c.created_at, _purchases.c.currency, _purchases.c.amount_cents,
@@ -82,20 +89,20 @@ def record_success(conn: Connection, table: Table, row: Any, kind: str) -> None:
         taken_back = fee_alone_kept(bought.fee_alone_cents, bought.amount_cents, bought.refunded_cents) - (
             fee_alone_kept(bought.fee_alone_cents, bought.amount_cents, before)
         )
-        _add(conn, bought.created_at, kind, bought.currency, refunded_cents=row.amount_cents,
-             fees_alone_cents=taken_back)  # fmt: skip
+        _add(conn, bought.created_at, kind, bought.currency, row.instrument_id,
+             refunded_cents=row.amount_cents, fees_alone_cents=taken_back)  # fmt: skip
 
 
-def _add(conn: Connection, at: datetime, kind: str, currency: str, **deltas: int) -> None:
-    """Add `deltas` to the sums of `at`'s UTC day, making its row if it is the day's first."""
+def _add(conn: Connection, at: datetime, kind: str, currency: str, instrument_id: str, **deltas: int) -> None:
+    """Add `deltas` to the sums of `at`'s UTC day in the instrument's shard, making the row if needed."""
     upsert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_fee_days)
     statement = upsert.values(
         day=at.astimezone(UTC).date(), kind=kind, currency=currency,
-        **{name: deltas.get(name, 0) for name in SUMMED},
+        shard=zlib.crc32(instrument_id.encode()) % SHARDS, **{name: deltas.get(name, 0) for name in SUMMED},
     )  # fmt: skip
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=["day", "kind", "currency"],
+            index_elements=["day", "kind", "currency", "shard"],
             set_={name: _fee_days.c[name] + statement.excluded[name] for name in deltas},
         )
     )
@@ -179,10 +186,11 @@ def _from_records(dialect: str) -> Select[Any]:
 
 def rebuild(conn: Connection) -> None:
     """Recompute every day from the records, in `conn`'s transaction (after records were written
-    directly, as the migration that made the table and bench/large.py do)."""
+    directly, as the migration that made the table and bench/large.py do), each day in shard 0."""
     conn.execute(delete(_fee_days))
-    columns = ["day", "kind", "currency", *SUMMED]
-    conn.execute(insert(_fee_days).from_select(columns, _from_records(conn.dialect.name)))
+    derived = _from_records(conn.dialect.name).add_columns(literal_column("0", Integer).label("shard"))
+    columns = ["day", "kind", "currency", *SUMMED, "shard"]
+    conn.execute(insert(_fee_days).from_select(columns, derived))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +214,8 @@ def differences(engine: Engine) -> list[RollupDifference]:
     """Every day, kind and currency whose rollup differs from what its records add up to (reads them all)."""
     with read_only(engine) as conn:
         derived = conn.execute(_from_records(conn.dialect.name)).all()
-        kept = conn.execute(select(_fee_days.c.day, _fee_days.c.kind, _fee_days.c.currency,
-                                   *(_fee_days.c[name] for name in SUMMED))).all()  # fmt: skip
+        key = (_fee_days.c.day, _fee_days.c.kind, _fee_days.c.currency)
+        kept = conn.execute(select(*key, *sums(_fee_days)).group_by(*key)).all()
 
     def by_key(rows: list[Any]) -> dict[tuple[date, str, str], tuple[int, ...]]:
         return {(_as_date(r[0]), r[1], r[2]): tuple(int(value) for value in r[3:]) for r in rows}

@@ -178,7 +178,8 @@ class Refund(_Movement, Base):
 
 
 class FeeDay(Base):
-    """The fees of one UTC day and kind of instrument, summed (fpscore.merchant.fee_days keeps them)."""
+    """The fees of one UTC day and kind of instrument, summed (fpscore.merchant.fee_days keeps them), in a
+    few shards so that concurrent purchases do not all wait for one row."""
 
     __tablename__ = "fee_days"
     __table_args__ = (CheckConstraint("kind IN ('Prepaid', 'Postpaid')", name="kind"),)
@@ -186,6 +187,7 @@ class FeeDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
     purchases: Mapped[int] = mapped_column(BigInteger)
     purchase_cents: Mapped[int] = mapped_column(BigInteger)  # successful purchases, before refunds
     refunded_cents: Mapped[int] = mapped_column(BigInteger)  # refunds of that day's purchases

@@ -23,13 +23,14 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.Column("purchases", sa.BigInteger(), nullable=False),
         sa.Column("purchase_cents", sa.BigInteger(), nullable=False),
         sa.Column("refunded_cents", sa.BigInteger(), nullable=False),
         sa.Column("fees_alone_cents", sa.BigInteger(), nullable=False),
         sa.Column("fees_paid_cents", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("kind IN ('Prepaid', 'Postpaid')", name=op.f("ck_fee_days_kind")),
-        sa.PrimaryKeyConstraint("day", "kind", "currency", name=op.f("pk_fee_days")),
+        sa.PrimaryKeyConstraint("day", "kind", "currency", "shard", name=op.f("pk_fee_days")),
     )
     fee_days.rebuild(op.get_bind())
 
