@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard import resources
     from fpscore.merchant import analytics, fee_days, flows, queries
     from fpscore.merchant.roles import Actor
-    from fpscore.merchant.settlement import SettlementPolicy, due_instruments
+    from fpscore.merchant.settlement import SettlementPolicy, due_instruments, due_totals
 
     size_mb = database.stat().st_size / 1e6
     print(f"book: {database} ({size_mb:,.0f} MB)")
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         ("queries.instruments (search 'buyer42')", lambda: queries.instruments(engine, searched)),
         ("queries.instrument_view (busiest)", lambda: queries.instrument_view(engine, instrument, 1, 25)),
         ("settlement.due_instruments", lambda: due_instruments(merchant, policy)),
+        ("settlement.due_totals", lambda: due_totals(merchant, policy)),
         ("queries.movements settlements", lambda: queries.movements(engine, settled)),
         ("queries.movements write_offs", lambda: queries.movements(engine, written)),
         ("queries.staff_names settlements", lambda: queries.staff_names(engine, "settlements")),

@@ -16,8 +16,15 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import streamlit as st
 
 from fpscore.config import Settings
+from fpscore.db import utcnow
 from fpscore.merchant.connect import Merchant, connect
-from fpscore.merchant.settlement import DueInstrument, SettlementPolicy, due_instruments
+from fpscore.merchant.settlement import (
+    DueInstrument,
+    DueTotals,
+    SettlementPolicy,
+    due_instruments,
+    due_totals,
+)
 
 if TYPE_CHECKING:  # the dashboard never touches SQL itself
     from sqlalchemy import Engine
@@ -71,12 +78,16 @@ def read(function: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwar
 
 
 @st.cache_data(ttl=READ_TTL_S, max_entries=50, show_spinner=False)
-def _due(config_key: tuple[str, ...], share_basis_points: int, max_age_s: float) -> list[DueInstrument]:
-    return due_instruments(merchant(), policy())
+def _due(
+    config_key: tuple[str, ...], share_basis_points: int, max_age_s: float
+) -> tuple[list[DueInstrument], DueTotals]:
+    now = utcnow()
+    return due_instruments(merchant(), policy(), now), due_totals(merchant(), policy(), now)
 
 
-def due() -> list[DueInstrument]:
-    """The postpaid instruments due for settlement under the policy."""
+def due() -> tuple[list[DueInstrument], DueTotals]:
+    """The postpaid instruments due for settlement under the policy (the largest MAX_DUE), and how many
+    are due in all."""
     current = policy()
     return _due(_config_key(), current.share_basis_points, current.max_age.total_seconds())
 

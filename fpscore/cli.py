@@ -59,16 +59,19 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from fpscore.merchant.connect import connect
-    from fpscore.merchant.settlement import SettlementPolicy, due_instruments, settle_many
+    from fpscore.merchant.settlement import SettlementPolicy, settle_due
 
     if not args.due:
         print("fpscore settle: say --due to settle every instrument due under the policy", file=sys.stderr)
         return 2
     merchant = connect(settings)
-    policy = SettlementPolicy.from_env()
-    due = [item.instrument_id for item in due_instruments(merchant, policy)]
-    with tqdm(total=len(due), desc="settling", unit="instrument", file=sys.stderr) as bar:
-        results = settle_many(merchant, _job_actor("settle-due"), due, lambda *_: bar.update(1))
+
+    def advance(_done: int, total: int, _result: object) -> None:
+        bar.total = total
+        bar.update(1)
+
+    with tqdm(desc="settling", unit="instrument", file=sys.stderr) as bar:
+        results = settle_due(merchant, _job_actor("settle-due"), SettlementPolicy.from_env(), advance)
     failed = [result for result in results if result.error]
     for result in results:
         outcome = result.error or f"{result.outcome.transaction_id} {result.outcome.status}"  # type: ignore[union-attr]

@@ -110,7 +110,7 @@ def due_tab() -> None:
         f"or owed for more than {policy.max_age.days} days (FPS_SETTLE_SHARE, FPS_SETTLE_AFTER_DAYS). "
         "Largest debt first."
     )
-    due = resources.due()
+    due, totals = resources.due()
     if not due:
         ui.empty(
             "Nothing is due under the policy. Instruments become due as their debt grows or ages; "
@@ -118,11 +118,20 @@ def due_tab() -> None:
         )
         return
     schedule = resources.merchant().fee_schedule
-    total = sum((item.debt for item in due), Amount.zero())
+    listed = len(due) < totals.instruments
     left, middle, right = st.columns(3)
-    left.metric("Due instruments", f"{len(due):,}")
-    middle.metric("Debt due (book)", ui.usd(total))
-    right.metric("Fees, about", ui.usd(sum((schedule.fee(item.debt) for item in due), Amount.zero())))
+    left.metric("Due instruments", f"{totals.instruments:,}")
+    middle.metric("Debt due (book)", " + ".join(ui.usd(debt) for debt in totals.debt))
+    right.metric(
+        "Fees on the listed, about" if listed else "Fees, about",
+        ui.usd(sum((schedule.fee(item.debt) for item in due), Amount.zero())),
+    )
+    if listed:
+        st.info(
+            f"Listing the {len(due):,} largest debts of the {totals.instruments:,} due. Settle them and the "
+            "next ones are listed; `fpscore settle --due` settles every one, in batches.",
+            icon=":material/filter_list:",
+        )
     ui.table(
         due_records(due),
         {
@@ -162,7 +171,8 @@ def due_tab() -> None:
         f"Settle selected ({len(chosen)})", key="settle_selected", disabled=not chosen, width="stretch"
     ):
         propose([by_id[i] for i in chosen if i in by_id])
-    if right.button(f"Settle all {len(due)} due", key="settle_all", type="primary", width="stretch"):
+    everything = f"Settle the {len(due):,} listed" if listed else f"Settle all {len(due)} due"
+    if right.button(everything, key="settle_all", type="primary", width="stretch"):
         propose(due)
 
 

@@ -9,8 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, tuple_
 
 from fpscore.db import read_only, utcnow
 from fpscore.errors import FpsError
@@ -57,11 +58,36 @@ class SettleResult:
     error: str | None  # the FPS code and message, or why the merchant refused
 
 
-def due_instruments(
-    merchant: Merchant, policy: SettlementPolicy, now: datetime | None = None
-) -> list[DueInstrument]:
-    """The postpaid instruments the policy says to settle now, largest debt first (at most MAX_DUE)."""
+def _due(policy: SettlementPolicy, now: datetime | None) -> list[Any]:
+    """The conditions for a postpaid instrument the policy says to settle at `now`."""
     now = now or utcnow()
+    return [
+        _instruments.c.kind == "Postpaid",
+        _instruments.c.balance_cents > 0,
+        or_(
+            _instruments.c.balance_cents * 10_000
+            >= _instruments.c.credit_limit_cents * policy.share_basis_points,
+            _instruments.c.debt_since <= now - policy.max_age,
+        ),
+    ]
+
+
+def due_instruments(
+    merchant: Merchant,
+    policy: SettlementPolicy,
+    now: datetime | None = None,
+    *,
+    after: DueInstrument | None = None,
+    limit: int = MAX_DUE,
+) -> list[DueInstrument]:
+    """The postpaid instruments the policy says to settle now, largest debt first (ties by id), at most
+    `limit` (up to MAX_DUE) of them; `after`: the ones that come after that one in this order."""
+    conditions = _due(policy, now)
+    if after is not None:
+        conditions.append(
+            tuple_(-_instruments.c.balance_cents, _instruments.c.id)
+            > tuple_(-after.debt.cents, after.instrument_id)
+        )
     with read_only(merchant.engine) as conn:
         rows = conn.execute(
             select(
@@ -73,17 +99,9 @@ def due_instruments(
                 _instruments.c.debt_since,
             )
             .join(_customers, _customers.c.id == _instruments.c.customer_id)
-            .where(
-                _instruments.c.kind == "Postpaid",
-                _instruments.c.balance_cents > 0,
-                or_(
-                    _instruments.c.balance_cents * 10_000
-                    >= _instruments.c.credit_limit_cents * policy.share_basis_points,
-                    _instruments.c.debt_since <= now - policy.max_age,
-                ),
-            )
+            .where(*conditions)
             .order_by(_instruments.c.balance_cents.desc(), _instruments.c.id)
-            .limit(MAX_DUE)
+            .limit(max(1, min(limit, MAX_DUE)))
         ).all()
     return [
         DueInstrument(
@@ -95,6 +113,25 @@ def due_instruments(
         )  # fmt: skip
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class DueTotals:
+    """How many instruments are due and what they owe (per currency), however many are listed."""
+
+    instruments: int
+    debt: tuple[Amount, ...]
+
+
+def due_totals(merchant: Merchant, policy: SettlementPolicy, now: datetime | None = None) -> DueTotals:
+    with read_only(merchant.engine) as conn:
+        rows = conn.execute(
+            select(_instruments.c.currency, func.count(), func.sum(_instruments.c.balance_cents))
+            .where(*_due(policy, now))
+            .group_by(_instruments.c.currency)
+            .order_by(_instruments.c.currency)
+        ).all()
+    return DueTotals(sum(row[1] for row in rows), tuple(Amount(int(row[2]), row[0]) for row in rows))
 
 
 def settle_many(
@@ -123,6 +160,21 @@ def settle_due(
     policy: SettlementPolicy,
     progress: Callable[[int, int, SettleResult], None] | None = None,
 ) -> list[SettleResult]:
+    """Settle every instrument due, however many, in batches of MAX_DUE, largest debt first;
+    `progress(done, total, result)` after each, `total` as counted at the start. An instrument whose debt
+    grows past the batch being settled waits for the next run."""
     require(merchant, actor, Permission.SETTLE, "due instruments")
-    due = [item.instrument_id for item in due_instruments(merchant, policy)]
-    return settle_many(merchant, actor, due, progress)
+    now = utcnow()
+    total = due_totals(merchant, policy, now).instruments
+    results: list[SettleResult] = []
+    last: DueInstrument | None = None
+    while batch := due_instruments(merchant, policy, now, after=last):
+        last = batch[-1]  # settled ones leave the list; the next batch starts after the last one asked
+
+        def report(_done: int, _count: int, result: SettleResult) -> None:
+            results.append(result)
+            if progress is not None:
+                progress(len(results), max(total, len(results)), result)
+
+        settle_many(merchant, actor, [item.instrument_id for item in batch], report)
+    return results

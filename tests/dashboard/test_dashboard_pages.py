@@ -9,7 +9,7 @@ from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, tex
 from sqlalchemy import select
 
 from dashboard import actions
-from fpscore.merchant import flows, staff
+from fpscore.merchant import flows, settlement, staff
 from fpscore.merchant.roles import Actor, Forbidden, Permission
 from fpscore.merchant.schema import AuditEvent, FeeDay, MerchantInstrument, Staff
 from fpscore.merchant.settlement import settle_many
@@ -67,6 +67,23 @@ def test_settlements_settles_only_the_selected(seeded, book, monkeypatch):
     at.button(key="fps_confirm").click().run()
     assert texts(at.success) == ["Settled 1 of 1 instruments."]
     assert balance(book, seeded.owing) == 0 and balance(book, seeded.due) == 2197
+
+
+def test_settlements_lists_the_largest_when_more_are_due(seeded, book, monkeypatch):
+    monkeypatch.setenv("FPS_SETTLE_SHARE", "0.1")  # both debts are due at 10% of the limit...
+    monkeypatch.setattr(settlement, "MAX_DUE", 1)  # ...and the page lists one at a time
+    at = as_signed_in("fiona", "settlements")
+    no_exceptions(at)
+    shown = metrics(at)
+    assert (shown["Due instruments"], shown["Debt due (book)"]) == ("2", "$26.96")  # 21.97 + 4.99, all due
+    assert shown["Fees on the listed, about"] == "$0.94"  # 21.97 -> 63.713 + 30 = 94
+    assert any(text.startswith("Listing the 1 largest debts of the 2 due.") for text in texts(at.info))
+    assert len(at.dataframe[0].value) == 1 and at.button(key="settle_all").label == "Settle the 1 listed"
+    at.button(key="settle_all").click().run()
+    at.button(key="fps_confirm").click().run()
+    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    assert balance(book, seeded.due) == 0 and balance(book, seeded.owing) == 499
+    assert metrics(at)["Due instruments"] == "1" and at.button(key="settle_all").label == "Settle all 1 due"
 
 
 def test_settlements_history_filters(seeded):

@@ -11,11 +11,12 @@ from journeys import FINANCE, STOREFRONT, open_postpaid, open_prepaid
 from sqlalchemy import select, update
 
 from fpscore.cli import main
-from fpscore.merchant import flows
+from fpscore.merchant import flows, settlement
 from fpscore.merchant.connect import connect
 from fpscore.merchant.notifications import apply_notification, follow_up_pending, ipn_app
 from fpscore.merchant.reconcile import reconcile
 from fpscore.merchant.schema import Funding, MerchantInstrument, Purchase, Settlement
+from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
 from fpscore.processor.ipn import IpnNotification
 from fpscore.processor.keys import SigningKeys, certificate_path
@@ -58,6 +59,20 @@ def test_reconcile_clean_then_planted_differences(merchant, cli_env, capsys):
     assert song.transaction_id in out and "unknown to the merchant" in out
     # the funding's fee and the song's amount have gone from the records, not from the fee rollup
     assert "fee rollup differs" in out and "records: 1 purchases of 1.99" in out
+
+
+def test_settle_due_goes_through_every_batch(merchant, cli_env, capsys, monkeypatch):
+    monkeypatch.setattr(settlement, "MAX_DUE", 2)  # three due instruments: two batches
+    due = [open_postpaid(merchant, f"due{n}@buyers.example") for n in range(3)]
+    for n, instrument_id in enumerate(due):
+        for _ in range(3):  # 3 x (6.99 + n x 0.50): at least 80% of 25.00, within the limit
+            flows.purchase(merchant, STOREFRONT, instrument_id, "Gems", Amount(699 + n * 50))
+    assert settlement.due_totals(merchant, SettlementPolicy()).instruments == 3
+    assert main(["settle", "--due"]) == 0
+    captured = capsys.readouterr()
+    assert "3 settled, 0 failed" in captured.err
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == due[::-1]  # largest debt first
+    assert settlement.due_instruments(merchant, SettlementPolicy()) == []
 
 
 def test_settle_due_from_the_command_line(merchant, cli_env, capsys):
