@@ -79,17 +79,16 @@ def read(function: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwar
 
 @st.cache_data(ttl=READ_TTL_S, max_entries=50, show_spinner=False)
 def _due(
-    config_key: tuple[str, ...], share_basis_points: int, max_age_s: float
+    config_key: tuple[str, ...], share_basis_points: int, max_age_s: float, limit: int
 ) -> tuple[list[DueInstrument], DueTotals]:
     now = utcnow()
-    return due_instruments(merchant(), policy(), now), due_totals(merchant(), policy(), now)
+    return due_instruments(merchant(), policy(), now, limit=limit), due_totals(merchant(), policy(), now)
 
 
-def due() -> tuple[list[DueInstrument], DueTotals]:
-    """The postpaid instruments due for settlement under the policy (the largest MAX_DUE), and how many
-    are due in all."""
+def due(limit: int) -> tuple[list[DueInstrument], DueTotals]:
+    """The `limit` largest debts due for settlement under the policy, and how many are due in all."""
     current = policy()
-    return _due(_config_key(), current.share_basis_points, current.max_age.total_seconds())
+    return _due(_config_key(), current.share_basis_points, current.max_age.total_seconds(), limit)
 
 
 def after_write() -> None:

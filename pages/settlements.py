@@ -17,6 +17,7 @@ from fpscore.money import Amount
 PAGE = "settlements"
 HISTORY_PAGE_KEY = "settlements_history_page"
 STATUSES = ["All", "Success", "Pending", "Failure", "Requested"]
+LISTED = 1_000  # due instruments listed at once, largest debt first (settling them takes a while already)
 
 
 def due_records(due: list[DueInstrument]) -> list[dict[str, Any]]:
@@ -110,7 +111,7 @@ def due_tab() -> None:
         f"or owed for more than {policy.max_age.days} days (FPS_SETTLE_SHARE, FPS_SETTLE_AFTER_DAYS). "
         "Largest debt first."
     )
-    due, totals = resources.due()
+    due, totals = resources.due(LISTED)
     if not due:
         ui.empty(
             "Nothing is due under the policy. Instruments become due as their debt grows or ages; "
