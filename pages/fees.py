@@ -174,15 +174,19 @@ def what_if(since: Any, until: Any) -> None:
             if not packs or any(pack.cents <= 0 for pack in packs):
                 raise ValueError("give one or more pack sizes above zero, e.g. 10, 25, 50")
             policy = SettlementPolicy(share_basis_points=int(share) * 100, max_age=timedelta(days=int(days)))
-            with st.spinner("Replaying the purchases…"):
-                st.session_state[WHAT_IF_KEY] = resources.read(
-                    analytics.replay,
-                    tuple(packs),
-                    policy,
-                    fee_schedule=resources.merchant().fee_schedule,
-                    start=since,
-                    end=until,
+            bar = st.progress(0.0, text="Replaying the purchases…")
+
+            def advance(done: int, total: int) -> None:
+                bar.progress(
+                    done / total if total else 1.0, text=f"Replayed {done:,} of {total:,} purchases…"
                 )
+
+            merchant = resources.merchant()
+            st.session_state[WHAT_IF_KEY] = analytics.replay(
+                merchant.engine, tuple(packs), policy, fee_schedule=merchant.fee_schedule, start=since,
+                end=until, progress=advance,
+            )  # fmt: skip
+            bar.empty()
     results = st.session_state.get(WHAT_IF_KEY)
     if not results:
         st.caption("Choose pack sizes and a settlement policy, then replay.")

@@ -28,7 +28,7 @@ dataclasses, ready for a data frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -442,9 +442,12 @@ def replay(
     start: date | datetime | None = None,
     end: date | datetime | None = None,
     currency: str = "USD",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[WhatIfResult]:
     """What the recorded purchases of [start, end) would have cost in fees under other policies: one
     result per pack size (in the order given), each with the same postpaid settlement `policy`.
+    `progress(replayed, total)` every REPLAY_CHUNK_ROWS purchases and at the end (the total from the
+    daily fee rollup).
 
     The replay goes instrument by instrument in time order, in one streamed pass, and prices every
     charge with `fee_schedule.fee`. A purchase counts for what was kept of it (amount − refunded); a
@@ -476,7 +479,10 @@ def replay(
 
     current: str | None = None
     state: list[_PrepaidReplay] | _PostpaidReplay | None = None
+    total = fee_totals(engine, start, end, currency=currency).purchases if progress else 0
     for bought in _recorded_purchases(engine, _moment(_day(start)), _moment(_day(end)), currency):
+        if progress is not None and purchases % REPLAY_CHUNK_ROWS == 0:
+            progress(purchases, max(total, purchases))
         if bought.instrument_id != current:
             close(state)
             current = bought.instrument_id
@@ -499,6 +505,8 @@ def replay(
             for pack_state in state:
                 pack_state.buy(kept)
     close(state)
+    if progress is not None:
+        progress(purchases, purchases)
 
     results = []
     for index, pack_cents in enumerate(packs):

@@ -136,6 +136,9 @@ def test_replay_packs_and_settlement_share(scenario):
     assert (half.settlements, half.fees_with_policy_cents) == (2, 5 * 59 + 73 + 30)
     with pytest.raises(ValueError):
         analytics.replay(scenario, [])
+    seen: list[tuple[int, int]] = []
+    analytics.replay(scenario, packs[:1], progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 45), (45, 45)]  # the total from the rollup: the 45 successful purchases
 
 
 def test_replay_settles_debt_that_grew_old(merchant_engine):
