@@ -70,6 +70,7 @@ def _start(member: StaffMember, via: str) -> None:
         "via": via,
         "signed_in_at": time.time(),
         "last_seen": time.time(),
+        "credentials_changed_at": member.credentials_changed_at,  # as when the password was checked
     }
 
 
@@ -98,8 +99,7 @@ def current() -> StaffMember | None:
     if member is None:
         sign_out("Your account is disabled. Ask an admin.")
         return None
-    changed = member.credentials_changed_at
-    if changed is not None and changed.timestamp() > session["signed_in_at"]:
+    if member.credentials_changed_at != session.get("credentials_changed_at"):
         sign_out("Your password was reset by an admin. Please sign in with the new one.")
         return None
     session["last_seen"] = now

@@ -1,4 +1,5 @@
-"""The `fpscore` command: migrate | serve | staff add | demo | settle --due | reconcile | ipn-listen."""
+"""The `fpscore` command: migrate | serve | staff add | demo | settle --due | reconcile | rebuild-rollup |
+ipn-listen."""
 
 from __future__ import annotations
 
@@ -101,6 +102,18 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if differences or rollup else 0
 
 
+def _rebuild_rollup(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant import fee_days
+
+    engine = make_engine(settings.database_url)
+    migrate(engine, "merchant")
+    with engine.begin() as conn:
+        fee_days.rebuild(conn)
+    left = fee_days.differences(engine)
+    print(f"daily fee rollup recounted from the records; {len(left)} differences", file=sys.stderr)
+    return 1 if left else 0
+
+
 def _ipn_listen(args: argparse.Namespace, settings: Settings) -> int:
     import logging
     from wsgiref.simple_server import make_server
@@ -167,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare the merchant's records with the processor's, and the fee rollup with the records; "
         "exit 1 on any difference",
     ).set_defaults(func=_reconcile)
+
+    commands.add_parser(
+        "rebuild-rollup",
+        help="recount the daily fee rollup from the records (after `reconcile` found it differs)",
+    ).set_defaults(func=_rebuild_rollup)
 
     listen = commands.add_parser("ipn-listen", help="receive the processor's IPN and update the records")
     listen.add_argument("--host", default="127.0.0.1")

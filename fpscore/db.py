@@ -87,10 +87,14 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 
 
 @contextmanager
-def read_only(engine: Engine) -> Iterator[Connection]:
-    """A short read-only transaction (deferred on SQLite, so it never waits for writers)."""
+def read_only(engine: Engine, *, snapshot: bool = False) -> Iterator[Connection]:
+    """A short read-only transaction (deferred on SQLite, so it never waits for writers). `snapshot`: all
+    its statements see the database at one moment (REPEATABLE READ on PostgreSQL; a SQLite read
+    transaction always does)."""
     with engine.connect() as conn:
         conn = conn.execution_options(fps_read_only=True)
+        if snapshot and not is_sqlite(conn):
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
 

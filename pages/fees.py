@@ -93,6 +93,9 @@ MONEY_COLUMNS = {
 MONEY_COLUMNS["Rate paid %"] = st.column_config.NumberColumn("Rate paid", format="%.2f%%")
 MONEY_COLUMNS["Instrument"] = ui.link_column("Instrument")
 MONEY_COLUMNS["From"] = st.column_config.DateColumn("From", format="YYYY-MM-DD")
+MONEY_COLUMNS["Instruments opened"] = st.column_config.NumberColumn(
+    "Instruments opened", help="Instruments of this kind opened before the end of the range"
+)
 
 
 def charts(rows: list[Any]) -> None:

@@ -122,7 +122,9 @@ def due_tab() -> None:
     listed = len(due) < totals.instruments
     left, middle, right = st.columns(3)
     left.metric("Due instruments", f"{totals.instruments:,}")
-    middle.metric("Debt due (book)", " + ".join(ui.usd(debt) for debt in totals.debt))
+    middle.metric(
+        "Debt due (book)", " + ".join(ui.usd(d) if d.currency == "USD" else str(d) for d in totals.debt)
+    )
     right.metric(
         "Fees on the listed, about" if listed else "Fees, about",
         ui.usd(sum((schedule.fee(item.debt) for item in due), Amount.zero())),

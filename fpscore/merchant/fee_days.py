@@ -41,6 +41,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -185,8 +186,12 @@ def _from_records(dialect: str) -> Select[Any]:
 
 
 def rebuild(conn: Connection) -> None:
-    """Recompute every day from the records, in `conn`'s transaction (after records were written
-    directly, as the migration that made the table and bench/large.py do), each day in shard 0."""
+    """Recompute every day from the records, in `conn`'s transaction (after records were written or
+    changed directly, as bench/large.py, the demo and `fpscore rebuild-rollup` do), each day in shard 0.
+    On PostgreSQL the table is locked first, so that a movement recorded meanwhile is counted once: by
+    this rebuild if it committed before, by its own flow after."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE fee_days IN EXCLUSIVE MODE"))
     conn.execute(delete(_fee_days))
     derived = _from_records(conn.dialect.name).add_columns(literal_column("0", Integer).label("shard"))
     columns = ["day", "kind", "currency", *SUMMED, "shard"]
@@ -211,8 +216,9 @@ class RollupDifference:
 
 
 def differences(engine: Engine) -> list[RollupDifference]:
-    """Every day, kind and currency whose rollup differs from what its records add up to (reads them all)."""
-    with read_only(engine) as conn:
+    """Every day, kind and currency whose rollup differs from what its records add up to (reads them all,
+    both sides at one moment, so that a movement recorded meanwhile is not a difference)."""
+    with read_only(engine, snapshot=True) as conn:
         derived = conn.execute(_from_records(conn.dialect.name)).all()
         key = (_fee_days.c.day, _fee_days.c.kind, _fee_days.c.currency)
         kept = conn.execute(select(*key, *sums(_fee_days)).group_by(*key)).all()

@@ -167,14 +167,17 @@ def settle_due(
     now = utcnow()
     total = due_totals(merchant, policy, now).instruments
     results: list[SettleResult] = []
+    attempted: set[str] = set()  # one attempt each: a debt settled in part can come round again
     last: DueInstrument | None = None
+
+    def report(_done: int, _count: int, result: SettleResult) -> None:
+        results.append(result)
+        if progress is not None:
+            progress(len(results), max(total, len(results)), result)
+
     while batch := due_instruments(merchant, policy, now, after=last):
         last = batch[-1]  # settled ones leave the list; the next batch starts after the last one asked
-
-        def report(_done: int, _count: int, result: SettleResult) -> None:
-            results.append(result)
-            if progress is not None:
-                progress(len(results), max(total, len(results)), result)
-
-        settle_many(merchant, actor, [item.instrument_id for item in batch], report)
+        ids = [item.instrument_id for item in batch if item.instrument_id not in attempted]
+        attempted.update(ids)
+        settle_many(merchant, actor, ids, report)
     return results

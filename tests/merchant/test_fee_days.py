@@ -7,6 +7,7 @@ Fees (the default schedule): 0.99 -> 10, 4.99 -> 30, 10.00 -> 59, 12.97 -> 37.61
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -113,21 +114,24 @@ def test_any_order_of_answers_and_refunds_keeps_the_rollup(tmp_path_factory, ops
     engine.dispose()
 
 
-def test_migration_fills_the_rollup_from_the_records(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'merchant.sqlite3'}")
-    migrate(engine, "merchant", "0001")
-    book = Book(engine)
+def test_migration_fills_the_rollup_from_the_records(merchant_engine: Engine):
+    """Migration 0002 fills the rollup with its own frozen SQL: what `rebuild` computes today."""
+    migrate(merchant_engine, "merchant", "0001", downgrade=True)
+    book = Book(merchant_engine)
     book.instrument("PI-A", "a@buyers.example", "Prepaid")
+    book.instrument("CI-B", "b@buyers.example", "Postpaid", credit_limit_cents=5_000)
     book.charge(Funding, "PI-A", at("2024-03-01", 9), "10.00")
-    book.purchase("PI-A", at("2024-03-01", 10), "0.99")
+    book.purchase("PI-A", at("2024-03-01", 23, 30), "0.99")  # already 2 March in Auckland
     book.purchase("PI-A", at("2024-03-02", 10), "0.99", refunded="0.99")
     book.purchase("PI-A", at("2024-03-02", 11), "0.99", status="Failure")
-    migrate(engine, "merchant")
-    assert fee_days.differences(engine) == []
-    days = analytics.fees_by_period(engine, "day")
+    book.purchase("CI-B", at("2024-03-02", 12), "9.99", refunded="5.00")
+    book.charge(Settlement, "CI-B", at("2024-03-02", 13), "4.99")
+    migrate(merchant_engine, "merchant")
+    assert fee_days.differences(merchant_engine) == []
+    days = analytics.fees_by_period(merchant_engine, "day")
     rows = [(r.period_start, r.purchases, r.fees_alone_cents, r.fees_paid_cents) for r in days]
-    assert rows == [(date(2024, 3, 1), 1, 10, 59), (date(2024, 3, 2), 1, 0, 0)]
-    engine.dispose()
+    # 9.99 refunded 5.00 keeps 55 - 28 = 27 of its fee alone; 4.99 settled costs 30
+    assert rows == [(date(2024, 3, 1), 1, 10, 59), (date(2024, 3, 2), 2, 27, 30)]
 
 
 def test_a_planted_difference_is_found_and_rebuild_mends_it(merchant_engine: Engine):
@@ -169,3 +173,29 @@ def test_concurrent_successes_on_one_day_all_count(merchant_engine: Engine):
     assert fee_days.differences(merchant_engine) == []
     [day] = analytics.fees_by_period(merchant_engine, "day")
     assert (day.purchases, day.fees_alone_cents) == (48, 480)
+
+
+def test_a_rebuild_meeting_a_flow_counts_its_movement_once(merchant_engine: Engine):
+    """A rebuild waits for a flow that is recording a Success (on PostgreSQL by locking the table; on
+    SQLite by its write lock), and no flow can commit in the middle of a rebuild: otherwise the DELETE
+    could miss the flow's new row while the INSERT counted its movement again. Counted once."""
+    book = Book(merchant_engine)
+    book.instrument("PI-A", "a@buyers.example", "Prepaid")
+    purchase_id = book.purchase("PI-A", at("2024-03-01", 10), "0.99", status="Requested")
+
+    def rebuild() -> None:
+        with merchant_engine.begin() as conn:
+            fee_days.rebuild(conn)
+
+    with merchant_engine.connect() as flow, ThreadPoolExecutor(max_workers=1) as pool:
+        transaction = flow.begin()
+        flows.record_status(flow, Purchase.__table__, purchase_id, "Success")
+        rebuilding = pool.submit(rebuild)
+        time.sleep(0.3)
+        waited = not rebuilding.done()  # waiting for the flow's transaction
+        transaction.commit()
+        rebuilding.result(timeout=30)
+    assert waited
+    assert fee_days.differences(merchant_engine) == []
+    [day] = analytics.fees_by_period(merchant_engine, "day")
+    assert day.purchases == 1

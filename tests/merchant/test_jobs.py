@@ -15,7 +15,7 @@ from fpscore.merchant import flows, settlement
 from fpscore.merchant.connect import connect
 from fpscore.merchant.notifications import apply_notification, follow_up_pending, ipn_app
 from fpscore.merchant.reconcile import reconcile
-from fpscore.merchant.schema import Funding, MerchantInstrument, Purchase, Settlement
+from fpscore.merchant.schema import FeeDay, Funding, MerchantInstrument, Purchase, Settlement
 from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
 from fpscore.processor.ipn import IpnNotification
@@ -61,6 +61,17 @@ def test_reconcile_clean_then_planted_differences(merchant, cli_env, capsys):
     assert "fee rollup differs" in out and "records: 1 purchases of 1.99" in out
 
 
+def test_a_rollup_that_drifted_is_found_and_recounted(merchant, cli_env, capsys):
+    traffic(merchant)
+    with merchant.engine.begin() as conn:  # as if an old release had recorded a purchase without it
+        conn.execute(FeeDay.__table__.delete())
+    assert main(["reconcile"]) == 1
+    assert "fee rollup differs" in capsys.readouterr().out
+    assert main(["rebuild-rollup"]) == 0
+    assert "0 differences" in capsys.readouterr().err
+    assert main(["reconcile"]) == 0
+
+
 def test_settle_due_goes_through_every_batch(merchant, cli_env, capsys, monkeypatch):
     monkeypatch.setattr(settlement, "MAX_DUE", 2)  # three due instruments: two batches
     due = [open_postpaid(merchant, f"due{n}@buyers.example") for n in range(3)]
@@ -73,6 +84,27 @@ def test_settle_due_goes_through_every_batch(merchant, cli_env, capsys, monkeypa
     assert "3 settled, 0 failed" in captured.err
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == due[::-1]  # largest debt first
     assert settlement.due_instruments(merchant, SettlementPolicy()) == []
+
+
+def test_settle_due_tries_each_instrument_once(merchant, cli_env, capsys, monkeypatch):
+    """Batches of one: a debt settled in part stays due and comes round again, and a refusal does not stop
+    the run; each instrument is tried once, largest book debt first."""
+    monkeypatch.setattr(settlement, "MAX_DUE", 1)
+    owes, phantom, real = (
+        open_postpaid(merchant, f"{name}@buyers.example") for name in ("owes", "ph", "real")
+    )
+    flows.purchase(merchant, STOREFRONT, owes, "Gems", Amount.parse("4.99"))
+    for _ in range(3):
+        flows.purchase(merchant, STOREFRONT, real, "Gems", Amount.parse("6.99"))
+    with merchant.engine.begin() as conn:  # the book drifted: it says more than the processor
+        table = MerchantInstrument.__table__
+        conn.execute(update(table).where(table.c.id == owes).values(balance_cents=2499))  # 4.99 live
+        conn.execute(update(table).where(table.c.id == phantom).values(balance_cents=2200))  # none live
+    assert main(["settle", "--due"]) == 1
+    captured = capsys.readouterr()
+    lines = [line.split("\t") for line in captured.out.splitlines()]
+    assert [line[0] for line in lines] == [owes, phantom, real]  # owes then still shows 20.00 due
+    assert lines[1][1] == "there is no debt to settle" and "2 settled, 1 failed" in captured.err
 
 
 def test_settle_due_from_the_command_line(merchant, cli_env, capsys):
