@@ -14,8 +14,8 @@ What a day holds (the rules of fpscore.merchant.analytics):
 
 The flows keep it: `record_success` runs in the very transaction that marks a movement Success
 (`flows.record_status`), so the rollup cannot disagree with the records it sums. `rebuild` recomputes it
-from the records (the migration that made it, and tools that write records directly), and `differences`
-compares the two on demand (the Health page, `fpscore reconcile`).
+from the records (after tools wrote or moved records directly, and `fpscore rebuild-rollup`), and
+`differences` compares the two on demand (the Health page, `fpscore reconcile`).
 """
 
 from __future__ import annotations
