@@ -15,8 +15,8 @@ funding limit (PrepaidFundingLimitExceeded), a pack above the credit line's per-
 clock. To give the demo 90 days of history, the demo post-dates the rows of the *merchant's* database after
 each simulated day: every timestamp written during the day's traffic (created_at, completed_at, debt_since,
 balance_seen_at, api_calls and audit_events included) is moved to the simulated moment of the event that
-wrote it, plus the real milliseconds since that event began, and the daily fee rollup is recounted from
-the moved rows. The processor's timestamps, and the Timestamp parameter recorded in
+wrote it, plus the real milliseconds since that event began; at the end the daily fee rollup is
+recounted from the moved rows. The processor's timestamps, and the Timestamp parameter recorded in
 api_calls.request_params, stay real. This is acceptable for demo data only; nothing else in fpscore
 rewrites history.
 
@@ -278,7 +278,6 @@ class _PostDater:
                     update(table).where(table.c.id == bindparam("row_id")).values(moved),
                     [self._row(names, row, since) for row in rows],
                 )
-            fee_days.rebuild(conn)  # the flows put the day's fees on today: recount them where they moved
         self.real.clear()
         self.simulated.clear()
 
@@ -620,6 +619,10 @@ def run_demo(
                     traffic.run_day(day)
                     bar.set_postfix(purchases=traffic.counts.purchases, refresh=False)
                     bar.update(1)
+            with (
+                merchant.engine.begin() as conn
+            ):  # the flows put every fee on today: recount where they moved
+                fee_days.rebuild(conn)
             merchant.audit.record_event(
                 "demo", DEMO_MARKER, "Done", f"seed {seed}",
                 f"{customers} customers, {days} days: {traffic.counts}",
