@@ -148,14 +148,6 @@ def period_start(day: Any, period: str, dialect: str) -> ColumnElement[Any]:
     raise ValueError(f"no date truncation for the {dialect} dialect")
 
 
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
 def _day(value: date | datetime | None) -> date | None:
     """A window bound: a date, or an aware datetime at midnight UTC (the reports count whole UTC days)."""
     if not isinstance(value, datetime):
@@ -240,8 +232,8 @@ def fees_by_period(
         cumulative += totals.saved_cents
         result.append(
             FeeRow(
-                _as_date(row.period_start), totals.purchases, totals.purchase_cents, totals.refunded_cents,
-                totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
+                fee_days.as_date(row.period_start), totals.purchases, totals.purchase_cents,
+                totals.refunded_cents, totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents,
                 totals.effective_rate_bps, cumulative,
             )
         )  # fmt: skip

@@ -224,7 +224,7 @@ def differences(engine: Engine) -> list[RollupDifference]:
         kept = conn.execute(select(*key, *sums(_fee_days)).group_by(*key)).all()
 
     def by_key(rows: list[Any]) -> dict[tuple[date, str, str], tuple[int, ...]]:
-        return {(_as_date(r[0]), r[1], r[2]): tuple(int(value) for value in r[3:]) for r in rows}
+        return {(as_date(r[0]), r[1], r[2]): tuple(int(value) for value in r[3:]) for r in rows}
 
     records, rollup = by_key(derived), by_key(kept)
     nothing = (0,) * len(SUMMED)
@@ -235,5 +235,10 @@ def differences(engine: Engine) -> list[RollupDifference]:
     ]
 
 
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+def as_date(value: Any) -> date:
+    """A date column's value as a date (SQLite gives text for computed dates, drivers dates or datetimes)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
