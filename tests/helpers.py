@@ -1,9 +1,14 @@
-"""Small builders the processor tests share."""
+"""Small builders the tests share, and a WSGI app served on loopback in a thread."""
 
 from __future__ import annotations
 
 import itertools
 import socket
+import threading
+from collections.abc import Callable
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import WSGIApplication
 
 from fpscore.money import Amount
 from fpscore.processor import InstrumentSetup, Processor
@@ -63,3 +68,26 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(app: WSGIApplication) -> tuple[str, Callable[[], None]]:
+    """Serve `app` on a free loopback port in a thread: (base URL, stop)."""
+    httpd = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+    return f"http://127.0.0.1:{httpd.server_port}", stop

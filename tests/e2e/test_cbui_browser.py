@@ -9,16 +9,14 @@ post be redirected to the merchant's origin.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl, quote, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 import pytest
 import requests
+from helpers import serve
 
 from fpscore.processor import Processor
 from fpscore.processor.app import make_app
@@ -45,28 +43,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _serve(app: WSGIApplication) -> tuple[str, Callable[[], None]]:
-    httpd = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-    return f"http://127.0.0.1:{httpd.server_port}", stop
 
 
 class Merchant:
@@ -104,8 +80,8 @@ def chromium() -> Iterator[object]:
 def servers(processor: Processor, caller_id: int) -> Iterator[tuple[str, str, Merchant]]:
     """(processor URL, merchant URL, merchant)."""
     merchant = Merchant()
-    processor_url, stop_processor = _serve(make_app(processor))
-    merchant_url, stop_merchant = _serve(merchant)
+    processor_url, stop_processor = serve(make_app(processor))
+    merchant_url, stop_merchant = serve(merchant)
     yield processor_url, merchant_url, merchant
     stop_merchant()
     stop_processor()

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fpshttp import CALLER_KEY, CALLER_SECRET, Clock, FpsClient, serve
-from helpers import open_postpaid, open_prepaid
+from fpshttp import CALLER_KEY, CALLER_SECRET, Clock, FpsClient
+from helpers import open_postpaid, open_prepaid, serve
 from sqlalchemy import Engine
 
 from fpscore.processor import InstrumentSetup, Processor

@@ -1,15 +1,11 @@
-"""The HTTP tests' kit: a loopback server for a WSGI app, a client that signs its calls as FPS clients
-do, and checks of the response documents."""
+"""The HTTP tests' kit: a client that signs its calls as FPS clients do, and checks of the response
+documents (the loopback server for a WSGI app is `helpers.serve`)."""
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.types import WSGIApplication
 from xml.etree.ElementTree import Element
 
 import pytest
@@ -32,29 +28,6 @@ ERROR_BODY = re.compile(
     rb"<RequestID>(?P<request_id>[0-9a-f-]{36})</RequestID></Response>"
 )
 SUCCESS_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0")
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def serve(app: WSGIApplication) -> tuple[str, Callable[[], None]]:
-    """Serve `app` on a free loopback port in a thread: (base URL, stop)."""
-    httpd = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-    return f"http://127.0.0.1:{httpd.server_port}", stop
 
 
 class Clock:

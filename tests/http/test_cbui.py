@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
-from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state, serve
-from helpers import ref, usd
+from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
+from helpers import ref, serve, usd
 
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound

@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 from datetime import UTC, datetime, timedelta
 
-from fpshttp import api_requests, expect_error, expect_success, serve
-from helpers import open_prepaid, usd
+from fpshttp import api_requests, expect_error, expect_success
+from helpers import open_prepaid, serve, usd
 from sqlalchemy import update
 
 from fpscore.processor.app import make_app

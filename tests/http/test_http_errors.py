@@ -18,9 +18,8 @@ from fpshttp import (
     expect_error,
     expect_success,
     ledger_state,
-    serve,
 )
-from helpers import open_prepaid, ref, usd
+from helpers import open_prepaid, ref, serve, usd
 
 from fpscore.processor import InstrumentSetup, Processor
 from fpscore.processor.app import make_app

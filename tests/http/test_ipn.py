@@ -10,8 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
-from fpshttp import serve
-from helpers import open_prepaid, ref, usd
+from helpers import open_prepaid, ref, serve, usd
 from sqlalchemy import select
 
 from fpscore import errors
