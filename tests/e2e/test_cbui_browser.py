@@ -16,6 +16,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 import pytest
 import requests
+from browser import launched, needs_chromium
 from helpers import serve
 
 from fpscore.processor import Processor
@@ -23,21 +24,12 @@ from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
 from fpscore.wire import parse_response
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / "cbui"
 START = "/cobranded-ui/actions/start"
 CALLER_KEY, CALLER_SECRET = "AKIDCALLER", "caller-secret"  # the root conftest's `caller_id`
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -69,11 +61,7 @@ class Merchant:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture

@@ -19,28 +19,20 @@ from pathlib import Path
 
 import pytest
 import requests
+from browser import launched, needs_chromium
 from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "dashboard"
 STARTUP_TIMEOUT_S = 60
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytest.importorskip("streamlit", reason="streamlit is not installed")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+pytestmark = needs_chromium
 expect = sync_api.expect
 
 
@@ -91,11 +83,7 @@ def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture
