@@ -1,5 +1,5 @@
-"""The `fpscore` command: migrate | serve | staff add | demo | settle --due | reconcile | rebuild-rollup |
-ipn-listen."""
+"""The `fpscore` command: migrate | serve | staff add | demo | recover | settle --due | reconcile [--fix] |
+rebuild-rollup | ipn-listen."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import argparse
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
+
+if TYPE_CHECKING:
+    from fpscore.merchant.connect import Merchant
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,7 +57,36 @@ def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
 def _job_actor(name: str):  # type: ignore[no-untyped-def]
     from fpscore.merchant.roles import Actor, Permission
 
-    return Actor.job(name, Permission.READ, Permission.SETTLE, Permission.RECONCILE)
+    return Actor.job(name, Permission.READ, Permission.SETTLE, Permission.RECONCILE, Permission.RECOVER)
+
+
+def _recover_in_flight(merchant: Merchant) -> int:
+    """Resend the movements a crash left in flight (before a job trusts the books); how many are left."""
+    from tqdm import tqdm
+
+    from fpscore.merchant.recovery import in_flight, recover
+
+    waiting = sum(count.requested for count in in_flight(merchant))
+    if not waiting:
+        return 0
+    with tqdm(total=waiting, desc="recovering", unit="movement", file=sys.stderr) as bar:
+        report = recover(merchant, _job_actor("recover"), progress=lambda _reference, _outcome: bar.update(1))
+    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
+    print(f"recovered {report.total} movements left in flight ({answers or 'none'}); "
+          f"{len(report.unanswered)} still without an answer", file=sys.stderr)  # fmt: skip
+    for reference in report.unanswered:
+        print(f"still in flight\t{reference}", file=sys.stderr)
+    return len(report.unanswered)
+
+
+def _recover(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.merchant.connect import connect
+
+    merchant = connect(settings)
+    left = _recover_in_flight(merchant)
+    if not left:
+        print("no movements in flight", file=sys.stderr)
+    return 1 if left else 0
 
 
 def _settle(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,6 +99,7 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
         print("fpscore settle: say --due to settle every instrument due under the policy", file=sys.stderr)
         return 2
     merchant = connect(settings)
+    _recover_in_flight(merchant)
 
     def advance(_done: int, total: int, _result: object) -> None:
         bar.total = total
@@ -84,12 +118,14 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.merchant import fee_days
     from fpscore.merchant.connect import connect
-    from fpscore.merchant.reconcile import reconcile
+    from fpscore.merchant.reconcile import fix, reconcile
 
     merchant = connect(settings)
-    differences = reconcile(
-        merchant, _job_actor("reconcile"), progress=lambda step: print(step, file=sys.stderr)
-    )
+    actor = _job_actor("reconcile")
+    differences = reconcile(merchant, actor, progress=lambda step: print(step, file=sys.stderr))
+    if args.fix and any(difference.repair for difference in differences):
+        print(f"recorded {fix(merchant, actor, differences)} answers the processor proves", file=sys.stderr)
+        differences = reconcile(merchant, actor, progress=lambda step: print(step, file=sys.stderr))
     for difference in differences:
         print(f"{difference.kind}\t{difference.subject}\tmerchant: {difference.merchant}\t"
               f"processor: {difference.processor}")  # fmt: skip
@@ -122,7 +158,9 @@ def _ipn_listen(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.merchant.notifications import ipn_app
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    app = ipn_app(connect(settings), args.public_url)
+    merchant = connect(settings)
+    _recover_in_flight(merchant)
+    app = ipn_app(merchant, args.public_url)
     with make_server(args.host, args.port, app) as server:
         print(f"listening for IPN on http://{args.host}:{args.port}/", file=sys.stderr)
         server.serve_forever()
@@ -176,10 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     settle.set_defaults(func=_settle)
 
     commands.add_parser(
+        "recover",
+        help="resend every movement left in flight (Requested, no answer recorded) with its CallerReference; "
+        "exit 1 if any is still without an answer",
+    ).set_defaults(func=_recover)
+
+    reconcile = commands.add_parser(
         "reconcile",
         help="compare the merchant's records with the processor's, and the fee rollup with the records; "
         "exit 1 on any difference",
-    ).set_defaults(func=_reconcile)
+    )
+    reconcile.add_argument(
+        "--fix",
+        action="store_true",
+        help="record the answers the processor's activity proves, then compare again",
+    )
+    reconcile.set_defaults(func=_reconcile)
 
     commands.add_parser(
         "rebuild-rollup",

@@ -4,21 +4,22 @@ refusal recorded) unless the actor's role allows it.
 
 Every money movement follows one shape: the row is written first with a fresh CallerReference and status
 Requested (so a crash leaves a record of what was asked), then the call is made (retries reuse the
-reference), then the row takes the TransactionId and status, or the FPS error code. A movement that got
-no answer at all stays Requested, and `fpscore reconcile` lists it against the processor's records.
+reference), then the row takes the TransactionId and status, or the FPS error code. The request is built
+from the row alone (`send_movement`), so a movement that got no answer at all (the process died, the
+processor was unreachable) stays Requested until `fpscore.merchant.recovery` resends it, unchanged.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
 from fpscore.db import utcnow
-from fpscore.errors import FpsError, InvalidParams, ServiceError
+from fpscore.errors import DuplicateRequest, FpsError, InvalidParams, ServiceError
 from fpscore.merchant import fee_days
 from fpscore.merchant.client import TransactionReply
 from fpscore.merchant.connect import Merchant
@@ -121,18 +122,13 @@ def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int) -> N
 
 
 def _move(
-    merchant: Merchant,
-    actor: Actor,
-    table: Table,
-    values: dict[str, Any],
-    send: Callable[[str], TransactionReply],
-    kind: str,
+    merchant: Merchant, actor: Actor, table: Table, values: dict[str, Any], found: Any, kind: str
 ) -> Outcome:
     """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
     reference = new_reference(kind)
     with merchant.engine.begin() as conn:
         row_id = _requested(conn, actor, table, reference, values)
-    return _send(merchant, actor, table, row_id, reference, send)
+    return _send(merchant, actor, table, row_id, {**values, "caller_reference": reference}, found)
 
 
 def _requested(conn: Connection, actor: Actor, table: Table, reference: str, values: dict[str, Any]) -> int:
@@ -145,24 +141,97 @@ def _requested(conn: Connection, actor: Actor, table: Table, reference: str, val
     ).scalar_one()  # fmt: skip
 
 
+def send_movement(
+    merchant: Merchant, actor: Actor, table: Table, movement: Mapping[str, Any], found: Any
+) -> TransactionReply:
+    """The FPS request of a movement, built from what its row holds (`found`: its instrument's row), so
+    that recovery resends exactly what the flow sent: the same CallerReference and parameters."""
+    client, name = merchant.client, actor.name
+    amount = Amount(movement["amount_cents"], movement["currency"])
+    reference, instrument_id = movement["caller_reference"], found.id
+    if table is _purchases:
+        return client.pay(
+            sender_token_id=found.sender_token_id,
+            amount=amount,
+            caller_reference=reference,
+            actor=name,
+            instrument_id=instrument_id,
+            description=movement["product"],
+        )
+    if table is _fundings:
+        return client.fund_prepaid(
+            funding_token_id=found.funding_token_id,
+            instrument_id=instrument_id,
+            amount=amount,
+            caller_reference=reference,
+            actor=name,
+        )
+    if table is _settlements:
+        return client.settle_debt(
+            settlement_token_id=found.settlement_token_id,
+            instrument_id=instrument_id,
+            amount=amount,
+            caller_reference=reference,
+            actor=name,
+        )
+    if table is _write_offs:
+        return client.write_off_debt(
+            instrument_id=instrument_id,
+            amount=amount,
+            caller_reference=reference,
+            actor=name,
+            description=movement["reason"],
+        )
+    if table is _refunds:
+        with merchant.engine.connect() as conn:
+            paid = conn.execute(
+                select(_purchases.c.transaction_id).where(_purchases.c.id == movement["purchase_id"])
+            ).scalar_one()
+        return client.refund(
+            transaction_id=paid,
+            caller_reference=reference,
+            actor=name,
+            amount=amount,
+            instrument_id=instrument_id,
+            description=movement["reason"][:160],
+        )
+    raise AssertionError(f"{table.name} is not a movement")
+
+
+def unanswered(error: FpsError) -> bool:
+    """Whether `error` leaves a movement's fate unknown: no answer came (ServiceError), or its reference
+    names another request (DuplicateRequest). Any other error is the processor refusing it."""
+    return isinstance(error, ServiceError | DuplicateRequest)
+
+
+def resend(merchant: Merchant, actor: Actor, table: Table, row: Any, found: Any) -> Outcome:
+    """Send a Requested movement's request again, unchanged, and record the answer (recovery)."""
+    return _send(merchant, actor, table, row.id, row._mapping, found)
+
+
 def _send(
-    merchant: Merchant,
-    actor: Actor,
-    table: Table,
-    row_id: int,
-    reference: str,
-    send: Callable[[str], TransactionReply],
+    merchant: Merchant, actor: Actor, table: Table, row_id: int, movement: Mapping[str, Any], found: Any
 ) -> Outcome:
+    """Send a Requested movement and record the answer. An error that leaves its fate unknown
+    (`unanswered`) leaves it Requested for recovery and reconciliation; any other error is the processor
+    refusing it: nothing moved."""
+    reference = movement["caller_reference"]
     try:
-        reply = send(reference)
+        reply = send_movement(merchant, actor, table, movement, found)
     except FpsError as error:
-        if not isinstance(error, ServiceError):  # an answer: the request was refused, nothing moved
+        if not unanswered(error):
             with merchant.engine.begin() as conn:
                 conn.execute(
                     update(table)
-                    .where(table.c.id == row_id)
+                    .where(table.c.id == row_id, table.c.status == "Requested")
                     .values(status="Failure", error_code=error.code, completed_at=utcnow())
                 )
+                if table is _purchases:  # the order follows its payment
+                    conn.execute(
+                        update(_orders)
+                        .where(_orders.c.id == movement["order_id"], _orders.c.status == "Open")
+                        .values(status="Failed")
+                    )
         merchant.audit.record_event(actor.name, table.name, "Failed", reference, str(error))
         raise
     with merchant.engine.begin() as conn:
@@ -237,11 +306,7 @@ def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -
         merchant, actor, _fundings,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        lambda ref: merchant.client.fund_prepaid(
-            funding_token_id=found.funding_token_id, instrument_id=instrument_id, amount=amount,
-            caller_reference=ref, actor=actor.name,
-        ),
-        "fund",
+        found, "fund",
     )  # fmt: skip
 
 
@@ -267,26 +332,11 @@ def purchase(
                         status="Open", created_at=utcnow())
                 .returning(_orders.c.id)
             ).scalar_one()  # fmt: skip
-        row_id = _requested(
-            conn, actor, _purchases, reference,
-            {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
-             "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
-             "fee_alone_cents": merchant.fee_schedule.fee(amount).cents},
-        )  # fmt: skip
-
-    try:
-        return _send(
-            merchant, actor, _purchases, row_id, reference,
-            lambda ref: merchant.client.pay(
-                sender_token_id=found.sender_token_id, amount=amount, caller_reference=ref, actor=actor.name,
-                instrument_id=instrument_id, description=product[:160],
-            ),
-        )  # fmt: skip
-    except FpsError:
-        with merchant.engine.begin() as conn:
-            conn.execute(update(_orders).where(_orders.c.id == order_id, _orders.c.status == "Open")
-                         .values(status="Failed"))  # fmt: skip
-        raise
+        values = {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
+                  "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
+                  "fee_alone_cents": merchant.fee_schedule.fee(amount).cents}  # fmt: skip
+        row_id = _requested(conn, actor, _purchases, reference, values)
+    return _send(merchant, actor, _purchases, row_id, {**values, "caller_reference": reference}, found)
 
 
 def refund_purchase(
@@ -315,11 +365,7 @@ def refund_purchase(
         merchant, actor, _refunds,
         {"purchase_id": purchase_id, "instrument_id": bought.instrument_id,
          "amount_cents": refund_amount.cents, "currency": refund_amount.currency, "reason": reason},
-        lambda ref: merchant.client.refund(
-            transaction_id=bought.transaction_id, caller_reference=ref, actor=actor.name,
-            amount=refund_amount, instrument_id=bought.instrument_id, description=reason[:160],
-        ),
-        "refund",
+        found, "refund",
     )  # fmt: skip
 
 
@@ -341,11 +387,7 @@ def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount 
         merchant, actor, _settlements,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        lambda ref: merchant.client.settle_debt(
-            settlement_token_id=found.settlement_token_id, instrument_id=instrument_id, amount=amount,
-            caller_reference=ref, actor=actor.name,
-        ),
-        "settle",
+        found, "settle",
     )  # fmt: skip
 
 
@@ -361,11 +403,7 @@ def write_off(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amou
         merchant, actor, _write_offs,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "reason": reason},
-        lambda ref: merchant.client.write_off_debt(
-            instrument_id=instrument_id, amount=amount, caller_reference=ref, actor=actor.name,
-            description=reason,
-        ),
-        "writeoff",
+        found, "writeoff",
     )  # fmt: skip
 
 

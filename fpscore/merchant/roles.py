@@ -20,11 +20,14 @@ class Permission(StrEnum):
     REFUND = "refund"
     CANCEL_TOKEN = "cancel_token"
     RECONCILE = "reconcile"
+    RECOVER = "recover"  # resend movements left in flight (their requests were authorised when made)
     MANAGE_STAFF = "manage_staff"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "finance": frozenset({Permission.READ, Permission.SETTLE, Permission.FUND, Permission.RECONCILE}),
+    "finance": frozenset(
+        {Permission.READ, Permission.SETTLE, Permission.FUND, Permission.RECONCILE, Permission.RECOVER}
+    ),
     "support": frozenset({Permission.READ, Permission.WRITE_OFF, Permission.REFUND, Permission.CANCEL_TOKEN}),
     "analyst": frozenset({Permission.READ}),
     "troubleshooter": frozenset({Permission.READ, Permission.RECONCILE}),

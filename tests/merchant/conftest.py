@@ -39,6 +39,14 @@ def merchant(settings: Settings) -> Iterator[Merchant]:
 
 
 @pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fpscore` commands run in this process see the same embedded databases as `merchant`."""
+    monkeypatch.setenv("FPS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FPS_ACCESS_KEY_ID", settings.access_key_id or "")
+    monkeypatch.setenv("FPS_SECRET_ACCESS_KEY", settings.secret_access_key or "")
+
+
+@pytest.fixture
 def served_settings(settings: Settings, tmp_path) -> Iterator[Settings]:  # type: ignore[no-untyped-def]
     """Settings whose FPS_ENDPOINT is `fpscore serve` (gunicorn, two workers) on a loopback port."""
     port = free_port()

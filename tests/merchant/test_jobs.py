@@ -25,13 +25,6 @@ _purchases = Purchase.__table__
 _instruments = MerchantInstrument.__table__
 
 
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("FPS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FPS_ACCESS_KEY_ID", settings.access_key_id)
-    monkeypatch.setenv("FPS_SECRET_ACCESS_KEY", settings.secret_access_key)
-
-
 def traffic(merchant):
     prepaid = open_prepaid(merchant, "ada@buyers.example", fund="10.00")
     postpaid = open_postpaid(merchant, "bob@buyers.example")

@@ -1,0 +1,113 @@
+"""Recovery of movements left in flight.
+
+A flow writes its movement row (status Requested) before it calls the processor, and records the answer
+after. If the process dies in between, or the processor cannot be reached, the row stays Requested: the
+processor may or may not have moved the money. `recover` resends each such movement with its stored
+CallerReference and the same parameters (`flows.send_movement` builds the request from the row alone),
+so the processor answers the original TransactionId if it performed it, or performs it now, exactly
+once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
+
+Safe to run at any time and from several processes at once: a resend racing the flow that is still
+waiting for its own answer is the same request, answered once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, func, select
+
+from fpscore.db import read_only
+from fpscore.errors import FpsError
+from fpscore.merchant import flows
+from fpscore.merchant.connect import Merchant
+from fpscore.merchant.flows import MOVEMENTS
+from fpscore.merchant.roles import Actor, Permission
+from fpscore.merchant.schema import MerchantInstrument
+
+BATCH = 500
+_instruments = MerchantInstrument.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """How many movements of one FPS operation wait: Requested (no answer recorded) or Pending (the
+    processor answered Pending; its IPN or GetTransactionStatus will finish it)."""
+
+    operation: str
+    requested: int
+    pending: int
+
+
+def in_flight(merchant: Merchant) -> list[InFlight]:
+    """Movements left in flight, per operation (those with none are left out)."""
+    counts = []
+    with read_only(merchant.engine) as conn:
+        for operation, table in MOVEMENTS.items():
+            by_status = dict(
+                conn.execute(
+                    select(table.c.status, func.count())
+                    .where(table.c.status.in_(("Requested", "Pending")))
+                    .group_by(table.c.status)
+                ).all()
+            )
+            if by_status:
+                counts.append(InFlight(operation, by_status.get("Requested", 0), by_status.get("Pending", 0)))
+    return counts
+
+
+@dataclass
+class Recovered:
+    """What a recovery did: answers recorded per status, and what is still in flight (no answer again)."""
+
+    recorded: dict[str, int] = field(default_factory=dict)  # Success / Pending / Failure -> count
+    unanswered: list[str] = field(default_factory=list)  # CallerReferences still without an answer
+
+    @property
+    def total(self) -> int:
+        return sum(self.recorded.values())
+
+
+def recover(
+    merchant: Merchant,
+    actor: Actor,
+    *,
+    instrument_id: str | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> Recovered:
+    """Resend every Requested movement (of one instrument, or all), oldest first; `progress(reference,
+    outcome)` after each."""
+    flows.require(merchant, actor, Permission.RECOVER, instrument_id or "movements in flight")
+    report = Recovered()
+    for table in MOVEMENTS.values():
+        after = 0
+        while True:
+            query = select(table).where(table.c.status == "Requested", table.c.id > after)
+            if instrument_id is not None:
+                query = query.where(table.c.instrument_id == instrument_id)
+            with read_only(merchant.engine) as conn:
+                rows = conn.execute(query.order_by(table.c.id).limit(BATCH)).all()
+            if not rows:
+                break
+            after = rows[-1].id
+            for row in rows:
+                outcome = _resend(merchant, actor, table, row, report)
+                if progress is not None:
+                    progress(row.caller_reference, outcome)
+    return report
+
+
+def _resend(merchant: Merchant, actor: Actor, table: Table, row: Any, report: Recovered) -> str:
+    with read_only(merchant.engine) as conn:
+        found = conn.execute(select(_instruments).where(_instruments.c.id == row.instrument_id)).one()
+    try:
+        status = flows.resend(merchant, actor, table, row, found).status
+    except FpsError as error:
+        if flows.unanswered(error):
+            report.unanswered.append(row.caller_reference)
+            return f"still in flight: {error.code}"
+        status = "Failure"
+    report.recorded[status] = report.recorded.get(status, 0) + 1
+    return status

@@ -1,0 +1,205 @@
+"""Movements left in flight: a crash between the processor's commit and the merchant's record of the
+answer (or before the request was sent at all) heals through `recover` (resend with the same
+CallerReference) or `reconcile --fix` (record what the processor's activity proves), with one
+difference reported per fact until then, and nothing charged twice."""
+
+from __future__ import annotations
+
+import pytest
+from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
+from sqlalchemy import func, select
+
+from fpscore.cli import main
+from fpscore.db import utcnow
+from fpscore.merchant import flows, recovery, settlement
+from fpscore.merchant.reconcile import fix, reconcile
+from fpscore.merchant.roles import Forbidden
+from fpscore.merchant.schema import ApiCall, MerchantInstrument, Order, Purchase, Settlement
+from fpscore.merchant.settlement import SettlementPolicy
+from fpscore.money import Amount
+from fpscore.processor.schema import Transaction
+
+_instruments = MerchantInstrument.__table__
+_transactions = Transaction.__table__
+
+
+def requested(merchant, table, values, kind):
+    """A movement as a flow leaves it when the process dies right after writing its row."""
+    reference = flows.new_reference(kind)
+    with merchant.engine.begin() as conn:
+        row_id = flows._requested(conn, STOREFRONT, table, reference, values)
+    return row_id, {**values, "caller_reference": reference}
+
+
+def lost_answer(merchant, table, values, kind):
+    """A movement the processor performed whose answer never reached the record (the process died
+    between the processor's commit and the merchant's)."""
+    row_id, movement = requested(merchant, table, values, kind)
+    found = flows.instrument(merchant, values["instrument_id"])
+    reply = flows.send_movement(merchant, STOREFRONT, table, movement, found)
+    return row_id, movement["caller_reference"], reply.transaction_id
+
+
+def processor_rows(processor, caller_reference):
+    with processor.engine.connect() as conn:
+        return conn.execute(
+            select(_transactions.c.id, _transactions.c.status).where(
+                _transactions.c.caller_reference == caller_reference
+            )
+        ).all()
+
+
+def book(merchant, instrument_id):
+    with merchant.engine.connect() as conn:
+        return conn.execute(
+            select(_instruments.c.balance_cents).where(_instruments.c.id == instrument_id)
+        ).scalar_one()
+
+
+def row(merchant, table, row_id):
+    with merchant.engine.connect() as conn:
+        return conn.execute(select(table).where(table.c.id == row_id)).one()
+
+
+def due_postpaid(merchant, email):
+    instrument_id = open_postpaid(merchant, email)
+    for _ in range(3):
+        flows.purchase(merchant, STOREFRONT, instrument_id, "Gems", Amount.parse("6.99"))
+    return instrument_id
+
+
+def test_a_settlement_whose_answer_was_lost_is_one_difference_then_heals(any_merchant, any_processor):
+    instrument_id = due_postpaid(any_merchant, "due@buyers.example")
+    values = {"instrument_id": instrument_id, "amount_cents": 2097, "currency": "USD", "fee_cents": 91}
+    row_id, reference, transaction_id = lost_answer(any_merchant, Settlement.__table__, values, "settle")
+
+    differences = reconcile(any_merchant, FINANCE)
+    assert [(d.kind, d.subject) for d in differences] == [("answer not recorded", reference)]
+    assert transaction_id in differences[0].processor and differences[0].repair is not None
+    assert book(any_merchant, instrument_id) == 2097  # the book still says due; the processor says 0.00
+    assert [c.operation for c in recovery.in_flight(any_merchant)] == ["SettleDebt"]
+
+    report = recovery.recover(any_merchant, FINANCE)
+    assert report.recorded == {"Success": 1} and report.unanswered == []
+    settled = row(any_merchant, Settlement.__table__, row_id)
+    assert (settled.status, settled.transaction_id) == ("Success", transaction_id)
+    assert book(any_merchant, instrument_id) == 0
+    assert processor_rows(any_processor, reference) == [(transaction_id, "Success")]  # charged once
+    assert reconcile(any_merchant, FINANCE) == []
+    assert recovery.in_flight(any_merchant) == []
+    assert settlement.settle_due(any_merchant, FINANCE, SettlementPolicy()) == []  # nothing left due
+    assert recovery.recover(any_merchant, FINANCE).total == 0  # a second run finds nothing
+
+
+def open_order(merchant, instrument_id, product, cents):
+    """A purchase as the flow leaves it when the process dies before sending: its order and its row."""
+    found = flows.instrument(merchant, instrument_id)
+    with merchant.engine.begin() as conn:
+        order_id = conn.execute(
+            Order.__table__.insert()
+            .values(customer_id=found.customer_id, total_cents=cents, currency="USD", status="Open",
+                    created_at=utcnow())
+            .returning(Order.__table__.c.id)
+        ).scalar_one()  # fmt: skip
+    values = {"order_id": order_id, "instrument_id": instrument_id, "product": product, "amount_cents": cents,
+              "currency": "USD", "refunded_cents": 0, "fee_alone_cents": 10}  # fmt: skip
+    return order_id, values
+
+
+def test_a_purchase_never_sent_is_made_once_and_its_order_paid(merchant, processor):
+    instrument_id = open_prepaid(merchant, "ada@buyers.example", fund="10.00")
+    flows.purchase(merchant, STOREFRONT, instrument_id, "Song", Amount.parse("0.99"))
+    order_id, values = open_order(merchant, instrument_id, "B-side", 129)
+    row_id, movement = requested(merchant, Purchase.__table__, values, "pay")
+    differences = reconcile(merchant, FINANCE)
+    assert [(d.kind, d.subject) for d in differences] == [
+        ("unanswered request", movement["caller_reference"])
+    ]
+
+    assert recovery.recover(merchant, FINANCE).recorded == {"Success": 1}
+    assert row(merchant, Purchase.__table__, row_id).status == "Success"
+    assert row(merchant, Order.__table__, order_id).status == "Paid"
+    assert len(processor_rows(processor, movement["caller_reference"])) == 1
+    assert book(merchant, instrument_id) == 1000 - 99 - 129
+    assert reconcile(merchant, FINANCE) == []
+
+
+def test_a_resent_purchase_the_processor_refuses_fails_its_order(merchant, processor):
+    instrument_id = open_prepaid(merchant, "low@buyers.example", fund="1.00")
+    order_id, values = open_order(merchant, instrument_id, "Album", 500)
+    row_id, movement = requested(merchant, Purchase.__table__, values, "pay")
+
+    assert recovery.recover(merchant, FINANCE).recorded == {"Failure": 1}
+    refused = row(merchant, Purchase.__table__, row_id)
+    assert (refused.status, refused.error_code) == ("Failure", "InsufficientBalance")
+    assert row(merchant, Order.__table__, order_id).status == "Failed"
+    assert processor_rows(processor, movement["caller_reference"]) == []
+    assert reconcile(merchant, FINANCE) == []
+
+
+def test_reconcile_fix_records_what_the_processor_proves_without_resending(merchant):
+    instrument_id = open_postpaid(merchant, "bob@buyers.example")
+    flows.purchase(merchant, STOREFRONT, instrument_id, "Song", Amount.parse("0.99"))
+    _, values = open_order(merchant, instrument_id, "Song 2", 99)
+    row_id, reference, transaction_id = lost_answer(merchant, Purchase.__table__, values, "pay")
+    differences = reconcile(merchant, FINANCE)
+    assert [d.kind for d in differences] == ["answer not recorded"]  # not also "unknown to the merchant"
+
+    with pytest.raises(Forbidden):
+        fix(merchant, SUPPORT, differences)
+    assert fix(merchant, FINANCE, differences) == 1
+    assert fix(merchant, FINANCE, differences) == 0  # already recorded: nothing twice
+    mended = row(merchant, Purchase.__table__, row_id)
+    assert (mended.status, mended.transaction_id) == ("Success", transaction_id)
+    assert book(merchant, instrument_id) == 198
+    assert reconcile(merchant, FINANCE) == []
+    with merchant.engine.connect() as conn:  # recorded from the activity: the Pay was sent once
+        sent = conn.execute(
+            select(func.count()).where(ApiCall.__table__.c.caller_reference == reference)
+        ).scalar_one()
+    assert sent == 1
+
+
+def test_a_lost_answer_under_another_amount_is_not_taken_as_its_answer(merchant):
+    """A record whose reference the processor knows for a different amount is reported, never mended:
+    the processor's transaction is not this record's answer."""
+    instrument_id = due_postpaid(merchant, "odd@buyers.example")
+    values = {"instrument_id": instrument_id, "amount_cents": 500, "currency": "USD", "fee_cents": 30}
+    row_id, reference, _ = lost_answer(merchant, Settlement.__table__, values, "settle")
+    with merchant.engine.begin() as conn:
+        table = Settlement.__table__
+        conn.execute(table.update().where(table.c.id == row_id).values(amount_cents=600))
+    assert recovery.recover(merchant, FINANCE).unanswered == [reference]  # DuplicateRequest: unknown
+    assert row(merchant, Settlement.__table__, row_id).status == "Requested"
+    differences = reconcile(merchant, FINANCE)  # the book also differs: a person must look
+    assert (differences[0].kind, differences[0].subject) == ("transaction differs", reference)
+    assert [d.kind for d in differences[1:]] == ["total differs", "balance differs"]
+    assert not any(d.repair for d in differences)
+
+
+def test_settle_due_and_recover_from_the_command_line(merchant, cli_env, capsys):
+    """The crash the issue saw: a SettleDebt done at the processor, due at the merchant. `settle --due`
+    recovers it first instead of failing on it with "there is no debt to settle"."""
+    lost = due_postpaid(merchant, "lost@buyers.example")
+    values = {"instrument_id": lost, "amount_cents": 2097, "currency": "USD", "fee_cents": 91}
+    lost_answer(merchant, Settlement.__table__, values, "settle")
+    other = due_postpaid(merchant, "other@buyers.example")
+    assert main(["settle", "--due"]) == 0
+    captured = capsys.readouterr()
+    assert "recovered 1 movements left in flight (1 Success)" in captured.err
+    assert other in captured.out and lost not in captured.out
+    assert "1 settled, 0 failed" in captured.err
+    assert main(["recover"]) == 0
+    assert "no movements in flight" in capsys.readouterr().err
+    assert main(["reconcile"]) == 0
+
+
+def test_reconcile_fix_from_the_command_line(merchant, cli_env, capsys):
+    instrument_id = due_postpaid(merchant, "cli@buyers.example")
+    values = {"instrument_id": instrument_id, "amount_cents": 1000, "currency": "USD", "fee_cents": 59}
+    lost_answer(merchant, Settlement.__table__, values, "settle")
+    assert main(["reconcile"]) == 1
+    assert capsys.readouterr().out.count("\n") == 1  # one difference for one fact
+    assert main(["reconcile", "--fix"]) == 0
+    assert "recorded 1 answers the processor proves" in capsys.readouterr().err
+    assert book(merchant, instrument_id) == 2097 - 1000
