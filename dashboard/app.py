@@ -19,6 +19,7 @@ import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
 from dashboard import actions, auth, components, nav  # noqa: E402
+from dashboard.text import md  # noqa: E402
 
 st.set_page_config(
     page_title="FPS Back Office",
@@ -61,7 +62,9 @@ def _follow_destination(member_role: str, pages: dict[str, StreamlitPage], curre
     target = destination.url_path or nav.DEFAULT_PAGE
     if target not in pages:
         title = nav.BY_PATH[target].title if target in nav.BY_PATH else target
-        components.flash("warning", f"The {title} page is not available to your role ({member_role}).")
+        components.flash(
+            "warning", f"The {md(title)} page is not available to your role ({md(member_role)})."
+        )
         st.switch_page(pages[nav.DEFAULT_PAGE], query_params={})
     if target != current_key or destination.params != st.query_params.to_dict():
         st.switch_page(pages[target], query_params=destination.params)
@@ -69,7 +72,7 @@ def _follow_destination(member_role: str, pages: dict[str, StreamlitPage], curre
 
 def _sidebar(member_name: str, role: str) -> None:
     with st.sidebar:
-        st.markdown(f"**{member_name}**  \n:gray[{role}]")
+        st.markdown(f"**{md(member_name)}**  \n:gray[{md(role)}]")
         if auth.via_header():
             st.caption("Signed in by single sign-on.")
         elif st.button("Sign out", icon=":material/logout:", key="fps_sign_out"):

@@ -1,8 +1,9 @@
 """Who is using the dashboard.
 
 Two modes:
-- Sign-in form (default): staff accounts and `staff.sign_in` (scrypt, throttled). The identity lives in
-  this browser session's state; a session ends after IDLE_TIMEOUT without a page view, or on sign-out.
+- Sign-in form (default): staff accounts and `staff.sign_in` (scrypt, throttled per account, client
+  address and overall; every attempt recorded). The identity lives in this browser session's state; a
+  session ends after IDLE_TIMEOUT without a page view, or on sign-out.
 - Trusted header (FPS_TRUSTED_USER_HEADER=X-Forwarded-User, say): an SSO proxy in front of the dashboard
   signs people in and sends their user name in that header; the name must be an active staff account.
   Only for deployments where the proxy is the one way in and strips the header from clients.
@@ -25,6 +26,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import resources
+from dashboard.text import md
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
 from fpscore.merchant.staff import SignInRefused, StaffMember
@@ -58,6 +60,14 @@ def trusted_header() -> str | None:
 def request_headers() -> Mapping[str, str]:
     """The headers of the request that opened this session (one place, so tests can stand in for a proxy)."""
     return st.context.headers
+
+
+def client_address() -> str:
+    """The address this session connects from: the socket's peer, or the X-Forwarded-For address of a
+    proxy on this machine that the server trusts (uvicorn's forwarded_allow_ips); staff.LOCAL_CLIENT for a
+    browser on this machine (and where there is no connection, as under AppTest)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else staff.LOCAL_CLIENT
 
 
 def _notice(text: str) -> None:
@@ -114,7 +124,7 @@ def _from_header(header: str) -> StaffMember | None:
         return None
     member = staff.active_staff(resources.merchant().engine, username)
     if member is None:
-        _notice(f"{username} is not an active staff account here. Ask an admin.")
+        _notice(f"{md(username)} is not an active staff account here. Ask an admin.")
         return None
     session = st.session_state.get(SESSION_KEY)
     if session is None or session["username"] != member.username:
@@ -178,7 +188,7 @@ def sign_in_form() -> None:
             st.info(notice)
         destination = st.session_state.get(DESTINATION_KEY)
         if destination is not None and destination.url_path:
-            st.caption(f"Sign in to continue to **{destination.url_path.replace('_', ' ')}**.")
+            st.caption(f"Sign in to continue to **{md(destination.url_path.replace('_', ' '))}**.")
         with st.form("sign_in", border=True):
             username = st.text_input("User name", key="sign_in_username", autocomplete="username")
             password = st.text_input(
@@ -196,17 +206,14 @@ def _hours(delta: timedelta) -> str:
 
 
 def _attempt(username: str, password: str) -> None:
-    merchant = resources.merchant()
-    name = username.strip().lower()[:64]
-    if not name or not password:
+    """One sign-in attempt (`staff.sign_in` throttles it and records it in the audit trail)."""
+    if not username.strip() or not password:
         st.error("Enter your user name and password.")
         return
     try:
-        member = staff.sign_in(merchant.engine, name, password)
+        member = staff.sign_in(resources.merchant().engine, username, password, client_address())
     except SignInRefused as refused:
-        merchant.audit.record_event(name, "sign_in", "Refused", None, str(refused))
         st.error(str(refused))
         return
-    merchant.audit.record_event(member.username, "sign_in", "Done", None, None)
     _start(member, "password")
     st.rerun()

@@ -1,7 +1,7 @@
 """The merchant's tables: customers, orders, token references, instruments as the merchant knows them,
-purchases, fundings, settlements, write-offs and refunds, the daily fee rollup, staff, and `api_calls` —
-one row per attempt of every FPS call, so any purchase can be followed from its order to its
-CallerReference, RequestId and TransactionId.
+purchases, fundings, settlements, write-offs and refunds, the daily fee rollup, staff and their failed
+sign-ins, and `api_calls` — one row per attempt of every FPS call, so any purchase can be followed from its
+order to its CallerReference, RequestId and TransactionId.
 
 Money columns are integer minor units (`*_cents`). The merchant never reads the processor's tables.
 """
@@ -34,11 +34,27 @@ class Staff(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     credentials_changed_at: Mapped[datetime | None]  # sessions signed in before it have ended
     created_at: Mapped[datetime]
+
+
+class SignInFailures(Base):
+    """Failed sign-ins counted in one scope: everyone ('all'), a client address ('client'), a user name
+    ('account') or a user name from one address ('account_client'); '' stands for what the scope leaves
+    out. Kept in the database so that every dashboard process counts the same failures (fpscore.merchant.staff
+    takes a slot here before it checks a password)."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        CheckConstraint("scope IN ('all', 'client', 'account', 'account_client')", name="scope"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # forgotten then; each failure moves it on
 
 
 class Customer(Base):

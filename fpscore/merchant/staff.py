@@ -1,7 +1,16 @@
 """Staff accounts: creation, password hashing with scrypt (a standard slow KDF), and throttled sign-in.
 
-After MAX_FAILED_ATTEMPTS wrong passwords in a row an account is locked for LOCKOUT; a wrong password is
-answered as slowly as a right one, and an unknown user as slowly as a known one.
+Sign-in counts failures in the database (`sign_in_failures`, shared by every dashboard process) in four
+scopes: a user name from one client address, a user name, a client address, and everyone. An attempt
+first takes a slot in each scope, all in one transaction that is refused when any scope is full, and only
+then checks the password, so parallel guesses check at most the limit; a right password gives its slots
+back. Failures are forgotten a WINDOW after the last one of their scope.
+
+Five failures lock a user name for that client address only, so whoever knows a user name cannot lock its
+owner out from another address; a larger per-account ceiling still stops guesses spread over many
+addresses, and the per-address and overall limits stop a spray over many accounts. Unknown user, wrong
+password, locked and disabled account get the same answer, after the same scrypt work (against a dummy hash
+when there is no usable account); the audit trail records the real reason and the address.
 """
 
 from __future__ import annotations
@@ -15,23 +24,56 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from fpscore.db import read_only, utcnow
 from fpscore.merchant.audit import AuditLog
 from fpscore.merchant.roles import ROLE_PERMISSIONS, Actor, Forbidden, Permission
-from fpscore.merchant.schema import Staff
+from fpscore.merchant.schema import SignInFailures, Staff
 
 _staff = Staff.__table__
+_failures = SignInFailures.__table__
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+LOCAL_CLIENT = "local"  # the client address of an attempt made on this machine
+MAX_CLIENT_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SignInLimits:
+    """How many failed sign-ins each scope counts before it refuses, until `window` after its last one."""
+
+    per_account_and_client: int = 5
+    per_account: int = 20
+    per_client: int = 20
+    overall: int = 100
+    window: timedelta = timedelta(minutes=15)
+
+    def of(self, scope: str) -> int:
+        return {
+            "all": self.overall,
+            "client": self.per_client,
+            "account": self.per_account,
+            "account_client": self.per_account_and_client,
+        }[scope]
+
+
+LIMITS = SignInLimits()
+REFUSED = (
+    "Wrong user name or password, or too many failed attempts "
+    f"(then try again in {LIMITS.window.total_seconds() / 60:g} minutes, or ask an admin)."
+)
 
 
 class SignInRefused(Exception):
-    """Wrong user name or password, or a locked or disabled account (the message says which may be told)."""
+    """Sign-in refused, always with the message REFUSED; `reason` (for the audit trail only) says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(REFUSED)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,42 +134,105 @@ def add_staff(
                 display_name=display_name or username,
                 role=role,
                 password_hash=hash_password(password),
-                failed_attempts=0,
                 created_at=utcnow(),
             )
             .returning(_staff.c.id)
         ).scalar_one()
 
 
-def sign_in(engine: Engine, username: str, password: str) -> StaffMember:
-    """The staff member for these credentials, or SignInRefused (and one more failed attempt counted)."""
-    username = username.strip().lower()
+def _scopes(username: str, client: str) -> list[tuple[str, str, str]]:
+    """(scope, username, client) of each scope an attempt counts in, in the one order every attempt takes
+    them (so that concurrent attempts never wait for each other in a cycle)."""
+    return [
+        ("all", "", ""),
+        ("client", "", client),
+        ("account", username, ""),
+        ("account_client", username, client),
+    ]
+
+
+def _take_slot(
+    conn: Connection, key: tuple[str, str, str], limit: int, now: datetime, window: timedelta
+) -> bool:
+    """Count one more failure under `key` (afresh when its failures have expired) unless it holds `limit`
+    already: one guarded upsert, so concurrent attempts cannot both take the last slot."""
+    scope, username, client = key
+    upsert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_failures)
+    statement = upsert.values(
+        scope=scope, username=username, client=client, failures=1, expires_at=now + window
+    )
+    expired = _failures.c.expires_at <= now
+    taken = conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["scope", "username", "client"],
+            set_={
+                "failures": case((expired, 1), else_=_failures.c.failures + 1),
+                "expires_at": statement.excluded.expires_at,
+            },
+            where=expired | (_failures.c.failures < limit),
+        ).returning(_failures.c.failures)
+    ).first()
+    return taken is not None
+
+
+def _key(key: tuple[str, str, str]) -> Any:
+    scope, username, client = key
+    return and_(_failures.c.scope == scope, _failures.c.username == username, _failures.c.client == client)
+
+
+def _give_back(conn: Connection, username: str, client: str) -> None:
+    """After a right password: its slots were no failures, and the account's failures from this address are
+    forgotten (whoever signed in from there knows the password)."""
+    everyone, address, account, account_from_address = (_key(key) for key in _scopes(username, client))
+    conn.execute(
+        update(_failures)
+        .where(everyone | address | account, _failures.c.failures > 0)
+        .values(failures=_failures.c.failures - 1)
+    )
+    conn.execute(delete(_failures).where(account_from_address))
+
+
+def sign_in(
+    engine: Engine, username: str, password: str, client: str = LOCAL_CLIENT, limits: SignInLimits = LIMITS
+) -> StaffMember:
+    """The staff member for these credentials, tried from `client` (an address), or SignInRefused. Every
+    outcome is recorded in the audit trail, with the address."""
+    username = username.strip().lower()[:64]
+    client = client.strip()[:MAX_CLIENT_CHARS] or LOCAL_CLIENT
     now = utcnow()
-    with read_only(engine) as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
-    if row is None:
-        check_password(password, _DUMMY_HASH)
-        raise SignInRefused("Wrong user name or password.")
-    if row.disabled_at is not None:
-        raise SignInRefused("This account is disabled.")
-    if row.locked_until is not None and row.locked_until > now:
-        raise SignInRefused("Too many failed attempts: try again in a few minutes.")
-    if not check_password(password, row.password_hash):
-        failed = row.failed_attempts + 1
-        locked = now + LOCKOUT if failed >= MAX_FAILED_ATTEMPTS else None
+        conn.execute(delete(_failures).where(_failures.c.expires_at <= now))
+        full = next(
+            (key[0] for key in _scopes(username, client)
+             if not _take_slot(conn, key, limits.of(key[0]), now, limits.window)),
+            None,
+        )  # fmt: skip
+        if full is not None:
+            transaction.rollback()  # a refused attempt takes no slot anywhere
+    usable = row if full is None and row is not None and row.disabled_at is None else None
+    right = check_password(password, _DUMMY_HASH if usable is None else usable.password_hash)
+    audit = AuditLog(engine)
+    if usable is not None and right:
         with engine.begin() as conn:
-            conn.execute(
-                update(_staff)
-                .where(_staff.c.id == row.id)
-                .values(failed_attempts=_staff.c.failed_attempts + 1, locked_until=locked)
-            )
-        raise SignInRefused("Wrong user name or password.")
-    if row.failed_attempts or row.locked_until:
-        with engine.begin() as conn:
-            conn.execute(
-                update(_staff).where(_staff.c.id == row.id).values(failed_attempts=0, locked_until=None)
-            )
-    return _member(row)
+            _give_back(conn, username, client)
+        audit.record_event(username, "sign_in", "Done", None, f"from {client}")
+        return _member(usable)
+    if full is not None:
+        reason = f"too many failed sign-ins ({full.replace('_', ' and ')})"
+    elif row is None:
+        reason = "unknown user"
+    elif usable is None:
+        reason = "disabled account"
+    else:
+        reason = "wrong password"
+    audit.record_event(username, "sign_in", "Refused", None, f"{reason} from {client}")
+    raise SignInRefused(reason)
+
+
+def _lift_lockout(conn: Connection, username: str) -> None:
+    """Forget the failures counted against `username` (from every address)."""
+    conn.execute(delete(_failures).where(_failures.c.username == username))
 
 
 # -- administration: listing and managing accounts (admins only, checked and recorded here) ---------------
@@ -144,8 +249,8 @@ class StaffAccount:
     username: str
     display_name: str
     role: str
-    failed_attempts: int
-    locked_until: datetime | None
+    failed_attempts: int  # counted against the account from every address, not yet forgotten
+    locked_until: datetime | None  # when the account's failures reach the per-account ceiling
     disabled_at: datetime | None
     created_at: datetime
 
@@ -196,11 +301,22 @@ def active_staff(engine: Engine, username: str) -> StaffMember | None:
 
 
 def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> list[StaffAccount]:
-    """Every staff account by user name (at most MAX_STAFF_LISTED)."""
+    """Every staff account by user name (at most MAX_STAFF_LISTED), with the failed sign-ins counted against
+    it from every address; it is locked for everyone once they reach the per-account ceiling."""
     _require_admin(engine, actor, "list_staff", None)
+    now = utcnow()
+    counted = and_(
+        _failures.c.scope == "account",
+        _failures.c.username == _staff.c.username,
+        _failures.c.client == "",
+        _failures.c.expires_at > now,
+    )
     with read_only(engine) as conn:
         rows = conn.execute(
-            select(_staff).order_by(_staff.c.username).limit(max(1, min(limit, MAX_STAFF_LISTED)))
+            select(_staff, _failures.c.failures, _failures.c.expires_at)
+            .outerjoin(_failures, counted)
+            .order_by(_staff.c.username)
+            .limit(max(1, min(limit, MAX_STAFF_LISTED)))
         ).all()
     return [
         StaffAccount(
@@ -208,8 +324,8 @@ def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> l
             r.username,
             r.display_name,
             r.role,
-            r.failed_attempts,
-            r.locked_until,
+            r.failures or 0,
+            r.expires_at if (r.failures or 0) >= LIMITS.per_account else None,
             r.disabled_at,
             r.created_at,
         )  # fmt: skip
@@ -259,10 +375,9 @@ def set_disabled(engine: Engine, actor: Actor, username: str, disabled: bool) ->
         if (row.disabled_at is not None) == disabled:
             return
         conn.execute(
-            update(_staff)
-            .where(_staff.c.id == row.id)
-            .values(disabled_at=utcnow() if disabled else None, failed_attempts=0, locked_until=None)
+            update(_staff).where(_staff.c.id == row.id).values(disabled_at=utcnow() if disabled else None)
         )
+        _lift_lockout(conn, row.username)
     AuditLog(engine).record_event(actor.name, action, "Done", row.username, None)
 
 
@@ -281,10 +396,9 @@ def reset_password(engine: Engine, actor: Actor, username: str, new_password: st
             .where(_staff.c.id == row.id)
             .values(
                 password_hash=hash_password(password),
-                failed_attempts=0,
-                locked_until=None,
                 credentials_changed_at=utcnow(),
             )
         )
+        _lift_lockout(conn, row.username)
     AuditLog(engine).record_event(actor.name, "reset_password", "Done", row.username, None)
     return password

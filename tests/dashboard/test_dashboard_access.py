@@ -12,6 +12,7 @@ from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, tex
 from sqlalchemy import select
 
 from dashboard import auth, nav
+from dashboard.text import md
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
 from fpscore.merchant.schema import AuditEvent
@@ -31,6 +32,18 @@ def events(book, action: str) -> list[tuple[str, str]]:
     with book.engine.connect() as conn:
         rows = conn.execute(select(table.c.actor, table.c.outcome).where(table.c.action == action)).all()
     return [tuple(row) for row in rows]
+
+
+def refusal_details(book) -> list[str]:
+    table = AuditEvent.__table__
+    with book.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(table.c.detail)
+                .where(table.c.action == "sign_in", table.c.outcome == "Refused")
+                .order_by(table.c.id)
+            ).scalars()
+        )
 
 
 def test_signed_out_visitors_see_only_the_form(seeded):
@@ -69,9 +82,22 @@ def test_sign_in_with_the_form_records_it(seeded, book):
 
 def test_a_wrong_password_is_refused_with_the_message(seeded, book):
     at = sign_in_with_form(new_app().run(), "fiona", "not the password")
-    assert texts(at.error) == ["Wrong user name or password."]
+    assert texts(at.error) == [staff.REFUSED]
     assert texts(at.title) == ["FPS Back Office"]
     assert ("fiona", "Refused") in events(book, "sign_in")
+    assert refusal_details(book) == ["wrong password from local"]  # a browser on this machine
+
+
+def test_unknown_locked_and_disabled_get_the_wrong_password_answer(seeded, book):
+    at = sign_in_with_form(new_app().run(), "nobody", "not the password")
+    assert texts(at.error) == [staff.REFUSED]
+    for _ in range(staff.LIMITS.per_account_and_client):
+        sign_in_with_form(at, "sam", "not the password")
+    at = sign_in_with_form(new_app().run(), "sam")
+    assert texts(at.error) == [staff.REFUSED]
+    assert texts(at.title) == ["FPS Back Office"]
+    assert refusal_details(book)[0] == "unknown user from local"
+    assert refusal_details(book)[-1] == "too many failed sign-ins (account and client) from local"
 
 
 def test_a_disabled_account_is_refused_and_its_open_session_ends(seeded, book):
@@ -82,7 +108,8 @@ def test_a_disabled_account_is_refused_and_its_open_session_ends(seeded, book):
     assert texts(at.title) == ["FPS Back Office"]
     assert "Your account is disabled. Ask an admin." in texts(at.info)
     at = sign_in_with_form(new_app().run(), "sam")
-    assert texts(at.error) == ["This account is disabled."]
+    assert texts(at.error) == [staff.REFUSED]
+    assert refusal_details(book) == ["disabled account from local"]
 
 
 def test_a_password_reset_ends_the_sessions_signed_in_before_it(seeded, book):
@@ -151,7 +178,7 @@ def test_an_instrument_link_survives_a_wrong_password_first(seeded):
     at.query_params["instrument"] = seeded.due
     at.run()
     at = sign_in_with_form(at, "sam", "wrong password!")
-    assert texts(at.error) == ["Wrong user name or password."]
+    assert texts(at.error) == [staff.REFUSED]
     at = sign_in_with_form(at, "sam")
     no_exceptions(at)
     assert texts(at.title) == ["bob · Postpaid"]
@@ -194,6 +221,14 @@ class TestTrustedHeader:
         assert texts(at.title) == ["FPS Back Office"]
         assert texts(at.error) == ["mallory is not an active staff account here. Ask an admin."]
         assert not at.text_input
+
+    def test_a_user_name_from_the_header_is_shown_as_text(self, seeded):
+        self.headers[self.HEADER] = "[Sign in again](https://evil.example)"
+        at = new_app().run()
+        (error,) = texts(at.error)
+        name = md("[sign in again](https://evil.example)")
+        assert error == f"{name} is not an active staff account here. Ask an admin."
+        assert "](" not in error
 
     def test_no_header_no_entry(self, seeded):
         at = new_app().run()

@@ -1,0 +1,168 @@
+"""Sign-in throttling on a real merchant database (SQLite and PostgreSQL): parallel guesses check at most
+the limit, limits per account and address, per address and overall, an attacker's address cannot lock the
+account for everyone else, and every refusal gives one answer at one cost and is recorded."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pgschema import PostgresSchema
+from sqlalchemy import Engine, select
+
+from fpscore.db import make_engine, migrate
+from fpscore.merchant import staff
+from fpscore.merchant.roles import Actor
+from fpscore.merchant.schema import AuditEvent, Base
+from fpscore.merchant.staff import SignInLimits, SignInRefused
+
+PASSWORD = "the right password"
+WRONG = "a wrong password"
+ADMIN = Actor.staff("ada", "admin")
+PARALLEL = 16
+
+
+@pytest.fixture
+def engine(backend: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A migrated merchant database with a few staff accounts, on each backend."""
+    schema = None
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'merchant.sqlite3'}")
+    else:
+        schema = PostgresSchema()
+        engine = schema.engine(pool_size=PARALLEL + 2)
+    migrate(engine, "merchant")
+    staff.add_staff(engine, "ada", "admin", PASSWORD)
+    for name in ("fiona", "sam", "ana", "theo", "fred", "sue"):
+        staff.add_staff(engine, name, "finance", PASSWORD)
+    yield engine
+    engine.dispose()
+    if schema is not None:
+        schema.drop()
+
+
+def refusals(engine: Engine) -> list[str]:
+    """The detail of every refused sign-in recorded, oldest first."""
+    events = AuditEvent.__table__
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(events.c.detail)
+                .where(events.c.action == "sign_in", events.c.outcome == "Refused")
+                .order_by(events.c.id)
+            ).scalars()
+        )
+
+
+def wrong_passwords_checked(engine: Engine) -> int:
+    return sum(detail.startswith("wrong password") for detail in refusals(engine))
+
+
+def attempt(engine: Engine, username: str, password: str, **kwargs: object) -> bool:
+    """Whether sign-in let `username` in (a refusal always carries the one message)."""
+    try:
+        staff.sign_in(engine, username, password, **kwargs)  # type: ignore[arg-type]
+    except SignInRefused as refused:
+        assert str(refused) == staff.REFUSED
+        return False
+    return True
+
+
+def test_parallel_guesses_check_at_most_the_limit_and_then_the_right_password_is_refused(engine):
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        outcomes = list(pool.map(lambda _: attempt(engine, "fiona", WRONG), range(PARALLEL)))
+    assert not any(outcomes)
+    assert wrong_passwords_checked(engine) == staff.LIMITS.per_account_and_client
+    assert len(refusals(engine)) == PARALLEL  # every refusal recorded, the ones never checked included
+    assert not attempt(engine, "fiona", PASSWORD)
+    assert refusals(engine)[-1].startswith("too many failed sign-ins")
+    assert [a.status for a in staff.list_staff(engine, ADMIN) if a.username == "fiona"] == ["Active"]
+
+
+def test_a_locked_address_does_not_lock_the_account_out_elsewhere_until_the_account_ceiling(engine):
+    limits = staff.LIMITS
+    for _ in range(limits.per_account_and_client):
+        assert not attempt(engine, "fiona", WRONG, client="203.0.113.7")
+    assert not attempt(engine, "fiona", PASSWORD, client="203.0.113.7")
+    assert attempt(engine, "fiona", PASSWORD, client="198.51.100.2")  # fiona, from her own address
+
+    attackers = [f"203.0.113.{n}" for n in range(10, 30)]
+    guesses = [client for client in attackers for _ in range(limits.per_account_and_client)]
+    for client in guesses[: limits.per_account - limits.per_account_and_client]:
+        assert not attempt(engine, "fiona", WRONG, client=client)
+    assert wrong_passwords_checked(engine) == limits.per_account
+    assert not attempt(engine, "fiona", WRONG, client="203.0.113.99")
+    assert wrong_passwords_checked(engine) == limits.per_account
+    assert not attempt(engine, "fiona", PASSWORD, client="198.51.100.2")  # now locked for everyone
+    (fiona,) = [a for a in staff.list_staff(engine, ADMIN) if a.username == "fiona"]
+    assert fiona.status == "Locked" and fiona.failed_attempts == limits.per_account
+
+    staff.reset_password(engine, ADMIN, "fiona", PASSWORD)  # an admin lifts every lockout of the account
+    assert attempt(engine, "fiona", PASSWORD, client="198.51.100.2")
+    assert attempt(engine, "fiona", PASSWORD, client="203.0.113.7")
+
+
+def test_a_spray_over_six_accounts_from_one_address_hits_the_address_limit(engine):
+    accounts = ["fiona", "sam", "ana", "theo", "fred", "sue"]
+    spray = [name for _ in range(4) for name in accounts]  # 24 guesses, 4 an account: no account lockout
+    outcomes = [attempt(engine, name, WRONG, client="192.0.2.66") for name in spray]
+    assert not any(outcomes)
+    assert wrong_passwords_checked(engine) == staff.LIMITS.per_client
+    assert not attempt(engine, "ada", PASSWORD, client="192.0.2.66")
+    assert attempt(engine, "ada", PASSWORD, client="192.0.2.67")
+
+
+def test_the_overall_limit_stops_guesses_from_every_address(engine):
+    limits = SignInLimits(overall=6)
+    for n in range(limits.overall):
+        assert not attempt(engine, "sam", WRONG, client=f"192.0.2.{n}", limits=limits)
+    assert not attempt(engine, "sam", WRONG, client="192.0.2.200", limits=limits)
+    assert wrong_passwords_checked(engine) == limits.overall
+    assert not attempt(engine, "ada", PASSWORD, client="192.0.2.201", limits=limits)
+    assert refusals(engine)[-1].startswith("too many failed sign-ins")
+
+
+def test_a_right_password_gives_its_slots_back(engine):
+    limits = SignInLimits(overall=3)
+    for _ in range(limits.overall + 1):
+        assert attempt(engine, "ada", PASSWORD, limits=limits)
+    for n in range(limits.overall):
+        assert not attempt(engine, "sam", WRONG, client=f"192.0.2.{n}", limits=limits)
+    assert not attempt(engine, "ada", PASSWORD, limits=limits)
+
+
+def _median_seconds(engine: Engine, username: str, password: str, client: str) -> float:
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        assert not attempt(engine, username, password, client=client)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def test_unknown_wrong_locked_and_disabled_answer_alike_at_one_cost(engine):
+    staff.set_disabled(engine, ADMIN, "sue", True)
+    for _ in range(staff.LIMITS.per_account_and_client):
+        attempt(engine, "fred", WRONG, client="192.0.2.9")
+    wrong = _median_seconds(engine, "sam", WRONG, "192.0.2.1")
+    others = {
+        "unknown": _median_seconds(engine, "nobody", PASSWORD, "192.0.2.2"),
+        "locked": _median_seconds(engine, "fred", PASSWORD, "192.0.2.9"),
+        "disabled": _median_seconds(engine, "sue", PASSWORD, "192.0.2.3"),
+    }
+    for case, seconds in others.items():
+        assert wrong / 3 < seconds < wrong * 3, (case, seconds, wrong)
+    details = refusals(engine)
+    for reason in ("unknown user", "too many failed sign-ins", "disabled account", "wrong password"):
+        assert any(detail.startswith(reason) for detail in details), reason
+
+
+def test_merchant_migrations_match_the_models(engine):
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
