@@ -61,12 +61,17 @@ def _job_actor(name: str):  # type: ignore[no-untyped-def]
 
 
 def _recover_in_flight(merchant: Merchant) -> int:
-    """Resend the movements a crash left in flight (before a job trusts the books); how many are left."""
+    """Resend the movements a crash left in flight and ask after the Pending ones (before a job trusts
+    the books); how many are still without an answer."""
     from tqdm import tqdm
 
-    from fpscore.merchant.recovery import in_flight, recover
+    from fpscore.merchant.recovery import follow_up_pending, in_flight, recover
 
-    waiting = sum(count.requested for count in in_flight(merchant))
+    counts = in_flight(merchant)
+    if any(count.pending for count in counts):
+        changed = follow_up_pending(merchant, _job_actor("recover"))
+        print(f"{changed} pending movements finished at the processor since", file=sys.stderr)
+    waiting = sum(count.requested for count in counts)
     if not waiting:
         return 0
     with tqdm(total=waiting, desc="recovering", unit="movement", file=sys.stderr) as bar:

@@ -1,6 +1,6 @@
-"""Status after the fact: the processor's IPN, received by `fpscore ipn-listen`, and GetTransactionStatus
-for movements still Pending. Both update the merchant's records idempotently: a notification delivered
-twice, or one that only confirms what the merchant knows, changes nothing."""
+"""Status after the fact: the processor's IPN, received by `fpscore ipn-listen` (`recovery.follow_up_pending`
+asks GetTransactionStatus instead). It updates the merchant's records idempotently: a notification
+delivered twice, or one that only confirms what the merchant knows, changes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from sqlalchemy import select, update
 
-from fpscore.db import read_only
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import MOVEMENTS, record_status
 from fpscore.merchant.pipelines import verify_signed
@@ -54,25 +53,6 @@ def apply_notification(merchant: Merchant, url_endpoint: str, params: Mapping[st
             ).scalar()
         return f"instrument {cancelled} cancelled" if cancelled else f"token {token_id} is not a sender token"
     return f"notification type {kind!r} ignored"
-
-
-def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
-    """Ask GetTransactionStatus for every Pending movement; the number whose status changed."""
-    changed = 0
-    for table in MOVEMENTS.values():
-        with read_only(merchant.engine) as conn:
-            pending = conn.execute(
-                select(table.c.id, table.c.transaction_id)
-                .where(table.c.status == "Pending", table.c.transaction_id.is_not(None))
-                .limit(1000)
-            ).all()
-        for row_id, transaction_id in pending:
-            status = merchant.client.get_transaction_status(transaction_id, actor=actor.name).status
-            if status != "Pending":
-                with merchant.engine.begin() as conn:
-                    record_status(conn, table, row_id, status)
-                changed += 1
-    return changed
 
 
 def ipn_app(merchant: Merchant, public_url: str | None = None):  # type: ignore[no-untyped-def]

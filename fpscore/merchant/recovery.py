@@ -7,6 +7,9 @@ CallerReference and the same parameters (`flows.send_movement` builds the reques
 so the processor answers the original TransactionId if it performed it, or performs it now, exactly
 once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
 
+Movements the processor answered Pending are finished by its IPN; `follow_up_pending` asks
+GetTransactionStatus for them instead, for when notifications cannot reach the merchant.
+
 Safe to run at any time and from several processes at once: a resend racing the flow that is still
 waiting for its own answer is the same request, answered once.
 """
@@ -111,3 +114,31 @@ def _resend(merchant: Merchant, actor: Actor, table: Table, row: Any, report: Re
         status = "Failure"
     report.recorded[status] = report.recorded.get(status, 0) + 1
     return status
+
+
+def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
+    """Ask GetTransactionStatus for every Pending movement; the number whose status changed."""
+    flows.require(merchant, actor, Permission.READ, "pending movements")
+    changed = 0
+    for table in MOVEMENTS.values():
+        after = 0
+        while True:
+            with read_only(merchant.engine) as conn:
+                pending = conn.execute(
+                    select(table.c.id, table.c.transaction_id)
+                    .where(
+                        table.c.status == "Pending", table.c.transaction_id.is_not(None), table.c.id > after
+                    )
+                    .order_by(table.c.id)
+                    .limit(BATCH)
+                ).all()
+            if not pending:
+                break
+            after = pending[-1].id
+            for row_id, transaction_id in pending:
+                status = merchant.client.get_transaction_status(transaction_id, actor=actor.name).status
+                if status != "Pending":
+                    with merchant.engine.begin() as conn:
+                        flows.record_status(conn, table, row_id, status)
+                    changed += 1
+    return changed

@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from fpscore.cli import main
 from fpscore.merchant import flows, settlement
 from fpscore.merchant.connect import connect
-from fpscore.merchant.notifications import apply_notification, follow_up_pending, ipn_app
+from fpscore.merchant.notifications import apply_notification, ipn_app
 from fpscore.merchant.reconcile import reconcile
+from fpscore.merchant.recovery import follow_up_pending
 from fpscore.merchant.schema import FeeDay, Funding, MerchantInstrument, Purchase, Settlement
 from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
