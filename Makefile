@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/fpscore demo
-	$(VENV)/bin/streamlit run dashboard/app.py --server.headless true --browser.gatherUsageStats false
+	$(VENV)/bin/streamlit run dashboard/serve.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -1,4 +1,5 @@
-"""The FPS back office: `streamlit run dashboard/app.py` (configuration from FPS_* variables).
+"""The FPS back office's entry script (configuration from FPS_* variables), served with its security
+headers by `streamlit run dashboard/serve.py`.
 
 Each run: who is this (sign-in form, or a trusted SSO header), the page list for their role
 (`st.navigation`, so a page outside the role is not found even by URL), a deep link remembered across

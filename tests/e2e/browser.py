@@ -1,12 +1,23 @@
 """The browser the end-to-end tests drive: Debian's Chromium through Playwright, by its executable path
-(Playwright cannot download browsers here)."""
+(Playwright cannot download browsers here); and the dashboard they drive, served as in production
+(`streamlit run dashboard/serve.py`) on a loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
+from helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD_STARTUP_TIMEOUT_S = 60
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,3 +39,40 @@ def launched(screenshots: Path) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@contextmanager
+def served_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
+    """`streamlit run dashboard/serve.py` (uvicorn, the security headers) with `env` added, on a free
+    loopback port, until /_stcore/health answers ok; its base URL. The server's output goes to `log_path`."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **env,
+        "STREAMLIT_SERVER_PORT": str(port),
+        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
+        "STREAMLIT_SERVER_HEADLESS": "true",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "serve.py")],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + DASHBOARD_STARTUP_TIMEOUT_S
+            while True:
+                try:
+                    if requests.get(f"{base}/_stcore/health", timeout=1).text == "ok":
+                        break
+                except requests.ConnectionError:
+                    pass
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

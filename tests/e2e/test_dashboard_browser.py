@@ -1,6 +1,6 @@
-"""The back office in a real browser (Playwright + Debian Chromium) against `streamlit run` on a loopback
-port, over a book made in the test the way production makes one (instruments opened through the real
-CBUI, money moved with the flows; tests/dashboard/dashdata.py).
+"""The back office in a real browser (Playwright + Debian Chromium) against `streamlit run
+dashboard/serve.py` on a loopback port, over a book made in the test the way production makes one
+(instruments opened through the real CBUI, money moved with the flows; tests/dashboard/dashdata.py).
 
 Each role signs in and opens every page it has; finance settles an instrument, support writes off part of
 a debt, a troubleshooter follows a RequestId link opened while signed out. One test, so that the server
@@ -10,24 +10,18 @@ artifacts/screenshots/dashboard/. The data grid is a canvas, so the test drives 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from browser import launched, needs_chromium
-from helpers import free_port
+from browser import launched, needs_chromium, served_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "dashboard"
-STARTUP_TIMEOUT_S = 60
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -47,38 +41,10 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seede
 
 @pytest.fixture(scope="module")
 def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free loopback port; its base URL."""
+    """The dashboard served over the seeded book; its base URL."""
     data_dir, _ = book
-    port = free_port()
-    env = {
-        **os.environ,
-        **dashdata.env_for(data_dir),
-        "STREAMLIT_SERVER_PORT": str(port),
-        "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
-        "STREAMLIT_SERVER_HEADLESS": "true",
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
-    }
-    log = (data_dir.parent / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        try:
-            if requests.get(f"{base}/_stcore/health", timeout=1).text == "ok":
-                break
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None, (data_dir.parent / "streamlit.log").read_text()
-        assert time.monotonic() < deadline, "streamlit did not start"
-        time.sleep(0.2)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
