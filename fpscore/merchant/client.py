@@ -218,11 +218,14 @@ class FpsClient:
             )
         )
 
-    def pipeline_url(self, params: Mapping[str, str]) -> str:
-        """A signed Co-Branded UI start URL on this endpoint (lower-case `signature` keys, verb GET)."""
+    def pipeline_url(self, params: Mapping[str, str], *, lifetime_s: int = 3600) -> str:
+        """A signed Co-Branded UI start URL on this endpoint (lower-case `signature` keys, verb GET) that the
+        processor refuses `lifetime_s` seconds from now (its signed `startUrlExpiry`)."""
         url = self.endpoint + CBUI_PATH
+        expiry = str(int(self.clock().timestamp()) + lifetime_s)
+        ours = {"callerKey": self.access_key_id, "signatureVersion": "2", "version": CBUI_VERSION}
         signed = sign_query(
-            {**params, "callerKey": self.access_key_id, "signatureVersion": "2", "version": CBUI_VERSION},
+            {**params, **ours, "startUrlExpiry": expiry},
             self._secret,
             method="GET",
             host=self.host,

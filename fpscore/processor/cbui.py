@@ -5,7 +5,10 @@ A merchant sends the buyer's browser to `GET /cobranded-ui/actions/start` with S
 its port, and `public_host`). The buyer signs in with any e-mail address (a sandbox), reads what they
 authorize, and confirms or cancels. Confirm issues the instrument and its tokens through the Processor and
 answers a 302 to the merchant's `returnURL` carrying the ids, RSA-signed as FPS signed its return URLs
-(§11); cancel answers the same redirect with `status=A` and issues nothing.
+(§11); cancel answers the same redirect with `status=A` and issues nothing. Every return also names, under
+that signature, the caller that signed the start (`callerKey`) and the round trip (`callerReference`, its
+callerReferenceSender): a merchant accepts only returns naming its own key, so another merchant cannot
+send a round trip of its own back through this merchant's returnURL.
 
 Rules chosen here:
 - Every bad start request (signature, caller key, a missing or malformed input, returnURL) is an HTML
@@ -13,14 +16,23 @@ Rules chosen here:
   and even a signed request with a bad input is best shown to the developer integrating it. `status=CE`
   (or `SE` for a transient fault) is only sent back after a verified start, when the Processor refuses
   the setup at confirm (DuplicateRequest, an expiry that has passed meanwhile, ...).
-- State between pages travels in a hidden form field, sealed with an HMAC (no server-side record, so no
-  table, no clean-up, any worker can serve any step). It holds the verified start parameters, the step,
+- A round trip (a caller's callerReferenceSender) ends once, at the buyer's first Confirm or Cancel,
+  whatever the Processor then answers (a refused setup is reported once, as `CE`): after that its start
+  URL, a form of its pages kept or replayed, another buyer or another e-mail address get an error page
+  (HTTP 400) and nothing is issued or returned. A merchant starts a new round trip with new references.
+- A start URL expires. Our client signs `startUrlExpiry` (epoch seconds) into it; once that has passed, or
+  when it is more than `MAX_START_URL_LIFETIME` ahead, the start is refused like any bad input. A start
+  URL without it (boto's `cbui_url` signs none, and no Timestamp either, so its age is unknown) may be
+  opened for `UNSIGNED_START_URL_LIFETIME` after it was first opened, and never after its round trip
+  ended. One that nobody opened stays usable until it is: signing an expiry is what prevents that.
+- State between pages travels in a hidden form field, sealed with an HMAC (no server-side session, so no
+  clean-up, any worker can serve any step). It holds the verified start parameters, the step,
   the signed-in buyer and when the pipeline started (it lapses after `SESSION_LIFETIME`). Its key is
   derived from the processor's RSA signing key, which every worker already shares through the database.
 - CSRF: each sealed state names a random nonce that must equal the `HttpOnly; SameSite=Lax` cookie set by
   the start page, so a form posted from another site (which carries no cookie, or not this browser's)
-  is refused; an `Origin` header, when sent, must also be this processor. Replaying a sealed state is
-  harmless: a setup is idempotent by its caller references, so a second confirm returns the same ids.
+  is refused; an `Origin` header, when sent, must also be this processor. Replaying a sealed state after
+  the round trip ended is refused (above).
 - `paymentMethod` is a comma list of CC, ACH, ABT; the first one is what is stored (CC by default).
 - Address, shipping and usage-limit parameters, and anything unknown (boto's `CallerReference`), are
   accepted and ignored; they still count in the signature.
@@ -50,6 +62,7 @@ from fpscore.money import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, Amount
 from fpscore.processor import InstrumentSetup, Processor
 from fpscore.processor.api import read_form
 from fpscore.processor.cbui_pages import (
+    NOTHING_DONE,
     Buyer,
     Page,
     confirm_page,
@@ -60,6 +73,7 @@ from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
 from fpscore.processor.instruments import MAX_VALIDITY_START, PAYMENT_METHODS
 from fpscore.processor.keys import SigningKeys, certificate_path
 from fpscore.processor.parties import CallerAccount, normalize_email
+from fpscore.processor.round_trips import RoundTrip, end, round_trip
 from fpscore.signing import rfc3986_quote, verify_query
 from fpscore.wire.catalogue import MAX_PARAMS, MAX_VALUE_BYTES
 
@@ -74,6 +88,8 @@ FORM_ROUTE = re.compile(r"/cobranded-ui/actions/(?P<step>sign-in|confirm)")
 PIPELINE_VERSION = "2009-01-09"
 PIPELINES = ("SetupPrepaid", "SetupPostpaid")
 SESSION_LIFETIME = timedelta(hours=1)
+MAX_START_URL_LIFETIME = timedelta(days=7)  # the furthest ahead a signed startUrlExpiry may be
+UNSIGNED_START_URL_LIFETIME = timedelta(days=1)  # a start URL without one, from its first opening
 SESSION_COOKIE = "fps_cbui_session"
 MAX_RETURN_URL = 2048
 MAX_PAYMENT_REASON = 2048
@@ -86,14 +102,14 @@ RETURN_PARAMS = frozenset(
         "status", "errorMessage", "expiry", "callerReference", "tokenID", "warningCode", "warningMessage",
         "fundingTokenID", "prepaidInstrumentID", "prepaidSenderTokenID",
         "creditInstrumentID", "creditSenderTokenID", "settlementTokenID",
-        "signature", "signatureVersion", "signatureMethod", "certificateUrl",
+        "signature", "signatureVersion", "signatureMethod", "certificateUrl", "callerKey",
     }
 )  # fmt: skip
 # The start parameters a pipeline uses; the sealed state carries these and nothing else.
 _KEPT = (
     "callerKey", "pipelineName", "returnURL", "callerReferenceSender", "callerReferenceFunding",
     "callerReferenceSettlement", "fundingAmount", "creditLimit", "globalAmountLimit", "currencyCode",
-    "paymentMethod", "paymentReason", "validityStart", "validityExpiry",
+    "paymentMethod", "paymentReason", "validityStart", "validityExpiry", "startUrlExpiry",
 )  # fmt: skip
 _STATE_KEY_INFO = b"fpscore cbui state v1"
 _NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -104,6 +120,14 @@ _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 # C0/C1 controls but tab, CR, LF (a paymentReason may span lines), DEL, surrogates, non-characters.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _HTML = "text/html; charset=utf-8"
+_ENDED = (
+    "This payment authorization has already ended: it was confirmed or cancelled, and cannot be "
+    "completed again."
+)
+_ENDED_NOTE = (
+    "Nothing more was authorized or charged. Return to the merchant's site, or contact the merchant."
+)
+_LAPSED = "This link to authorize a payment has expired. Return to the merchant's site and start again."
 
 
 class CallerInputError(Exception):
@@ -117,11 +141,14 @@ class CallerInputError(Exception):
 class SessionError(Exception):
     """A form post that cannot continue a pipeline: no, a forged or a lapsed state, or a foreign origin."""
 
-    def __init__(self, message: str, status: int = 400, merchant: str | None = None):
+    def __init__(
+        self, message: str, status: int = 400, merchant: str | None = None, note: str = NOTHING_DONE
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.merchant = merchant
+        self.note = note  # what it means for the buyer
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +167,7 @@ class PipelineRequest:
     payment_reason: str | None
     validity_start: datetime | None
     validity_expiry: datetime | None
+    url_expiry: datetime | None  # startUrlExpiry: when the start URL stops working
     params: dict[str, str]  # the start parameters it was parsed from (those in `_KEPT`)
 
     @property
@@ -296,6 +324,16 @@ def parse_start(params: Mapping[str, str], now: datetime | None) -> PipelineRequ
             problems["validityExpiry"] = "is in the past"
     if validity_start and validity_expiry and validity_start >= validity_expiry:
         problems["validityExpiry"] = "must be after validityStart"
+    url_expiry = None
+    try:
+        url_expiry = _epoch(params["startUrlExpiry"]) if "startUrlExpiry" in params else None
+    except (ValueError, OverflowError, OSError):
+        problems["startUrlExpiry"] = "must be a time in seconds since the epoch"
+    if now is not None and url_expiry is not None:
+        if url_expiry <= now:
+            problems["startUrlExpiry"] = "has passed: the merchant's link to this authorization has expired"
+        elif url_expiry > now + MAX_START_URL_LIFETIME:
+            problems["startUrlExpiry"] = f"must be at most {MAX_START_URL_LIFETIME.days} days ahead"
 
     if problems:
         raise CallerInputError(problems)
@@ -313,6 +351,7 @@ def parse_start(params: Mapping[str, str], now: datetime | None) -> PipelineRequ
         payment_reason=reason,
         validity_start=validity_start,
         validity_expiry=validity_expiry,
+        url_expiry=url_expiry,
         params={name: params[name] for name in _KEPT if name in params},
     )
 
@@ -435,7 +474,9 @@ class CoBrandedUi:
                 return self._start(environ)
             return self._post(environ, step)
         except SessionError as exc:
-            page = error_page("This page cannot continue", exc.message, {}, merchant=exc.merchant)
+            page = error_page(
+                "This page cannot continue", exc.message, {}, merchant=exc.merchant, note=exc.note
+            )
             return self._page(exc.status, page, "'none'")
         except Exception:
             logger.exception("CBUI %s failed unexpectedly", step)
@@ -453,8 +494,18 @@ class CoBrandedUi:
             return self._caller_input_error(exc)
         except FpsError as exc:
             return self._caller_input_error(CallerInputError({"request": exc.message}))
+        now = self.processor.clock()
+        trip = self._round_trip(caller, request, now)
+        if trip.outcome is not None:
+            page = error_page(
+                "This authorization has ended", _ENDED, {}, merchant=caller.name, note=_ENDED_NOTE
+            )
+            return self._page(400, page, "'none'")
+        if request.url_expiry is None and now - trip.opened_at > UNSIGNED_START_URL_LIFETIME:
+            page = error_page("This link has expired", _LAPSED, {}, merchant=caller.name)
+            return self._page(400, page, "'none'")
         nonce = self._cookie_nonce(environ) or secrets.token_urlsafe(24)
-        state = _State("sign-in", nonce, int(self.processor.clock().timestamp()), request.params)
+        state = _State("sign-in", nonce, int(now.timestamp()), request.params)
         page = sign_in_page(Page(caller.name, request), self.sealer.seal(state))
         path = environ.get("SCRIPT_NAME", "") + "/cobranded-ui/"
         secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
@@ -479,13 +530,29 @@ class CoBrandedUi:
         facts = Page(caller.name, request)
         decision = form.get("decision", "")
         if decision == "cancel":
+            self._end(caller, request, "Cancelled")
             logger.info("CBUI %s cancelled by the buyer (caller %s)", request.pipeline, caller.caller_id)
             return self._redirect(environ, request, {"status": "A"})
         if step == "sign-in" and state.step == "sign-in" and decision in ("", "continue"):
+            if self._round_trip(caller, request, self.processor.clock()).outcome is not None:
+                raise SessionError(_ENDED, merchant=caller.name, note=_ENDED_NOTE)
             return self._sign_in(form, state, facts, request)
         if step == "confirm" and state.step == "confirm" and decision == "confirm":
+            self._end(caller, request, "Confirmed", state.buyer_id)
             return self._confirm(environ, state, caller, request)
         raise SessionError("This form does not belong to this step. Return to the merchant and start again.")
+
+    def _round_trip(self, caller: CallerAccount, request: PipelineRequest, now: datetime) -> RoundTrip:
+        return round_trip(self.processor.engine, caller.caller_id, request.caller_reference_sender, now)
+
+    def _end(
+        self, caller: CallerAccount, request: PipelineRequest, outcome: str, buyer_id: int | None = None
+    ) -> None:
+        """End the round trip, or refuse this step with SessionError when it has already ended."""
+        reference, now = request.caller_reference_sender, self.processor.clock()
+        if not end(self.processor.engine, caller.caller_id, reference, outcome, now, buyer_id):
+            logger.info("CBUI %s refused: round trip already ended (caller %s)", outcome, caller.caller_id)
+            raise SessionError(_ENDED, merchant=caller.name, note=_ENDED_NOTE)
 
     def _sign_in(
         self, form: Mapping[str, str], state: _State, facts: Page, request: PipelineRequest
@@ -524,7 +591,6 @@ class CoBrandedUi:
                 "fundingTokenID": setup.funding_token_id or "",
                 "prepaidInstrumentID": setup.instrument_id,
                 "prepaidSenderTokenID": setup.sender_token_id,
-                "callerReference": request.caller_reference_sender,
             }
         else:
             result |= {
@@ -674,12 +740,15 @@ class CoBrandedUi:
     def _redirect(
         self, environ: WSGIEnvironment, request: PipelineRequest, result: dict[str, str]
     ) -> Response:
-        """A 302 to the returnURL (its own query kept) with `result`, RSA-signed over every parameter."""
+        """A 302 to the returnURL (its own query kept) with `result`, the caller and the round trip,
+        RSA-signed over every parameter."""
         key_id, key = self.keys.current()
         parts = urlsplit(request.return_url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         params |= result
         params |= {
+            "callerKey": request.caller_key,
+            "callerReference": request.caller_reference_sender,
             "signatureVersion": "2",
             "signatureMethod": "RSA-SHA1",
             "certificateUrl": self._certificate_url(environ, key_id),

@@ -252,13 +252,26 @@ def confirm_page(page: Page, state: str, buyer: Buyer) -> str:
     return _layout("Confirm", page.merchant, _subtitle(request), main)
 
 
-def error_page(title: str, message: str, problems: Mapping[str, str], *, merchant: str | None = None) -> str:
-    """An error the buyer cannot fix here: what went wrong, and for a bad start request, which inputs."""
+NOTHING_DONE = (
+    "Nothing was authorized and nothing was charged. "
+    "Return to the merchant's site and try again, or contact the merchant."
+)
+
+
+def error_page(
+    title: str,
+    message: str,
+    problems: Mapping[str, str],
+    *,
+    merchant: str | None = None,
+    note: str = NOTHING_DONE,
+) -> str:
+    """An error the buyer cannot fix here: what went wrong, for a bad start request which inputs, and
+    `note`, what it means for the buyer."""
     items = "".join(f"<li><code>{escape(name)}</code> {escape(why)}</li>" for name, why in problems.items())
     details = f'<ul class="problems" aria-label="Inputs at fault">{items}</ul>' if items else ""
     main = (
         f'<h2>{escape(title)}</h2><p class="error" role="alert">{escape(message)}</p>{details}'
-        '<p class="muted">Nothing was authorized and nothing was charged. '
-        "Return to the merchant's site and try again, or contact the merchant.</p>"
+        f'<p class="muted">{escape(note)}</p>'
     )
     return _layout(title, merchant, "Payment authorization" if merchant else None, main)

@@ -1,6 +1,6 @@
 """The processor's tables: callers and credentials, sandbox buyers, instruments and tokens,
 transactions, double-entry ledger accounts and entries, CallerReference records, the processor's signing
-key, and the record of every answered API request.
+key, the record of every answered API request, and the Co-Branded UI's round trips.
 
 Money columns are integer minor units (`*_cents`). Ledger entries are signed: debit positive, credit
 negative; every transaction's entries sum to zero. `ledger_accounts.balance_cents` is the running
@@ -263,3 +263,18 @@ class IpnNotification(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     gave_up_at: Mapped[datetime | None]
+
+
+class CbuiRoundTrip(Base):
+    """A Co-Branded UI round trip, named by its caller and callerReferenceSender: when its start URL was
+    first opened, and how it ended. It ends once: at the buyer's first Confirm or Cancel."""
+
+    __tablename__ = "cbui_round_trips"
+    __table_args__ = (CheckConstraint("outcome IN ('Confirmed', 'Cancelled')", name="outcome"),)
+
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), primary_key=True)
+    caller_reference_sender: Mapped[str] = mapped_column(String(128), primary_key=True)
+    opened_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("buyers.id"))  # who confirmed

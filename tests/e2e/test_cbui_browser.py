@@ -154,6 +154,7 @@ def test_buyer_sets_up_a_prepaid_balance(page, servers, processor, caller_id):  
     path, params = merchant.received[-1]
     assert path == "/fps/return" and params["order"] == "42"
     assert params["status"] == "SC" and params["expiry"] == "12/2099"
+    assert (params["callerKey"], params["callerReference"]) == (CALLER_KEY, "order-42-sender")
     assert _verified(processor_url, merchant_url, params)
     assert not _verified(processor_url, merchant_url, {**params, "status": "SA"})
     tokens = {token.token_id for token in processor.get_tokens(caller_id)}
@@ -194,28 +195,26 @@ def test_buyer_opens_a_credit_line_after_a_typo(page, servers, processor, caller
     assert set(ids) <= params.keys()
     assert _verified(processor_url, merchant_url, params)
 
-    # Back to the confirmation page (a POST answer, not stored: the browser offers to resubmit), reload
-    # to resubmit the sign-in, and confirm again: the same tokens come back, nothing new is issued.
-    _resubmit_previous(page)
-    page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url(f"{merchant_url}/fps/return?**")
-    _path, again = merchant.received[-1]
-    assert len(merchant.received) == 2 and again["status"] == "SB"
-    assert {name: again[name] for name in ids} == {name: params[name] for name in ids}
-    assert _verified(processor_url, merchant_url, again)
-    assert len(processor.get_tokens(caller_id)) == 2
+    # Back to the confirmation page (a POST answer, not stored: the browser offers to resubmit), and
+    # reload to resubmit the sign-in: the round trip has ended, so the page says so and offers nothing.
+    response = _resubmit_previous(page)
+    assert response is not None and response.status == 400
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("already ended")
+    sync_api.expect(page.get_by_role("button")).to_have_count(0)
+    _shot(page, "postpaid-3-ended")
+    assert len(merchant.received) == 1 and len(processor.get_tokens(caller_id)) == 2
 
 
-def _resubmit_previous(page) -> None:  # type: ignore[no-untyped-def]
-    """Go back to a page that answered a POST and reload it, as a buyer confirming the resubmission."""
+def _resubmit_previous(page):  # type: ignore[no-untyped-def]
+    """Go back to a page that answered a POST and reload it, as a buyer confirming the resubmission; the
+    reload's response."""
     try:
         page.go_back(wait_until="commit")
     except sync_api.Error as exc:  # Chromium shows ERR_CACHE_MISS: the page was not stored (no-store)
         assert "ERR_CACHE_MISS" in exc.message
     for _ in range(20):
         try:
-            page.reload()
-            return
+            return page.reload()
         except sync_api.Error:  # the error page is still being attached
             page.wait_for_timeout(100)
     raise AssertionError("could not reload the page to resubmit its form")

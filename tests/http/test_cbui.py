@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -19,6 +20,7 @@ import requests
 from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
 from helpers import ref, serve, usd
 
+from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
 
@@ -214,6 +216,7 @@ def test_postpaid_round_trip(fps, processor, caller_id, base_url):
 
     endpoint, params = returned(browser.submit(confirm, "confirm"))
     assert params["status"] == "SA" and params["expiry"] == "01/2099"
+    assert params["callerKey"] == CALLER_KEY and params["callerReference"] == query["callerReferenceSender"]
     assert POSTPAID_IDS <= params.keys() and not PREPAID_IDS & params.keys()
     assert_signed(fps, base_url, endpoint, params)
 
@@ -245,42 +248,109 @@ def test_postpaid_round_trip(fps, processor, caller_id, base_url):
 def test_cancel_on_either_page_returns_status_a_and_issues_nothing(fps, processor, caller_id, base_url):
     before = ledger_state(processor.engine)
     for pipeline in ("SetupPrepaid", "SetupPostpaid"):
-        browser = Browser()
-        sign_in = browser.open(start_url(base_url, pipeline))
-        for response in (
-            browser.submit(sign_in, "cancel"),
-            browser.submit(browser.sign_in(sign_in), "cancel"),
-        ):
-            endpoint, params = returned(response)
+        for on_confirm_page in (False, True):
+            browser = Browser()
+            query = start_query(pipeline)
+            page = browser.open(f"{base_url}{START}?{urlencode(query, quote_via=quote)}")
+            endpoint, params = returned(
+                browser.submit(browser.sign_in(page) if on_confirm_page else page, "cancel")
+            )
             assert {name for name in params if "ID" in name} == set()
             assert params["status"] == "A" and params["order"] == "17"
+            assert (params["callerKey"], params["callerReference"]) == (
+                CALLER_KEY,
+                query["callerReferenceSender"],
+            )
             assert verifications(fps, endpoint, params) == (True, True)
     assert processor.get_tokens(caller_id) == []
     assert ledger_state(processor.engine)[1] == before[1]  # signing in made buyers; nothing moved
 
 
+def ended(response: requests.Response) -> str:
+    """The page refusing a step of a round trip that has already ended: no redirect, no form."""
+    html = assert_page(response, 400)
+    assert "already ended" in html and "Location" not in response.headers and "<form" not in html
+    return html
+
+
 @BOTH_BACKENDS
-def test_confirming_twice_returns_the_same_ids_and_another_buyer_gets_ce(
-    fps, processor, caller_id, base_url, clock
-):
+def test_a_completed_round_trip_cannot_be_confirmed_again(fps, processor, caller_id, base_url, clock):
     browser = Browser()
     now = int(clock().timestamp())
     validity = {"validityStart": str(now + 60), "validityExpiry": str(now + 86400 * 30)}
-    sign_in = browser.open(start_url(base_url, **validity))
+    url = start_url(base_url, **validity)
+    sign_in = browser.open(url)
     confirm = browser.sign_in(sign_in)
     _, first = returned(browser.submit(confirm, "confirm"))
-    _, again = returned(browser.submit(confirm, "confirm"))  # back, and submit again
-    assert first["status"] == again["status"] == "SC"
-    assert {name: again[name] for name in PREPAID_IDS} == {name: first[name] for name in PREPAID_IDS}
+    assert first["status"] == "SC"
+    ended(browser.submit(confirm, "confirm"))  # back, and submit again: a replayed form
+    ended(browser.submit(confirm, "cancel"))
+    # Back to the sign-in page, as someone else; and the start URL opened again, by anyone.
+    ended(browser.sign_in(sign_in, email="eve@buyers.example"))
+    ended(Browser().open(url))
     assert len(processor.get_tokens(caller_id)) == 2
 
-    # Back to the sign-in page, as someone else: the references are taken for other terms.
-    eve = browser.submit(browser.sign_in(sign_in, email="eve@buyers.example"), "confirm")
-    endpoint, params = returned(eve)
-    assert params["status"] == "CE" and params["errorMessage"].startswith("DuplicateRequest: ")
-    assert not PREPAID_IDS & params.keys()
-    assert verifications(fps, endpoint, params) == (True, True)
+
+def test_a_cancelled_round_trip_cannot_be_completed_later(fps, processor, caller_id, base_url):
+    url = start_url(base_url)
+    browser = Browser()
+    sign_in = browser.open(url)
+    confirm = browser.sign_in(sign_in)
+    assert returned(browser.submit(confirm, "cancel"))[1]["status"] == "A"
+    ended(browser.submit(confirm, "confirm"))
+    ended(browser.sign_in(sign_in, email="eve@buyers.example"))  # back to the sign-in page, as Eve
+    ended(Browser().open(url))  # another buyer, given the link later
+    assert processor.get_tokens(caller_id) == []
+
+
+@BOTH_BACKENDS
+def test_concurrent_confirms_end_a_round_trip_once(processor, caller_id, base_url):
+    browser = Browser()
+    confirm = browser.sign_in(browser.open(start_url(base_url)))
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: browser.submit(confirm, "confirm"), range(4)))
+    assert sorted(answer.status_code for answer in answers) == [302, 400, 400, 400]
     assert len(processor.get_tokens(caller_id)) == 2
+
+
+def test_start_url_past_its_expiry_is_refused(processor, caller_id, base_url, clock):
+    soon = str(int((clock() + timedelta(minutes=5)).timestamp()))
+    url = start_url(base_url, startUrlExpiry=soon)
+    assert_page(Browser().open(url))
+    clock.advance(timedelta(minutes=6))
+    html = assert_page(Browser().open(url), 400)
+    assert "<code>startUrlExpiry</code> has passed" in html
+    for case, value in (
+        ("too far ahead", str(int((clock() + timedelta(days=8)).timestamp()))),
+        ("words", "soon"),
+    ):
+        html = assert_page(Browser().open(start_url(base_url, startUrlExpiry=value)), 400)
+        assert "<code>startUrlExpiry</code>" in html, case
+    assert processor.get_tokens(caller_id) == []
+
+
+def test_our_client_signs_an_expiry_into_start_urls(processor, caller_id, base_url, clock):
+    client = MerchantClient(base_url, CALLER_KEY, CALLER_SECRET, clock=clock)
+    terms = {"pipelineName": "SetupPrepaid", "returnURL": RETURN_URL, "callerReferenceSender": ref("sender"),
+             "callerReferenceFunding": ref("funding"), "fundingAmount": "25.00"}  # fmt: skip
+    url = client.pipeline_url(terms)
+    browser = Browser()
+    assert_page(browser.open(url))
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert "<code>startUrlExpiry</code> has passed" in assert_page(Browser().open(url), 400)
+
+
+def test_start_url_without_expiry_lapses_a_day_after_it_was_first_opened(
+    processor, caller_id, base_url, clock
+):
+    url = start_url(base_url)
+    assert_page(Browser().open(url))
+    clock.advance(timedelta(hours=23))
+    assert_page(Browser().open(url))
+    clock.advance(timedelta(hours=2))
+    html = assert_page(Browser().open(url), 400)
+    assert "expired" in html and "<form" not in html
+    assert processor.get_tokens(caller_id) == []
 
 
 def test_refusal_at_confirm_redirects_with_ce(fps, processor, caller_id, base_url, clock):
