@@ -6,6 +6,12 @@ Each round trip is a TokenReference with fresh caller references. The returnURL 
 round trip came back without trusting anything unsigned. Signatures are checked locally with the
 processor's certificate, fetched only from the processor's own host and cached; when the certificate
 cannot be fetched, the processor's VerifySignature action decides.
+
+The processor signs with one key for every merchant, so a valid signature alone does not make a return
+ours: another merchant can start a round trip of its own with our returnURL. A return is accepted only
+when the processor signed that it was started with our access key (`callerKey`) and for this round trip
+(`callerReference`, our callerReferenceSender). A round trip ends once: a return for one that already
+ended is refused and changes nothing, unless it is the very return that ended it (a reload of the page).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ SUCCESS_STATUSES = frozenset({"SA", "SB", "SC"})
 
 
 class ReturnRefused(Exception):
-    """A return whose signature does not verify, or that names no round trip of ours: nothing is stored."""
+    """A return whose signature does not verify, that names no round trip of ours, or one that already
+    ended otherwise: nothing is stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,24 +160,28 @@ def verify_signed(
     return verify_outbound(params, method=method, url_endpoint=url_endpoint, certificate_pem=pem)
 
 
+def _refuse(merchant: Merchant, actor: Actor, subject: str | None, why: str) -> ReturnRefused:
+    merchant.audit.record_event(actor.name, "cbui_return", "Refused", subject, why)
+    return ReturnRefused(why)
+
+
 def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mapping[str, str]) -> SetupResult:
-    """Act on a CBUI return: store the tokens (SA/SB/SC), or the abandonment (A), or the error. Doing it
-    twice for the same return changes nothing."""
+    """Act on a CBUI return: store the tokens (SA/SB/SC), or the abandonment (A), or the error. The same
+    return again answers what it stored; any other return for a round trip that ended is refused."""
     if not verify_signed(merchant, actor, "GET", url_endpoint, params):
-        merchant.audit.record_event(actor.name, "cbui_return", "Refused", None, "signature did not verify")
-        raise ReturnRefused("the return's signature does not verify")
+        raise _refuse(merchant, actor, None, "the return's signature does not verify")
+    token_reference = params.get("tokenReference", "")
+    if params.get("callerKey") != merchant.client.access_key_id:
+        raise _refuse(merchant, actor, token_reference[:128] or None, "the return names another caller")
     with merchant.engine.connect() as conn:
         reference = conn.execute(
-            select(_references).where(
-                _references.c.caller_reference_sender == params.get("tokenReference", "")
-            )
+            select(_references).where(_references.c.caller_reference_sender == token_reference)
         ).one_or_none()
-    if reference is None:
-        raise ReturnRefused("the return names no round trip of this merchant")
+    if reference is None or params.get("callerReference") != reference.caller_reference_sender:
+        raise _refuse(merchant, actor, None, "the return names no round trip of this merchant")
     status = params.get("status", "")
     if reference.status != "Started":
-        return SetupResult(reference.id, reference.status, reference.cbui_status, reference.instrument_id,
-                           reference.error_message)  # fmt: skip
+        return _ended(merchant, actor, reference, status, params)
     if status in SUCCESS_STATUSES:
         return _store_tokens(merchant, actor, reference, status, params)
     outcome = "Abandoned" if status == "A" else "Failed"
@@ -178,15 +189,31 @@ def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mappin
         "The customer left the authorization" if status == "A" else status
     )
     with merchant.engine.begin() as conn:
-        conn.execute(
-            update(_references).where(_references.c.id == reference.id)
+        ended = conn.execute(
+            update(_references).where(_references.c.id == reference.id, _references.c.status == "Started")
             .values(status=outcome, cbui_status=status[:4], error_message=message[:1000],
                     completed_at=utcnow())
-        )  # fmt: skip
+        ).rowcount  # fmt: skip
+    if not ended:  # another return for it was stored meanwhile
+        return _ended(merchant, actor, reference, status, params)
     merchant.audit.record_event(
         actor.name, "cbui_return", outcome, reference.caller_reference_sender, message
     )
     return SetupResult(reference.id, outcome, status, None, message)
+
+
+def _ended(
+    merchant: Merchant, actor: Actor, ref: Row[Any], status: str, params: Mapping[str, str]
+) -> SetupResult:
+    """What was stored for a round trip that already ended, when `params` is the return that ended it."""
+    with merchant.engine.connect() as conn:
+        ref = conn.execute(select(_references).where(_references.c.id == ref.id)).one()
+    instrument_id = _ids(ref.kind, params)["id"] if status in SUCCESS_STATUSES else None
+    if (ref.cbui_status, ref.instrument_id) != (status[:4], instrument_id):
+        raise _refuse(
+            merchant, actor, ref.caller_reference_sender, f"the round trip already ended ({ref.status})"
+        )
+    return SetupResult(ref.id, ref.status, ref.cbui_status, ref.instrument_id, ref.error_message)
 
 
 def _expiry(text: str | None) -> datetime | None:
@@ -197,28 +224,37 @@ def _expiry(text: str | None) -> datetime | None:
     return datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
-def _store_tokens(
-    merchant: Merchant, actor: Actor, ref: Row[Any], status: str, params: Mapping[str, str]
-) -> SetupResult:
-    if ref.kind == "Prepaid":
-        ids = {
+def _ids(kind: str, params: Mapping[str, str]) -> dict[str, str | None]:
+    """The instrument and token ids a successful return carries, as the instrument's columns."""
+    if kind == "Prepaid":
+        return {
             "id": params.get("prepaidInstrumentID"),
             "sender_token_id": params.get("prepaidSenderTokenID"),
             "funding_token_id": params.get("fundingTokenID"),
             "settlement_token_id": None,
         }
-    else:
-        ids = {
-            "id": params.get("creditInstrumentID"),
-            "sender_token_id": params.get("creditSenderTokenID"),
-            "funding_token_id": None,
-            "settlement_token_id": params.get("settlementTokenID"),
-        }
+    return {
+        "id": params.get("creditInstrumentID"),
+        "sender_token_id": params.get("creditSenderTokenID"),
+        "funding_token_id": None,
+        "settlement_token_id": params.get("settlementTokenID"),
+    }
+
+
+def _store_tokens(
+    merchant: Merchant, actor: Actor, ref: Row[Any], status: str, params: Mapping[str, str]
+) -> SetupResult:
+    ids = _ids(ref.kind, params)
     if not all(value for name, value in ids.items() if name in ("id", "sender_token_id")):
-        raise ReturnRefused("a successful return without its tokens")
+        raise _refuse(merchant, actor, ref.caller_reference_sender, "a successful return without its tokens")
     now = utcnow()
     with merchant.engine.begin() as conn:
-        if conn.execute(select(_instruments.c.id).where(_instruments.c.id == ids["id"])).first() is None:
+        ended = conn.execute(
+            update(_references).where(_references.c.id == ref.id, _references.c.status == "Started")
+            .values(status="Completed", cbui_status=status, instrument_id=ids["id"], completed_at=now)
+        ).rowcount  # fmt: skip
+        exists = conn.execute(select(_instruments.c.id).where(_instruments.c.id == ids["id"])).first()
+        if ended and exists is None:
             conn.execute(
                 insert(_instruments).values(
                     **ids, customer_id=ref.customer_id, kind=ref.kind,
@@ -229,9 +265,7 @@ def _store_tokens(
                     balance_cents=0, created_at=now,
                 )
             )  # fmt: skip
-        conn.execute(
-            update(_references).where(_references.c.id == ref.id)
-            .values(status="Completed", cbui_status=status, instrument_id=ids["id"], completed_at=now)
-        )  # fmt: skip
+    if not ended:  # another return for it was stored meanwhile
+        return _ended(merchant, actor, ref, status, params)
     merchant.audit.record_event(actor.name, "cbui_return", "Done", ids["id"], status)
     return SetupResult(ref.id, "Completed", status, ids["id"], None)
