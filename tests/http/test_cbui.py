@@ -322,7 +322,11 @@ def test_start_url_past_its_expiry_is_refused(processor, caller_id, base_url, cl
     assert "<code>startUrlExpiry</code> has passed" in html
     for case, value in (
         ("too far ahead", str(int((clock() + timedelta(days=8)).timestamp()))),
+        ("far future", "99999999999"),
         ("words", "soon"),
+        ("negative", "-1"),
+        ("empty", ""),
+        ("huge", "9" * 400),
     ):
         html = assert_page(Browser().open(start_url(base_url, startUrlExpiry=value)), 400)
         assert "<code>startUrlExpiry</code>" in html, case
