@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import auth, components, resources
+from dashboard.text import md
 from fpscore.errors import FpsError
 from fpscore.merchant import flows, staff
 from fpscore.merchant.connect import Merchant
@@ -29,6 +30,9 @@ PENDING_KEY = "fps_pending"
 
 @dataclass(frozen=True)
 class Pending:
+    """An action waiting for confirmation. `title`, `moves` and `warning` are markdown: the page that
+    proposes escapes every value in them with `md`."""
+
     kind: str  # a key of EXECUTORS
     title: str
     moves: tuple[tuple[str, str], ...]  # (what, how much / which): exactly what will move
@@ -115,13 +119,13 @@ def propose_write_off(instrument_id: str, customer_email: str, typed: str, reaso
     propose(
         Pending(
             "write_off",
-            f"Write off {usd(amount)} of {customer_email}'s debt",
+            f"Write off {usd(amount)} of {md(customer_email)}'s debt",
             (
                 ("Forgive", f"**{usd(amount)}** of debt: nobody is charged"),
                 ("Debt now (live)", f"{usd(debt)} at {components.when(asked, seconds=True)}"),
                 ("Debt after", usd(debt - amount)),
-                ("Reason", reason.strip()),
-                ("Instrument", f"`{instrument_id}`"),
+                ("Reason", md(reason)),
+                ("Instrument", md(instrument_id)),
             ),
             {
                 "instrument_id": instrument_id,
@@ -146,7 +150,10 @@ def _amount(params: dict[str, Any]) -> Amount:
 
 
 def _ids(outcome: flows.Outcome) -> str:
-    return f"TransactionId {outcome.transaction_id} ({outcome.status}), RequestId {outcome.request_id}"
+    return (
+        f"TransactionId {md(outcome.transaction_id)} ({md(outcome.status)}), "
+        f"RequestId {md(outcome.request_id)}"
+    )
 
 
 def _settle(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
@@ -189,29 +196,29 @@ def _write_off(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Resu
 def _refund(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     amount = _amount(params)
     outcome = flows.refund_purchase(merchant, actor, int(params["purchase_id"]), params["reason"], amount)
-    return f"Refunded {components.usd(amount)} of purchase {params['purchase_id']}. {_ids(outcome)}.", []
+    return f"Refunded {components.usd(amount)} of purchase {int(params['purchase_id'])}. {_ids(outcome)}.", []
 
 
 def _cancel_token(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     request_id = flows.cancel_token(merchant, actor, params["instrument_id"], params["reason"])
-    return f"Token cancelled: no further purchases on this instrument. RequestId {request_id}.", []
+    return f"Token cancelled: no further purchases on this instrument. RequestId {md(request_id)}.", []
 
 
 def _change_role(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     staff.change_role(merchant.engine, actor, params["username"], params["role"])
-    return f"{params['username']} is now {params['role']}.", []
+    return f"{md(params['username'])} is now {md(params['role'])}.", []
 
 
 def _set_disabled(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     staff.set_disabled(merchant.engine, actor, params["username"], bool(params["disabled"]))
     state = "disabled: their sessions end at their next page view" if params["disabled"] else "enabled"
-    return f"{params['username']} is {state}.", []
+    return f"{md(params['username'])} is {state}.", []
 
 
 def _reset_password(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     password = staff.reset_password(merchant.engine, actor, params["username"])
     return (
-        f"New temporary password for {params['username']}: `{password}` — "
+        f"New temporary password for {md(params['username'])}: `{password}` — "
         "hand it over now; it is not shown again.",
         [],
     )

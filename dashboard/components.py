@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, resources
+from dashboard.text import md
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
 from fpscore.merchant import flows
@@ -93,26 +94,23 @@ def parse_amount(text: str, field: str) -> Amount | None:
 # -- messages -----------------------------------------------------------------------------------------
 
 
-def show_error(error: BaseException) -> None:
-    """An error as the person reading it needs it: the FPS code and message, a clear refusal, or why the
-    merchant's records refused."""
-    if isinstance(error, Forbidden):
-        st.error(f"**Refused.** {error} — your role does not allow this.", icon=":material/block:")
-    elif isinstance(error, FpsError):
-        request = f" (RequestId {error.request_id})" if error.request_id else ""
-        st.error(f"**{error.code}**: {error.message}{request}", icon=":material/error:")
-    elif isinstance(error, FlowRefused):
-        st.warning(f"**Not done.** {error}", icon=":material/info:")
-    else:
-        st.error(f"**Not done.** {error}", icon=":material/error:")
-
-
 def describe(error: BaseException) -> str:
+    """An error as the person reading it needs it, as markdown: the FPS code and message, a clear refusal,
+    or why the merchant's records refused (every part from outside escaped)."""
     if isinstance(error, Forbidden):
-        return f"Refused: {error} — your role does not allow this."
+        return f"**Refused.** {md(error)} — your role does not allow this."
     if isinstance(error, FpsError):
-        return f"{error.code}: {error.message}"
-    return str(error)
+        request = f" (RequestId {md(error.request_id)})" if error.request_id else ""
+        return f"**{md(error.code)}**: {md(error.message)}{request}"
+    return f"**Not done.** {md(error)}"
+
+
+def show_error(error: BaseException) -> None:
+    if isinstance(error, FlowRefused):
+        st.warning(describe(error), icon=":material/info:")
+    else:
+        icon = ":material/block:" if isinstance(error, Forbidden) else ":material/error:"
+        st.error(describe(error), icon=icon)
 
 
 @contextmanager
@@ -125,7 +123,8 @@ def guarded() -> Iterator[None]:
 
 
 def flash(kind: str, text: str, rows: list[dict[str, Any]] | None = None) -> None:
-    """A message for the next run (after the rerun that closes a dialog)."""
+    """A message for the next run (after the rerun that closes a dialog); `text` is markdown, its values
+    escaped with `md`."""
     st.session_state[FLASH_KEY] = {"kind": kind, "text": text, "rows": rows or []}
 
 
@@ -160,7 +159,13 @@ def link_column(label: str, shown: str = r"=([^&]{1,12})", help: str | None = No
     return st.column_config.LinkColumn(label, display_text=shown, help=help)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def to_csv(records: Iterable[dict[str, Any]]) -> str:
+    """`records` as CSV for a spreadsheet. A text cell that a spreadsheet would read as a formula gets a
+    leading single quote (OWASP's rule); numbers (amounts, counts) stay numbers, a negative one included,
+    since only text can carry a formula."""
     buffer = io.StringIO()
     writer: csv.DictWriter[str] | None = None
     for record in records:
@@ -173,9 +178,11 @@ def to_csv(records: Iterable[dict[str, Any]]) -> str:
 
 def _csv_value(value: Any) -> Any:
     if isinstance(value, Amount):
-        return str(value)
+        return value.to_decimal()
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
     return value
 
 

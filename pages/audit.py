@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import components as ui
 from dashboard import resources
+from dashboard.text import md
 from fpscore.merchant import queries
 from fpscore.merchant.queries import ApiCallFilter, ApiCallRow, AuditEventFilter, AuditEventRow, CallRecord
 
@@ -111,39 +112,39 @@ def show_record(asked: dict[str, str]) -> None:
     }
     if record is None:
         st.warning(
-            f"No FPS call with {label[name]} `{value[:128]}` is recorded. The merchant records every attempt "
-            "of every call it makes; check the id, or search below by instrument or time."
+            f"No FPS call with {label[name]} {md(value[:128])} is recorded. The merchant records every "
+            "attempt of every call it makes; check the id, or search below by instrument or time."
         )
         return
     attempts = record.attempts
     last = attempts[-1].call if attempts else None
-    st.subheader(f"{last.action if last else 'Request'} · {label[name]} `{value[:80]}`")
+    st.subheader(f"{md(last.action) if last else 'Request'} · {label[name]} {md(value[:80])}")
     cols = st.columns(4)
     cols[0].metric("Attempts", len(attempts))
-    cols[1].metric("Outcome", outcome(last) if last else "never sent")
+    cols[1].metric("Outcome", md(outcome(last)) if last else "never sent")
     cols[2].metric(
-        "Actor", last.actor if last else (record.movement.requested_by if record.movement else "—")
+        "Actor", md(last.actor) if last else (md(record.movement.requested_by) if record.movement else "—")
     )
     cols[3].metric("Time, all attempts", f"{sum(a.call.latency_ms for a in attempts):,} ms")
     links = []
     if record.instrument_id:
         links.append(
-            f"[Instrument {ui.short(record.instrument_id)}]"
+            f"[Instrument {md(ui.short(record.instrument_id))}]"
             f"({ui.link('instrument', instrument=record.instrument_id)})"
         )
     if record.movement is not None:
         m = record.movement
         st.markdown(
-            f"**{m.kind} {m.row_id}**: {ui.usd(m.amount)}, {m.status}"
-            + (f" ({m.error_code})" if m.error_code else "")
-            + f", asked by **{m.requested_by}** at {ui.when(m.created_at, seconds=True)}"
+            f"**{md(m.kind)} {m.row_id}**: {ui.usd(m.amount)}, {md(m.status)}"
+            + (f" ({md(m.error_code)})" if m.error_code else "")
+            + f", asked by **{md(m.requested_by)}** at {ui.when(m.created_at, seconds=True)}"
             + (f", done {ui.when(m.completed_at, seconds=True)}" if m.completed_at else "")
-            + (f" — {m.detail}" if m.detail else "")
+            + (f" — {md(m.detail)}" if m.detail else "")
         )
     if record.order is not None:
         o = record.order
         st.markdown(
-            f"**Order {o.order_id}** of {o.customer_email}: {ui.usd(o.total)}, {o.status}, "
+            f"**Order {o.order_id}** of {md(o.customer_email)}: {ui.usd(o.total)}, {md(o.status)}, "
             f"placed {ui.when(o.created_at)}"
         )
     if links:
@@ -154,19 +155,19 @@ def show_record(asked: dict[str, str]) -> None:
     for attempt in attempts:
         call = attempt.call
         with st.expander(
-            f"Attempt {call.attempt} · {ui.when(call.created_at, seconds=True)} · {outcome(call)}",
+            f"Attempt {call.attempt} · {ui.when(call.created_at, seconds=True)} · {md(outcome(call))}",
             expanded=attempt is attempts[-1],
         ):
             st.markdown(
-                f"- **RequestId:** `{call.request_id or '—'}`\n"
-                f"- **CallerReference:** `{call.caller_reference or '—'}`\n"
-                f"- **TransactionId:** `{call.transaction_id or '—'}`\n"
+                f"- **RequestId:** {md(call.request_id or '—')}\n"
+                f"- **CallerReference:** {md(call.caller_reference or '—')}\n"
+                f"- **TransactionId:** {md(call.transaction_id or '—')}\n"
                 f"- **HTTP status:** {call.http_status or 'no answer'} · "
-                f"**FPS status:** {call.fps_status or '—'}\n"
-                f"- **Actor:** {call.actor} · **took** {call.latency_ms} ms"
+                f"**FPS status:** {md(call.fps_status or '—')}\n"
+                f"- **Actor:** {md(call.actor)} · **took** {call.latency_ms} ms"
             )
             if call.error_code:
-                st.error(f"**{call.error_code}**: {call.error_message or ''}")
+                st.error(f"**{md(call.error_code)}**: {md(call.error_message or '')}")
             st.caption("Parameters sent (credentials and signature are never recorded)")
             st.json(attempt.request_params, expanded=True)
             if attempt.response_body:
@@ -207,7 +208,7 @@ def look_up() -> None:
         for name in RECORD_PARAMS:
             if resources.read(queries.call_record, **{name: typed.strip()}) is not None:
                 open_record(**{name: typed.strip()})
-        st.warning(f"No FPS call with the id `{typed.strip()[:128]}` is recorded.")
+        st.warning(f"No FPS call with the id {md(typed.strip()[:128])} is recorded.")
 
 
 def calls_tab() -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import auth, resources
 from dashboard import components as ui
+from dashboard.text import md
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
 from fpscore.merchant import fee_days
@@ -38,7 +39,7 @@ def run_checks() -> Checked:
     with st.status("Checking…", expanded=True) as status:
         try:
             differences = reconcile(
-                merchant, auth.actor(), progress=lambda step: st.write(f"Reconciliation: {step}…")
+                merchant, auth.actor(), progress=lambda step: st.write(f"Reconciliation: {md(step)}…")
             )
         except (FpsError, Forbidden, FlowRefused) as exc:
             error = ui.describe(exc)

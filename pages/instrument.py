@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import actions, auth, resources
 from dashboard import components as ui
+from dashboard.text import md
 from fpscore.merchant import queries
 from fpscore.merchant.queries import HistoryEntry, InstrumentDetail, InstrumentView
 from fpscore.merchant.roles import Permission
@@ -83,9 +84,9 @@ def choose_instrument() -> None:
 def header(detail: InstrumentDetail) -> None:
     postpaid = detail.kind == "Postpaid"
     status = ":green-badge[Active]" if detail.status == "Active" else ":red-badge[Cancelled]"
-    st.title(f"{detail.customer_name} · {detail.kind}")
+    st.title(f"{md(detail.customer_name)} · {md(detail.kind)}")
     st.markdown(
-        f"{status} :gray-badge[{detail.customer_email}] :gray-badge[opened {ui.when(detail.created_at)}]"
+        f"{status} :gray-badge[{md(detail.customer_email)}] :gray-badge[opened {ui.when(detail.created_at)}]"
     )
     live = ui.live_balance(detail.instrument_id)
     cols = st.columns([1.3, 1, 1, 1])
@@ -125,11 +126,11 @@ def header(detail: InstrumentDetail) -> None:
     with st.expander("Identifiers and tokens"):
         second = detail.settlement_token_id if postpaid else detail.funding_token_id
         st.markdown(
-            f"- **Instrument:** `{detail.instrument_id}`\n"
-            f"- **Sender token:** `{ui.mask(detail.sender_token_id)}` · "
-            f"**{'Settlement' if postpaid else 'Funding'} token:** `{ui.mask(second)}`\n"
+            f"- **Instrument:** {md(detail.instrument_id)}\n"
+            f"- **Sender token:** {md(ui.mask(detail.sender_token_id))} · "
+            f"**{'Settlement' if postpaid else 'Funding'} token:** {md(ui.mask(second))}\n"
             f"- **Expires:** {ui.when(detail.expires_at)} · **Debt since:** {ui.when(detail.debt_since)}\n"
-            f"- **Customer:** {detail.customer_name} ({detail.customer_id})"
+            f"- **Customer:** {md(detail.customer_name)} ({detail.customer_id})"
         )
 
 
@@ -178,16 +179,16 @@ def propose_settle(detail: InstrumentDetail, typed: str) -> None:
     actions.propose(
         actions.Pending(
             "settle",
-            f"Settle {ui.usd(amount)} of {detail.customer_email}'s debt",
+            f"Settle {ui.usd(amount)} of {md(detail.customer_email)}'s debt",
             (
                 (
                     "Charge the customer",
-                    f"**{ui.usd(amount)}** with settlement token {ui.mask(detail.settlement_token_id)}",
+                    f"**{ui.usd(amount)}** with settlement token {md(ui.mask(detail.settlement_token_id))}",
                 ),
                 ("Debt now (live)", f"{ui.usd(debt)} at {ui.when(asked, seconds=True)}"),
                 ("Debt after", ui.usd(debt - amount)),
                 ("Processor fee", f"{ui.usd(fee)}, on this one aggregated charge"),
-                ("Instrument", f"`{detail.instrument_id}`"),
+                ("Instrument", md(detail.instrument_id)),
             ),
             {
                 "instrument_id": detail.instrument_id,
@@ -213,13 +214,13 @@ def propose_refund(view: InstrumentView, purchase_id: int, typed: str, reason: s
     actions.propose(
         actions.Pending(
             "refund",
-            f"Refund {ui.usd(amount)} of “{bought.product}”",
+            f"Refund {ui.usd(amount)} of “{md(bought.product)}”",
             (
                 ("Return", f"**{ui.usd(amount)}** {'to the prepaid balance' if prepaid else 'off the debt'}"),
                 ("Purchase", f"{bought.purchase_id} (order {bought.order_id}), paid {ui.usd(bought.amount)}"),
                 ("Refunded before", ui.usd(bought.refunded)),
                 (f"{'Balance' if prepaid else 'Debt'} (book)", f"{ui.usd(detail.balance)} → {ui.usd(after)}"),
-                ("Reason", reason.strip()),
+                ("Reason", md(reason)),
             ),
             {
                 "purchase_id": bought.purchase_id,
@@ -244,11 +245,11 @@ def propose_cancel(detail: InstrumentDetail, reason: str) -> None:
     actions.propose(
         actions.Pending(
             "cancel_token",
-            f"Cancel {detail.customer_email}'s {detail.kind.lower()} instrument",
+            f"Cancel {md(detail.customer_email)}'s {md(detail.kind.lower())} instrument",
             (
-                ("Cancel", f"sender token {ui.mask(detail.sender_token_id)}: no further purchases"),
+                ("Cancel", f"sender token {md(ui.mask(detail.sender_token_id))}: no further purchases"),
                 ("Money", f"nothing moves; {left}"),
-                ("Reason", reason.strip()),
+                ("Reason", md(reason)),
             ),
             {"instrument_id": detail.instrument_id, "reason": reason.strip()},
             PAGE,
@@ -318,7 +319,7 @@ def action_forms(view: InstrumentView) -> None:
     if actor.may(Permission.CANCEL_TOKEN) and detail.status == "Active":
         forms["Cancel token"] = cancel_form
     if not forms:
-        st.caption(f"Your role ({actor.role}) can look here but not act.")
+        st.caption(f"Your role ({md(actor.role)}) can look here but not act.")
         return
     for form, tab in zip(forms.values(), st.tabs(list(forms)), strict=True):
         with tab, ui.guarded():
@@ -337,7 +338,7 @@ if view is None:
     st.title("Instrument")
     ui.show_flash()
     st.warning(
-        f"The merchant has no instrument `{wanted[:64]}`. Check the id, or find it on the Instruments page."
+        f"The merchant has no instrument {md(wanted[:64])}. Check the id, or find it on the Instruments page."
     )
     choose_instrument()
     st.stop()

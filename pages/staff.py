@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import actions, auth, resources
 from dashboard import components as ui
+from dashboard.text import md
 from fpscore.merchant import staff
 from fpscore.merchant.roles import ROLE_PERMISSIONS
 from fpscore.merchant.staff import StaffAccount
@@ -48,7 +49,7 @@ def add_form() -> None:
                 resources.merchant().engine, auth.actor(), username, role, password, name or None
             )
             resources.after_write()
-            ui.flash("success", f"{username.strip().lower()} added as {role}.")
+            ui.flash("success", f"{md(username.strip().lower())} added as {md(role)}.")
             st.rerun()
 
 
@@ -71,9 +72,9 @@ def manage(accounts: list[StaffAccount]) -> None:
         actions.propose(
             actions.Pending(
                 "change_role",
-                f"Make {account.username} {role}",
+                f"Make {md(account.username)} {md(role)}",
                 (
-                    ("Role", f"{account.role} → **{role}**"),
+                    ("Role", f"{md(account.role)} → **{md(role)}**"),
                     ("May then", granted),
                     ("Takes effect", "at their next page view"),
                 ),
@@ -93,9 +94,9 @@ def manage(accounts: list[StaffAccount]) -> None:
         actions.propose(
             actions.Pending(
                 "set_disabled",
-                f"{'Enable' if disabled else 'Disable'} {account.username}",
+                f"{'Enable' if disabled else 'Disable'} {md(account.username)}",
                 (
-                    ("Account", f"{account.username} ({account.display_name}, {account.role})"),
+                    ("Account", f"{md(account.username)} ({md(account.display_name)}, {md(account.role)})"),
                     (
                         "Effect",
                         "they can sign in again"
@@ -118,9 +119,9 @@ def manage(accounts: list[StaffAccount]) -> None:
         actions.propose(
             actions.Pending(
                 "reset_password",
-                f"Reset {account.username}'s password",
+                f"Reset {md(account.username)}'s password",
                 (
-                    ("Account", f"{account.username} ({account.display_name})"),
+                    ("Account", f"{md(account.username)} ({md(account.display_name)})"),
                     (
                         "Effect",
                         "a new temporary password is made and shown once; any lockout is lifted; "

@@ -76,15 +76,40 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def _copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's own copy of a book made once; the app reads it through FPS_DATA_DIR."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    _point_at(monkeypatch, data_dir)
+
+
 @pytest.fixture
 def seeded(
     template: tuple[Path, dashdata.Seeded], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dashdata.Seeded:
-    """This test's own copy of the seeded book; the app reads it through FPS_DATA_DIR."""
+    """This test's own copy of the seeded book."""
     source, made = template
-    data_dir = tmp_path / "data"
-    shutil.copytree(source, data_dir)
-    _point_at(monkeypatch, data_dir)
+    _copy(source, tmp_path, monkeypatch)
+    return made
+
+
+@pytest.fixture(scope="session")
+def hostile_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Hostile]:
+    """The hostile book (dashdata.seed_hostile), made once per test process."""
+    data_dir = tmp_path_factory.mktemp("hostile") / "data"
+    merchant = dashdata.open_merchant(data_dir)
+    made = dashdata.seed_hostile(merchant)
+    merchant.close()
+    return data_dir, made
+
+
+@pytest.fixture
+def hostile(
+    hostile_template: tuple[Path, dashdata.Hostile], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dashdata.Hostile:
+    """This test's own copy of the hostile book."""
+    source, made = hostile_template
+    _copy(source, tmp_path, monkeypatch)
     return made
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import dashdata
+from markup import plain
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,11 @@ def sign_in_with_form(at: AppTest, username: str, password: str = dashdata.PASSW
 def texts(elements: object) -> list[str]:
     """The text of each element of an AppTest element list (values, or messages of exceptions)."""
     return [str(getattr(e, "value", "")) for e in elements]  # type: ignore[attr-defined]
+
+
+def shown(elements: object) -> list[str]:
+    """The text of each element as it reads once rendered (markdown escapes resolved, word joiners gone)."""
+    return [plain(text) for text in texts(elements)]
 
 
 def no_exceptions(at: AppTest) -> None:

@@ -13,10 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "merchant"))
 import journeys  # noqa: E402
 from journeys import STOREFRONT  # noqa: E402
 
+from fpscore import sandbox  # noqa: E402
 from fpscore.config import Settings  # noqa: E402
-from fpscore.merchant import flows  # noqa: E402
+from fpscore.merchant import flows, pipelines  # noqa: E402
 from fpscore.merchant.connect import Merchant, connect  # noqa: E402
 from fpscore.merchant.roles import Actor, Permission  # noqa: E402
+from fpscore.merchant.schema import ApiCall  # noqa: E402
 from fpscore.merchant.staff import add_staff  # noqa: E402
 from fpscore.money import Amount  # noqa: E402
 
@@ -108,4 +110,56 @@ def seed(merchant: Merchant, *, staff: bool = True) -> Seeded:
         merchant, Actor.job("settle-due", Permission.READ, Permission.SETTLE), made.settled
     )
     made.request_id = settled.request_id
+    return made
+
+
+# -- hostile data: markdown and autolinks where names, emails, products, reasons and ids go -------------
+
+EVIL = "https://evil.example"
+HOSTILE_NAME = f"[Session expired - sign in]({EVIL}/login) ![x]({EVIL}/t.png)"
+HOSTILE_EMAIL = f"[mail]({EVIL}/m)<{EVIL}/a>@evil.example"
+HOSTILE_PRODUCT = f"![p]({EVIL}/p.png) {EVIL}/product"
+HOSTILE_REASON = f"[r]({EVIL}/r) <img src={EVIL}/h.png> www.evil.example"
+HOSTILE_STAFF = "www.evil.example"  # a valid user name, and a bare autolink
+HOSTILE_STAFF_NAME = f"[Staff]({EVIL}/s) ![s]({EVIL}/s.png)"
+HOSTILE_FPS_MESSAGE = f"[Retry here]({EVIL}/retry) ![e]({EVIL}/e.png)"
+HOSTILE_QUERY = f"`[Sign in again]({EVIL}/q)` ![q]({EVIL}/q.png)"  # breaks out of backticks
+
+
+@dataclass
+class Hostile:
+    """What `seed_hostile` made: a due postpaid instrument of a hostile customer, with a hostile product
+    refundable, a write-off with a hostile reason by a hostile staff account, and a recorded FPS call whose
+    answer carried a hostile message."""
+
+    instrument: str = ""
+    purchase_caller_reference: str = ""
+    write_off_caller_reference: str = ""
+
+
+def seed_hostile(merchant: Merchant) -> Hostile:
+    seed_staff(merchant)
+    add_staff(merchant.engine, HOSTILE_STAFF, "support", PASSWORD, display_name=HOSTILE_STAFF_NAME)
+    made = Hostile()
+    customer = flows.ensure_customer(merchant, HOSTILE_EMAIL, HOSTILE_NAME)
+    url = pipelines.start_postpaid(
+        merchant, STOREFRONT, customer, usd("25.00"), usd("10.00"), journeys.RETURN_URL
+    )
+    back = sandbox.authorize(merchant.client.session, url, "buyer@buyers.example")
+    made.instrument = pipelines.complete(merchant, STOREFRONT, back.url_endpoint, back.params).instrument_id
+    bought = flows.purchase(merchant, STOREFRONT, made.instrument, HOSTILE_PRODUCT, usd("9.99"))
+    made.purchase_caller_reference = bought.caller_reference
+    flows.purchase(merchant, STOREFRONT, made.instrument, HOSTILE_PRODUCT, usd("9.99"))
+    flows.purchase(merchant, STOREFRONT, made.instrument, HOSTILE_PRODUCT, usd("4.99"))
+    written_off = flows.write_off(  # the debt stays due: 24.47 of 25.00
+        merchant, Actor.staff(HOSTILE_STAFF, "support"), made.instrument, usd("0.50"), HOSTILE_REASON
+    )
+    made.write_off_caller_reference = written_off.caller_reference
+    calls = ApiCall.__table__
+    with merchant.engine.begin() as conn:  # its record shows an error message as a hostile processor might
+        conn.execute(
+            calls.update()
+            .where(calls.c.caller_reference == written_off.caller_reference)
+            .values(error_code="InternalError", error_message=HOSTILE_FPS_MESSAGE, fps_status="[s](x)")
+        )
     return made

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import dashdata
 import pytest
-from dashapp import as_signed_in, no_exceptions, texts
+from dashapp import as_signed_in, no_exceptions, shown
 from sqlalchemy import select
 
 from dashboard import actions, components
@@ -66,14 +66,14 @@ def test_instruments_filters_in_sql(seeded, widget, value, count, debt):
 def test_instruments_says_what_to_do_when_nothing_matches(seeded):
     at = as_signed_in("ana")
     at.text_input(key="instruments_search").input("nobody-like-this").run()
-    assert texts(at.info) == ["No instrument matches these filters. Widen them, or clear the search."]
+    assert shown(at.info) == ["No instrument matches these filters. Widen them, or clear the search."]
     assert not at.dataframe
 
 
 def test_instruments_empty_book(empty_book):
     at = as_signed_in("ana")
     no_exceptions(at)
-    assert any("No instruments yet" in text for text in texts(at.info))
+    assert any("No instruments yet" in text for text in shown(at.info))
     assert metrics(at)["Instruments"] == "0"
 
 
@@ -81,7 +81,7 @@ def test_instruments_bad_amount_is_shown_as_its_fps_error(seeded):
     at = as_signed_in("ana")
     at.text_input(key="instruments_low").input("1.005").run()
     no_exceptions(at)
-    assert texts(at.error) == ["**InvalidParams**: Balance from 1.005 has more than 2 decimal places"]
+    assert shown(at.error) == ["**InvalidParams**: Balance from 1.005 has more than 2 decimal places"]
 
 
 # -- Instrument: reading --------------------------------------------------------------------------------
@@ -90,27 +90,27 @@ def test_instruments_bad_amount_is_shown_as_its_fps_error(seeded):
 def test_instrument_shows_live_balance_history_and_running_balance(seeded):
     at = as_signed_in("ana", "instrument", instrument=seeded.prepaid)
     no_exceptions(at)
-    assert texts(at.title) == ["ada · Prepaid"]
-    shown = metrics(at)
-    assert shown["Balance (live)"] == "$11.51"
-    assert shown["Book"] == "$11.51"
-    assert shown["Funding limit"] == "$50.00"
-    assert any(text.startswith("Asked the processor at ") for text in texts(at.caption))
+    assert shown(at.title) == ["ada · Prepaid"]
+    figures = metrics(at)
+    assert figures["Balance (live)"] == "$11.51"
+    assert figures["Book"] == "$11.51"
+    assert figures["Funding limit"] == "$50.00"
+    assert any(text.startswith("Asked the processor at ") for text in shown(at.caption))
     history = at.dataframe[0].value
     assert list(history["What"]) == ["Purchase", "Purchase", "Funding"]
     assert [str(v) for v in history["After"]] == ["11.51", "19.01", "20.00"]
-    assert "Your role (analyst) can look here but not act." in texts(at.caption)
-    tokens = next(text for text in texts(at.markdown) if "Sender token" in text)
+    assert "Your role (analyst) can look here but not act." in shown(at.caption)
+    tokens = next(text for text in shown(at.markdown) if "Sender token" in text)
     assert "••••" in tokens and seeded.prepaid in tokens
 
 
 def test_instrument_without_an_id_or_with_an_unknown_one(seeded):
     at = as_signed_in("ana", "instrument")
-    assert texts(at.info) == ["Open an instrument from the Instruments page, or paste its id above."]
+    assert shown(at.info) == ["Open an instrument from the Instruments page, or paste its id above."]
     at = as_signed_in("ana", "instrument", instrument="NOSUCHINSTRUMENT")
     no_exceptions(at)
-    assert texts(at.warning) == [
-        "The merchant has no instrument `NOSUCHINSTRUMENT`. Check the id, or find it on the Instruments page."
+    assert shown(at.warning) == [
+        "The merchant has no instrument NOSUCHINSTRUMENT. Check the id, or find it on the Instruments page."
     ]
 
 
@@ -118,7 +118,7 @@ def test_instrument_with_no_movements_yet(seeded, book):
     fresh = dashdata.open_postpaid(book, "eve@buyers.example")
     at = as_signed_in("fiona", "instrument", instrument=fresh)
     no_exceptions(at)
-    assert any("No money has moved" in text for text in texts(at.info))
+    assert any("No money has moved" in text for text in shown(at.info))
 
 
 def test_tabs_follow_the_role(seeded):
@@ -138,7 +138,7 @@ def test_tabs_follow_the_role(seeded):
 
 
 def confirm(at):
-    dialog_text = "\n".join(texts(at.markdown))
+    dialog_text = "\n".join(shown(at.markdown))
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
     return dialog_text
@@ -148,10 +148,10 @@ def test_finance_settles_after_seeing_what_will_move(seeded, book):
     at = as_signed_in("fiona", "instrument", instrument=seeded.due)
     at.button(key="FormSubmitter:instrument_settle-Review settlement").click().run()
     no_exceptions(at)
-    shown = confirm(at)
-    assert "#### Settle $21.97 of bob@buyers.example's debt" in shown
-    assert "**Debt after:** $0.00" in shown and "**Processor fee:** $0.94" in shown
-    assert texts(at.success)[0].startswith("Settled $21.97. TransactionId ")
+    dialog = confirm(at)
+    assert "#### Settle $21.97 of bob@buyers.example's debt" in dialog
+    assert "**Debt after:** $0.00" in dialog and "**Processor fee:** $0.94" in dialog
+    assert shown(at.success)[0].startswith("Settled $21.97. TransactionId ")
     assert book_balance(book, seeded.due) == 0
     assert metrics(at)["Debt (live)"] == "$0.00"
 
@@ -161,10 +161,10 @@ def test_support_writes_off_part_of_a_debt(seeded, book):
     at.text_input(key="write_off_amount").input("1.97")
     at.text_area(key="write_off_reason").input("late delivery")
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click().run()
-    assert texts(at.warning) == ["A write-off cannot be undone."]
-    shown = confirm(at)
-    assert "**Debt after:** $20.00" in shown and "**Reason:** late delivery" in shown
-    assert texts(at.success)[0].startswith("Wrote off $1.97.")
+    assert shown(at.warning) == ["A write-off cannot be undone."]
+    dialog = confirm(at)
+    assert "**Debt after:** $20.00" in dialog and "**Reason:** late delivery" in dialog
+    assert shown(at.success)[0].startswith("Wrote off $1.97.")
     assert book_balance(book, seeded.due) == 2000
 
 
@@ -182,7 +182,7 @@ def test_a_write_off_that_cannot_be_is_not_proposed(seeded, book, amount, reason
     at.text_area(key="write_off_reason").input(reason)
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click().run()
     no_exceptions(at)
-    assert error in texts(at.error)
+    assert error in shown(at.error)
     assert actions.PENDING_KEY not in at.session_state
     assert book_balance(book, seeded.due) == 2197
 
@@ -192,9 +192,9 @@ def test_support_refunds_a_purchase_to_the_prepaid_balance(seeded, book):
     at.selectbox(key="refund_purchase").select(seeded.refundable_purchase_id)
     at.text_area(key="refund_reason").input("song would not play")
     at.button(key="FormSubmitter:instrument_refund-Review refund").click().run()
-    shown = confirm(at)
-    assert "$0.99** to the prepaid balance" in shown and "$11.51 → $12.50" in shown
-    assert texts(at.success)[0].startswith(f"Refunded $0.99 of purchase {seeded.refundable_purchase_id}.")
+    dialog = confirm(at)
+    assert "$0.99** to the prepaid balance" in dialog and "$11.51 → $12.50" in dialog
+    assert shown(at.success)[0].startswith(f"Refunded $0.99 of purchase {seeded.refundable_purchase_id}.")
     assert book_balance(book, seeded.prepaid) == 1250
     with book.engine.connect() as conn:
         assert conn.execute(select(Refund.__table__.c.reason)).scalar_one() == "song would not play"
@@ -204,10 +204,10 @@ def test_support_cancels_a_token(seeded, book):
     at = as_signed_in("sam", "instrument", instrument=seeded.owing)
     at.text_area(key="cancel_reason").input("customer asked")
     at.button(key="FormSubmitter:instrument_cancel-Review cancellation").click().run()
-    shown = confirm(at)
-    assert "no further purchases" in shown and "$4.99 (book) still has to be settled" in shown
-    assert texts(at.success)[0].startswith("Token cancelled")
-    assert ":red-badge[Cancelled]" in texts(at.markdown)[0]
+    dialog = confirm(at)
+    assert "no further purchases" in dialog and "$4.99 (book) still has to be settled" in dialog
+    assert shown(at.success)[0].startswith("Token cancelled")
+    assert ":red-badge[Cancelled]" in shown(at.markdown)[0]
     assert "Cancel token" not in [t.label for t in at.tabs]
 
 
@@ -236,7 +236,8 @@ def test_an_analyst_who_bypasses_the_ui_is_refused_by_fpscore(seeded, book):
     at.run()
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    assert texts(at.error) == ["Refused: ana (analyst) may not write off — your role does not allow this."]
+    refused = "**Refused.** ana (analyst) may not write off — your role does not allow this."
+    assert shown(at.error) == [refused]
     assert book_balance(book, seeded.due) == 2197
     table = AuditEvent.__table__
     with book.engine.connect() as conn:
@@ -263,7 +264,7 @@ def test_an_fps_error_is_shown_as_code_and_message(seeded, book):
     at.run()
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    (error,) = texts(at.error)
+    (error,) = shown(at.error)
     code, _, message = error.partition(": ")
     assert code and " " not in code and message, error
     assert "Traceback" not in error

@@ -5,7 +5,7 @@ UI shows."""
 from __future__ import annotations
 
 import pytest
-from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, texts
+from dashapp import as_signed_in, new_app, no_exceptions, shown, sign_in_with_form
 from sqlalchemy import select
 
 from dashboard import actions
@@ -47,14 +47,14 @@ def test_settlements_lists_what_is_due_and_settles_it_all(seeded, book):
     assert metrics(at)["Due instruments"] == "1"
     assert metrics(at)["Debt due (book)"] == "$21.97"
     at.button(key="settle_all").click().run()
-    assert "#### Settle 1 instrument" in texts(at.markdown)
+    assert "#### Settle 1 instrument" in shown(at.markdown)
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    assert shown(at.success) == ["Settled 1 of 1 instruments."]
     results = at.dataframe[0].value
     assert list(results["Instrument"]) == [seeded.due] and list(results["Status"]) == ["Success"]
     assert balance(book, seeded.due) == 0
-    assert any(text.startswith("Nothing is due under the policy") for text in texts(at.info))
+    assert any(text.startswith("Nothing is due under the policy") for text in shown(at.info))
     assert metrics(at)["Settled successfully (this filter)"] == "$24.47"  # 21.97 now + 2.50 before
 
 
@@ -65,7 +65,7 @@ def test_settlements_settles_only_the_selected(seeded, book, monkeypatch):
     at.multiselect(key="settlements_chosen").select(seeded.owing).run()
     at.button(key="settle_selected").click().run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    assert shown(at.success) == ["Settled 1 of 1 instruments."]
     assert balance(book, seeded.owing) == 0 and balance(book, seeded.due) == 2197
 
 
@@ -74,14 +74,14 @@ def test_settlements_lists_the_largest_when_more_are_due(seeded, book, monkeypat
     monkeypatch.setattr(settlement, "MAX_DUE", 1)  # ...and the page lists one at a time
     at = as_signed_in("fiona", "settlements")
     no_exceptions(at)
-    shown = metrics(at)
-    assert (shown["Due instruments"], shown["Debt due (book)"]) == ("2", "$26.96")  # 21.97 + 4.99, all due
-    assert shown["Fees on the listed, about"] == "$0.94"  # 21.97 -> 63.713 + 30 = 94
-    assert any(text.startswith("Listing the 1 largest debts of the 2 due.") for text in texts(at.info))
+    figures = metrics(at)
+    assert (figures["Due instruments"], figures["Debt due (book)"]) == ("2", "$26.96")  # 21.97 + 4.99: all
+    assert figures["Fees on the listed, about"] == "$0.94"  # 21.97 -> 63.713 + 30 = 94
+    assert any(text.startswith("Listing the 1 largest debts of the 2 due.") for text in shown(at.info))
     assert len(at.dataframe[0].value) == 1 and at.button(key="settle_all").label == "Settle the 1 listed"
     at.button(key="settle_all").click().run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.success) == ["Settled 1 of 1 instruments."]
+    assert shown(at.success) == ["Settled 1 of 1 instruments."]
     assert balance(book, seeded.due) == 0 and balance(book, seeded.owing) == 499
     assert metrics(at)["Due instruments"] == "1" and at.button(key="settle_all").label == "Settle all 1 due"
 
@@ -91,14 +91,14 @@ def test_settlements_history_filters(seeded):
     history = at.dataframe[-1].value
     assert list(history["By"]) == ["settle-due"]
     at.text_input(key="settlements_search").input("nobody").run()
-    assert any(text.startswith("No settlement matches.") for text in texts(at.info))
+    assert any(text.startswith("No settlement matches.") for text in shown(at.info))
 
 
 def test_settlements_empty_book(empty_book):
     at = as_signed_in("fiona", "settlements")
     no_exceptions(at)
-    assert any(text.startswith("Nothing is due under the policy") for text in texts(at.info))
-    assert any(text.startswith("No settlement matches.") for text in texts(at.info))
+    assert any(text.startswith("Nothing is due under the policy") for text in shown(at.info))
+    assert any(text.startswith("No settlement matches.") for text in shown(at.info))
 
 
 # -- Write-offs ------------------------------------------------------------------------------------------
@@ -107,15 +107,15 @@ def test_settlements_empty_book(empty_book):
 def test_write_offs_find_write_off_and_show_who_and_why(seeded, book):
     at = as_signed_in("sam", "write_offs")
     no_exceptions(at)
-    assert any(text.startswith("Search for the customer") for text in texts(at.info))
+    assert any(text.startswith("Search for the customer") for text in shown(at.info))
     at.text_input(key="write_off_search").input("bob").run()
     at.text_input(key="write_off_page_amount").input("2.00")
     at.text_area(key="write_off_page_reason").input("double charge")
     at.button(key="FormSubmitter:write_off_form-Review write-off").click().run()
-    assert "**Debt after:** $19.97" in "\n".join(texts(at.markdown))
+    assert "**Debt after:** $19.97" in "\n".join(shown(at.markdown))
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    assert texts(at.success)[0].startswith("Wrote off $2.00.")
+    assert shown(at.success)[0].startswith("Wrote off $2.00.")
     assert balance(book, seeded.due) == 1997
     history = at.dataframe[-1].value
     assert list(history["Why"])[0] == "double charge" and list(history["By"])[0] == "sam"
@@ -127,9 +127,9 @@ def test_write_offs_needs_a_reason_and_debt(seeded, book):
     at.text_input(key="write_off_search").input("bob").run()
     at.text_input(key="write_off_page_amount").input("2.00")
     at.button(key="FormSubmitter:write_off_form-Review write-off").click().run()
-    assert "**Not done.** say why: a reason is required" in texts(at.error)
+    assert "**Not done.** say why: a reason is required" in shown(at.error)
     at.text_input(key="write_off_search").input("ada@").run()  # prepaid: no debt to write off
-    assert any(text.startswith("No postpaid instrument with debt matches.") for text in texts(at.info))
+    assert any(text.startswith("No postpaid instrument with debt matches.") for text in shown(at.info))
 
 
 def test_write_offs_deep_link_preselects_the_instrument(seeded):
@@ -153,7 +153,7 @@ def test_audit_searches_calls_and_opens_a_record(seeded):
     assert at.query_params == {"request_id": seeded.request_id}
     assert metrics(at)["Outcome"] == "Success"
     assert any(
-        text.startswith("**Settlement ") and "asked by **settle-due**" in text for text in texts(at.markdown)
+        text.startswith("**Settlement ") and "asked by **settle-due**" in text for text in shown(at.markdown)
     )
     assert [e.label for e in at.expander][0].startswith("Attempt 1 · ")
     at.button(key="audit_back").click().run()
@@ -164,13 +164,13 @@ def test_audit_record_of_a_purchase_links_its_order(seeded, book):
     outcome = flows.purchase(book, Actor.job("storefront", *Permission), seeded.owing, "Skin", Amount(199))
     at = as_signed_in("theo", "audit", caller_reference=outcome.caller_reference)
     no_exceptions(at)
-    assert any(text.startswith("**Order ") for text in texts(at.markdown))
-    assert any(f"instrument={seeded.owing}" in text for text in texts(at.markdown))
+    assert any(text.startswith("**Order ") for text in shown(at.markdown))
+    assert any(f"instrument={seeded.owing}" in text for text in shown(at.markdown))
 
 
 def test_audit_unknown_ids_and_staff_events(seeded, book):
     at = as_signed_in("theo", "audit", request_id="no-such-request")
-    assert texts(at.warning)[0].startswith("No FPS call with RequestId `no-such-request` is recorded.")
+    assert shown(at.warning)[0].startswith("No FPS call with RequestId no-such-request is recorded.")
     with pytest.raises(Forbidden):
         flows.settle(book, ANALYST, seeded.due)
     at = as_signed_in("theo", "audit")
@@ -182,7 +182,7 @@ def test_audit_unknown_ids_and_staff_events(seeded, book):
 def test_audit_empty_book(empty_book):
     at = as_signed_in("theo", "audit")
     no_exceptions(at)
-    assert any(text.startswith("No FPS call has been made yet.") for text in texts(at.info))
+    assert any(text.startswith("No FPS call has been made yet.") for text in shown(at.info))
 
 
 # -- Health ----------------------------------------------------------------------------------------------
@@ -190,12 +190,12 @@ def test_audit_empty_book(empty_book):
 
 def test_health_runs_on_demand(seeded):
     at = as_signed_in("theo", "health")
-    assert any(text.startswith("Nothing checked yet") for text in texts(at.info))
+    assert any(text.startswith("Nothing checked yet") for text in shown(at.info))
     at.button(key="health_run").click().run()
     no_exceptions(at)
-    assert texts(at.success)[0].startswith("The merchant's records and the processor agree")
-    assert texts(at.success)[1].startswith("The daily fee rollup adds up to the records")
-    assert texts(at.success)[2].startswith("Every transaction balances")
+    assert shown(at.success)[0].startswith("The merchant's records and the processor agree")
+    assert shown(at.success)[1].startswith("The daily fee rollup adds up to the records")
+    assert shown(at.success)[2].startswith("Every transaction balances")
 
 
 def test_health_lists_differences(seeded, book):
@@ -205,7 +205,7 @@ def test_health_lists_differences(seeded, book):
     at = as_signed_in("fiona", "health")
     at.button(key="health_run").click().run()
     no_exceptions(at)
-    assert "differences (checked " in texts(at.error)[0]
+    assert "differences (checked " in shown(at.error)[0]
     kinds = set(at.dataframe[0].value["Kind"])
     assert {"balance differs", "total differs"} <= kinds
 
@@ -216,7 +216,7 @@ def test_health_lists_fee_rollup_days_that_differ(seeded, book):
     at = as_signed_in("theo", "health")
     at.button(key="health_run").click().run()
     no_exceptions(at)
-    assert any(text.endswith("days of the fee rollup differ from their records.") for text in texts(at.error))
+    assert any(text.endswith("days of the fee rollup differ from their records.") for text in shown(at.error))
     [rollup] = [frame.value for frame in at.dataframe if "Rollup says" in frame.value.columns]
     assert len(rollup) > 0 and set(rollup["Kind"]) <= {"Prepaid", "Postpaid"}
 
@@ -227,7 +227,7 @@ def test_health_says_when_the_ledger_is_elsewhere(seeded, monkeypatch):
 
     monkeypatch.setattr(resources.merchant(), "processor_engine", None)
     at.button(key="health_run").click().run()
-    assert any(text.startswith("Not available here: the processor runs elsewhere") for text in texts(at.info))
+    assert any(text.startswith("Not available here: the processor runs elsewhere") for text in shown(at.info))
 
 
 # -- Staff -----------------------------------------------------------------------------------------------
@@ -240,20 +240,20 @@ def test_staff_lists_changes_roles_disables_and_resets(seeded, book):
     at.selectbox(key="staff_chosen").select("ana").run()
     at.selectbox(key="staff_role").select("troubleshooter").run()
     at.button(key="staff_change_role").click().run()
-    assert "**Role:** analyst → **troubleshooter**" in "\n".join(texts(at.markdown))
+    assert "**Role:** analyst → **troubleshooter**" in "\n".join(shown(at.markdown))
     at.button(key="fps_confirm").click().run()
-    assert texts(at.success) == ["ana is now troubleshooter."]
+    assert shown(at.success) == ["ana is now troubleshooter."]
     at.button(key="staff_toggle").click().run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.success)[0].startswith("ana is disabled")
+    assert shown(at.success)[0].startswith("ana is disabled")
     at.button(key="staff_toggle").click().run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.success) == ["ana is enabled."]
+    assert shown(at.success) == ["ana is enabled."]
     at.button(key="staff_reset").click().run()
     at.button(key="fps_confirm").click().run()
-    password = texts(at.success)[0].split("`")[1]
+    password = shown(at.success)[0].split("`")[1]
     signed = sign_in_with_form(new_app().run(), "ana", password)
-    assert texts(signed.title) == ["Instruments"]
+    assert shown(signed.title) == ["Instruments"]
     for page in ("audit", "health"):  # a troubleshooter's pages now
         signed.switch_page(f"../pages/{page}.py").run()
         no_exceptions(signed)
@@ -264,12 +264,12 @@ def test_staff_adds_an_account_and_refuses_a_short_password(seeded, book):
     at.text_input(key="staff_new_username").input("zoe")
     at.text_input(key="staff_new_password").input("short")
     at.button(key="FormSubmitter:staff_add-Add").click().run()
-    assert texts(at.error) == ["**Not done.** passwords have at least 10 characters"]
+    assert shown(at.error) == ["**Not done.** passwords have at least 10 characters"]
     at.text_input(key="staff_new_username").input("zoe")
     at.text_input(key="staff_new_password").input("long enough password")
     at.selectbox(key="staff_new_role").select("support")
     at.button(key="FormSubmitter:staff_add-Add").click().run()
-    assert texts(at.success) == ["zoe added as support."]
+    assert shown(at.success) == ["zoe added as support."]
     assert "zoe" in list(at.dataframe[0].value["User"])
 
 
@@ -282,7 +282,7 @@ def test_staff_cannot_disable_themselves_or_the_last_admin(seeded, book):
     at.selectbox(key="staff_role").select("support").run()
     at.button(key="staff_change_role").click().run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.error) == ["the last active admin keeps the admin role"]
+    assert shown(at.error) == ["**Not done.** the last active admin keeps the admin role"]
 
 
 def test_a_non_admin_bypassing_the_ui_is_refused(seeded, book):
@@ -292,7 +292,8 @@ def test_a_non_admin_bypassing_the_ui_is_refused(seeded, book):
     )
     at.run()
     at.button(key="fps_confirm").click().run()
-    assert texts(at.error) == ["Refused: sam (support) may not manage staff — your role does not allow this."]
+    refused = "**Refused.** sam (support) may not manage staff — your role does not allow this."
+    assert shown(at.error) == [refused]
     with book.engine.connect() as conn:
         table = Staff.__table__
         assert conn.execute(select(table.c.role).where(table.c.username == "sam")).scalar_one() == "support"
@@ -335,10 +336,10 @@ def test_fpscore_refuses_and_records_whatever_the_ui(seeded, book, actor, call, 
 def test_fees_saved_by_period_and_kind_with_a_what_if(seeded):
     at = as_signed_in("ana", "fees")
     no_exceptions(at)
-    shown = metrics(at)
-    assert shown["Fees if charged alone"] == "$2.28"
-    assert shown["Fees paid"] == "$1.06" and shown["Saved"] == "$1.22"
-    assert shown["Effective fee rate"] == "2.76%"
+    figures = metrics(at)
+    assert figures["Fees if charged alone"] == "$2.28"
+    assert figures["Fees paid"] == "$1.06" and figures["Saved"] == "$1.22"
+    assert figures["Effective fee rate"] == "2.76%"
     assert [t.label for t in at.tabs] == ["By period", "By kind", "Top instruments"]
     columns = [set(frame.value.columns) for frame in at.dataframe]
     assert {"From", "Saved so far"} <= columns[0] and not any("Kind" in c for c in columns)  # lazy tabs
@@ -365,10 +366,10 @@ def test_fees_what_if_needs_pack_sizes(seeded):
     at = as_signed_in("fiona", "fees")
     at.text_input(key="fees_packs").input("0")
     at.button(key="FormSubmitter:fees_what_if_form-Replay").click().run()
-    assert texts(at.error) == ["**Not done.** give one or more pack sizes above zero, e.g. 10, 25, 50"]
+    assert shown(at.error) == ["**Not done.** give one or more pack sizes above zero, e.g. 10, 25, 50"]
 
 
 def test_fees_empty_book(empty_book):
     at = as_signed_in("ana", "fees")
     no_exceptions(at)
-    assert any(text.startswith("No completed purchases in this range") for text in texts(at.info))
+    assert any(text.startswith("No completed purchases in this range") for text in shown(at.info))
