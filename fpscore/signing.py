@@ -152,13 +152,20 @@ def _parse_iso8601(params: Mapping[str, str], name: str) -> datetime:
 
 
 def check_timestamp(params: Mapping[str, str], now: datetime, skew: timedelta = MAX_CLOCK_SKEW) -> None:
-    """Refuse a request whose Timestamp is more than `skew` from `now` (aware) or whose Expires has passed."""
+    """Refuse a request whose Timestamp is more than `skew` from `now` (aware), or whose Expires has passed
+    or lies more than `skew` ahead (a far Expires would make a captured request replayable until then)."""
     if "Timestamp" not in params and "Expires" not in params:
         raise MissingParameter("Timestamp or Expires is required")
     if "Timestamp" in params and abs(now - _parse_iso8601(params, "Timestamp")) > skew:
         raise RequestExpired(f"Request has expired. Timestamp date is {params['Timestamp']}")
-    if "Expires" in params and _parse_iso8601(params, "Expires") < now:
-        raise RequestExpired(f"Request has expired. Expires date is {params['Expires']}")
+    if "Expires" in params:
+        expires = _parse_iso8601(params, "Expires")
+        if expires < now:
+            raise RequestExpired(f"Request has expired. Expires date is {params['Expires']}")
+        if expires - now > skew:
+            raise RequestExpired(
+                f"Expires date {params['Expires']} is more than {skew.total_seconds() / 60:g} minutes ahead"
+            )
 
 
 def utc_timestamp(now: datetime) -> str:

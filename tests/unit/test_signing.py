@@ -213,6 +213,14 @@ def test_expires() -> None:
         check_timestamp({"Timestamp": "2026-11-27T20:50:40Z", "Expires": "2026-11-27T20:50:46Z"}, NOW)
 
 
+@pytest.mark.parametrize("expires", ["2099-01-01T00:00:00Z", "2026-11-27T21:06:47Z"])
+def test_expires_more_than_15_minutes_ahead_is_refused(expires: str) -> None:
+    """A far Expires and no Timestamp would leave a captured request replayable until then."""
+    with pytest.raises(RequestExpired, match="more than 15 minutes ahead"):
+        check_timestamp({"Expires": expires}, NOW)
+    check_timestamp({"Expires": "2026-11-27T21:05:47Z"}, NOW)  # 15 minutes ahead, the most allowed
+
+
 @pytest.mark.parametrize(
     "timestamp",
     ["yesterday", "2026-11-27", "2026-11-27T20:50:47", "20261127T205047Z", "2026-13-27T20:50:47Z", ""],
