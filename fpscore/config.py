@@ -1,4 +1,6 @@
-"""Settings from FPS_* environment variables (the one documented prefix; see README)."""
+"""Settings from FPS_* environment variables (the one documented prefix; see README), and the data
+directory's mode: it holds secrets (databases with merchant secrets and the signing key, credentials), so
+it is the owner's alone."""
 
 from __future__ import annotations
 
@@ -39,3 +41,11 @@ class Settings:
             caller_email=env.get("FPS_CALLER_EMAIL") or "billing@tuneshop.example",
             fee_schedule=FeeSchedule.parse(fee_text) if fee_text else DEFAULT_FEE_SCHEDULE,
         )
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner may enter (0700): made so, or narrowed if it exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path

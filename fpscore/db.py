@@ -3,10 +3,12 @@
 SQLite runs in WAL mode with `synchronous=FULL`, so an acknowledged payment survives power loss, and
 writing transactions start with BEGIN IMMEDIATE so that concurrent writers queue on the database lock
 instead of failing half-way. Read-only work uses `read_only(engine)` and starts a deferred transaction.
+A SQLite database file is made readable by its owner only.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,6 +59,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _private_database_file(path: Path) -> None:
+    """Make the SQLite file (and a missing folder for it) its owner's alone, 0600 (0700), or narrow an
+    existing one and its -wal and -shm files: they hold secrets. SQLite gives the -wal and -shm files it
+    creates the database file's mode, so the process umask is left alone."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # an empty file is an empty database
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for `url`; SQLite gets its pragmas and IMMEDIATE write transactions."""
     parsed = make_url(url)
@@ -64,7 +81,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)  # type: ignore[arg-type]
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)  # type: ignore[arg-type]
 
     @event.listens_for(engine, "connect")

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import Engine
 
-from fpscore.config import Settings
+from fpscore.config import Settings, private_dir
 from fpscore.db import make_engine, migrate
 from fpscore.fees import FeeSchedule
 from fpscore.merchant.audit import AuditLog
@@ -49,9 +49,8 @@ class Merchant:
 
 
 def _embedded_credentials(data_dir: Path) -> tuple[str, str]:
-    path = data_dir / "credentials.json"
+    path = private_dir(data_dir) / "credentials.json"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             json.dump({"access_key_id": f"AKID{secrets.token_hex(8).upper()}",
