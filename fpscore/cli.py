@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--workers", type=int, default=4)
-    serve.add_argument("--threads", type=int, default=1, help="threads per worker (gthread workers when > 1)")
+    serve.add_argument("--threads", type=int, default=1, help="threads per worker that run the app")
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
 

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +46,7 @@ from fpscore.wire import Fields, action_and_version, decode_params, render_error
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_TOO_LARGE_MESSAGE = f"A request body may hold at most {MAX_BODY_BYTES} bytes"
 INTERNAL_ERROR_MESSAGE = "We encountered an internal error. Please try again."
 SIGNATURE_MISMATCH_MESSAGE = (
     "The request signature we calculated does not match the signature you provided. "
@@ -246,7 +247,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def _read_body(environ: WSGIEnvironment) -> bytes:
-    too_large = InvalidParams(f"A request body may hold at most {MAX_BODY_BYTES} bytes")
+    too_large = InvalidParams(BODY_TOO_LARGE_MESSAGE)
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH") or ""
     if length:
@@ -277,6 +278,12 @@ def read_form(environ: WSGIEnvironment) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidParams("Parameters must be UTF-8 text, percent-encoded") from None
+
+
+def log_summary(answer: Mapping[str, Any]) -> None:
+    """Log one answer as one JSON line: its RequestId, action, CallerReference, status, error, latency."""
+    summary = ("request_id", "action", "caller_reference", "http_status", "error_code", "latency_ms")
+    logger.info(json.dumps({name: answer[name] for name in summary}, separators=(",", ":")))
 
 
 @dataclass
@@ -349,8 +356,7 @@ class QueryApi:
         row = record(status, error_code, request_id, transaction_id, body)
         if not recorded:
             self._record(row)
-        summary = ("request_id", "action", "caller_reference", "http_status", "error_code", "latency_ms")
-        logger.info(json.dumps({name: row[name] for name in summary}, separators=(",", ":")))
+        log_summary(row)
         return status, body
 
     def _handle(self, environ: WSGIEnvironment, exchange: _Exchange) -> tuple[str, str, Answer]:

@@ -3,6 +3,8 @@
 `/` is the FPS query API (GET, and POST form-encoded); `/certs/<id>/PKICert.pem` serves the certificate
 of the processor's signing key. A handler gets the WSGI environ and the path's match and returns a
 `Reply`; whatever a handler raises becomes an FPS InternalError (HTTP 503), never a 500 or a traceback.
+Every answer says `X-Content-Type-Options: nosniff`; one to a request that came over HTTPS (through a
+proxy the server trusts, `wsgi.url_scheme` https) also carries HSTS.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class Reply:
 
 
 NOT_FOUND = Reply(404, b"Not found\n", TEXT)
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 RouteHandler = Callable[[WSGIEnvironment, re.Match[str]], Reply]
 
 
@@ -57,7 +61,12 @@ class App:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         reply = self._reply(environ)
         headers = [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))]
-        start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", [*headers, *reply.headers])
+        given = {name.lower() for name, _value in reply.headers}
+        security = [] if NOSNIFF[0].lower() in given else [NOSNIFF]
+        if environ.get("wsgi.url_scheme") == "https":  # behind a TLS proxy the server trusts
+            security.append(HSTS)
+        start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}",
+                       [*headers, *reply.headers, *security])  # fmt: skip
         return [reply.body]
 
     def _reply(self, environ: WSGIEnvironment) -> Reply:

@@ -1,15 +1,25 @@
-"""The HTTP tests' kit: a client that signs its calls as FPS clients do, and checks of the response
-documents (the loopback server for a WSGI app is `helpers.serve`)."""
+"""The HTTP tests' kit: a client that signs its calls as FPS clients do, checks of the response
+documents, and `fpscore_serve`, the real server in a subprocess (the loopback server for a WSGI app in a
+thread is `helpers.serve`)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Callable
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import pytest
 import requests
+from helpers import free_port
 from sqlalchemy import Engine, select, text
 
 from fpscore.db import utcnow
@@ -19,6 +29,11 @@ from fpscore.wire import namespace, parse_error, parse_response
 from fpscore.wire.xml import DECLARATION
 
 CALLER_KEY, CALLER_SECRET = "AKIDCALLER", "caller-secret"  # the root conftest's `caller_id`
+SERVER_KEY, SERVER_SECRET = "AKIDSERVER", "server-secret-0123"  # registered by `fpscore_serve`
+_RUN = (
+    "import json, sys; from fpscore.processor.server import run; "
+    "run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2], **json.loads(sys.argv[3]))"
+)
 BOTH_BACKENDS = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -142,3 +157,43 @@ def api_requests(engine: Engine) -> list[dict[str, object]]:
 def amount(group: str, value: str, currency: str = "USD") -> dict[str, str]:
     """An amount parameter group as the query API takes it."""
     return {f"{group}.Value": value, f"{group}.CurrencyCode": currency}
+
+
+def _database_url(engine: Engine) -> str:
+    url = engine.url
+    if engine.dialect.name == "postgresql":  # the test's own schema, as the fixture's connections use it
+        with engine.connect() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        url = url.set(query={"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def fpscore_serve(
+    engine: Engine, tmp_path: Path, **run_options: object
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server.run` with two workers on `engine`'s database in a subprocess, logging to
+    `tmp_path/server.log`, with SERVER_KEY registered: (base URL, process); stopped with SIGTERM."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FPS_ACCESS_KEY_ID": SERVER_KEY,
+        "FPS_SECRET_ACCESS_KEY": SERVER_SECRET,
+        "FPS_CALLER_EMAIL": "ops@shop.example",
+        "FPS_DATA_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-c", _RUN, str(port), _database_url(engine), json.dumps(run_options)]
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        # Until both workers serve: a SIGTERM that reaches a worker gunicorn is still forking is lost.
+        deadline = time.monotonic() + 30
+        while (output := (tmp_path / "server.log").read_text()).count("Worker serving") < 2:
+            assert process.poll() is None and time.monotonic() < deadline, output
+            time.sleep(0.05)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            yield base_url, process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)

@@ -3,68 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 import requests
-from fpshttp import BOTH_BACKENDS, FpsClient, amount
-from helpers import free_port, open_prepaid, ref, usd
-from sqlalchemy import Engine, text
+from fpshttp import BOTH_BACKENDS, SERVER_KEY, SERVER_SECRET, FpsClient, amount, fpscore_serve
+from helpers import open_prepaid, ref, usd
+from sqlalchemy import Engine
 
 from fpscore.processor import Processor
 from fpscore.processor.keys import SigningKeys, certificate_path
 
-SERVER_KEY, SERVER_SECRET = "AKIDSERVER", "server-secret-0123"
-RUN = (
-    "import sys; from fpscore.processor.server import run; run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2])"
-)
-
-
-def _database_url(engine: Engine) -> str:
-    url = engine.url
-    if engine.dialect.name == "postgresql":  # the test's own schema, as the fixture's connections use it
-        with engine.connect() as conn:
-            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        url = url.set(query={"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
-
 
 @pytest.fixture
 def server(engine: Engine, tmp_path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FPS_ACCESS_KEY_ID": SERVER_KEY,
-        "FPS_SECRET_ACCESS_KEY": SERVER_SECRET,
-        "FPS_CALLER_EMAIL": "ops@shop.example",
-        "FPS_DATA_DIR": str(tmp_path),
-    }
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", RUN, str(port), _database_url(engine)], env=env, stdout=log, stderr=log
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{base_url}/ready", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "server.log"
-            ).read_text()
-            time.sleep(0.1)
-    yield base_url, process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    log.close()
+    with fpscore_serve(engine, tmp_path) as started:
+        yield started
 
 
 @BOTH_BACKENDS

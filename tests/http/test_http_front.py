@@ -1,0 +1,133 @@
+"""`fpscore serve` under slow, stalled and malformed clients: honest requests keep being answered, and
+every refusal is the FPS error document, in time; the security headers on its answers."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from fpshttp import ERROR_BODY, SERVER_KEY, SERVER_SECRET, FpsClient, expect_error, fpscore_serve
+from slowclients import SlowClients, honest_latencies, read_answer
+
+from fpscore.db import make_engine
+
+CLIENT_TIMEOUT_S = 2.0  # the server's, shortened for the test (the default is 10 s)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server on SQLite for the module's tests (each opens its own connections)."""
+    folder = tmp_path_factory.mktemp("front")
+    engine = make_engine(f"sqlite:///{folder / 'processor.sqlite3'}")
+    with fpscore_serve(engine, folder, client_timeout_s=CLIENT_TIMEOUT_S) as (base_url, _process):
+        yield base_url
+    engine.dispose()
+
+
+def _port(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
+
+
+def _raw(base_url: str, request: bytes, *, close_sending: bool = False) -> tuple[bytes, float]:
+    """Send `request` on a new connection (then shut our side, if asked): the whole answer and seconds."""
+    with socket.create_connection(("127.0.0.1", _port(base_url)), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(request)
+        if close_sending:
+            sock.shutdown(socket.SHUT_WR)
+        answer = read_answer(sock, timeout=5)
+        return answer, time.monotonic() - started
+
+
+def _fps_error(answer: bytes, code: str = "InvalidParams") -> None:
+    """`answer` is a 400 with the compact FPS error document of `code`, in XML, not sniffable."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    headers = head.lower()
+    assert b"content-type: text/xml; charset=utf-8" in headers
+    assert b"x-content-type-options: nosniff" in headers
+    match = ERROR_BODY.fullmatch(body)
+    assert match and match["code"].decode() == code, body[:300]
+
+
+def test_honest_requests_are_answered_while_50_connections_stall(server):
+    client = FpsClient(server, SERVER_KEY, SERVER_SECRET)
+
+    def honest(timeout: float) -> bool:
+        response = client.session.get(
+            server + "/", params=client.signed("GetTotalPrepaidLiability", {}), timeout=timeout
+        )
+        return response.status_code == 200
+
+    slow = SlowClients(_port(server), 50).start()
+    try:
+        latencies, failed = honest_latencies(honest, seconds=CLIENT_TIMEOUT_S / 2, timeout=CLIENT_TIMEOUT_S)
+        assert failed == 0 and len(latencies) >= 5 and max(latencies) < 1.0, (failed, latencies)
+        # Past the client timeout each slow connection is answered with the FPS error document and closed.
+        for sock, _dribbles in slow.sockets:
+            _fps_error(read_answer(sock, timeout=CLIENT_TIMEOUT_S + 3))
+    finally:
+        slow.stop()
+    assert honest(CLIENT_TIMEOUT_S)
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_at_once(server):
+    answer, seconds = _raw(
+        server,
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 60000\r\n\r\nAction=",
+        close_sending=True,
+    )
+    _fps_error(answer)
+    assert b"before the request body was complete" in answer and seconds < 1.0
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /?Action=Pay&Padding=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + b"".join(b"X-Filler-%d: %s\r\n" % (index, b"y" * 200) for index in range(100))
+        + b"\r\n",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ],
+    ids=["long request line", "long headers", "not HTTP"],
+)
+def test_oversized_or_malformed_heads_get_the_fps_error_document(server, request_head):
+    answer, seconds = _raw(server, request_head)
+    _fps_error(answer)
+    assert seconds < 1.0
+
+
+def test_a_body_over_the_limit_is_refused_unread(server):
+    answer, seconds = _raw(
+        server,
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 10000000\r\n\r\nAction=Pay",
+    )
+    _fps_error(answer)
+    assert b"may hold at most 65536 bytes" in answer and seconds < 1.0
+
+
+def test_api_answers_say_nosniff_and_hsts_behind_https(server):
+    client = FpsClient(server, SERVER_KEY, SERVER_SECRET)
+    plain = client.call("GetTotalPrepaidLiability")
+    assert plain.status_code == 200 and plain.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in plain.headers  # meaningless over plain HTTP
+
+    params = client.signed("GetTotalPrepaidLiability", {})
+    proxied = requests.get(server + "/", params=params, headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    assert proxied.status_code == 200
+    assert proxied.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert proxied.headers["X-Content-Type-Options"] == "nosniff"
+    # A header spelled with underscores is not taken for X-Forwarded-Proto.
+    params = client.signed("GetTotalPrepaidLiability", {})
+    spoofed = requests.get(server + "/", params=params, headers={"X_Forwarded_Proto": "https"}, timeout=5)
+    assert spoofed.status_code == 200 and "Strict-Transport-Security" not in spoofed.headers
+
+    error = requests.get(server + "/", params={"Action": "Nope"}, timeout=5)
+    expect_error(error, "InvalidAction", 400)
+    assert error.headers["X-Content-Type-Options"] == "nosniff"
