@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -154,22 +154,18 @@ def _scopes(username: str, client: str) -> list[tuple[str, str, str]]:
 def _take_slot(
     conn: Connection, key: tuple[str, str, str], limit: int, now: datetime, window: timedelta
 ) -> bool:
-    """Count one more failure under `key` (afresh when its failures have expired) unless it holds `limit`
-    already: one guarded upsert, so concurrent attempts cannot both take the last slot."""
+    """Count one more failure under `key` unless it holds `limit` already (sign_in has removed the expired
+    counts first): one guarded upsert, so concurrent attempts cannot both take the last slot."""
     scope, username, client = key
     upsert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_failures)
     statement = upsert.values(
         scope=scope, username=username, client=client, failures=1, expires_at=now + window
     )
-    expired = _failures.c.expires_at <= now
     taken = conn.execute(
         statement.on_conflict_do_update(
             index_elements=["scope", "username", "client"],
-            set_={
-                "failures": case((expired, 1), else_=_failures.c.failures + 1),
-                "expires_at": statement.excluded.expires_at,
-            },
-            where=expired | (_failures.c.failures < limit),
+            set_={"failures": _failures.c.failures + 1, "expires_at": statement.excluded.expires_at},
+            where=_failures.c.failures < limit,
         ).returning(_failures.c.failures)
     ).first()
     return taken is not None
@@ -202,7 +198,7 @@ def sign_in(
     now = utcnow()
     with engine.connect() as conn, conn.begin() as transaction:
         row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
-        conn.execute(delete(_failures).where(_failures.c.expires_at <= now))
+        conn.execute(delete(_failures).where(_failures.c.expires_at <= now))  # failures forgotten
         full = next(
             (key[0] for key in _scopes(username, client)
              if not _take_slot(conn, key, limits.of(key[0]), now, limits.window)),

@@ -8,6 +8,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -142,6 +143,15 @@ def test_a_right_password_gives_its_slots_back(engine):
     for n in range(limits.overall):
         assert not attempt(engine, "sam", WRONG, client=f"192.0.2.{n}", limits=limits)
     assert not attempt(engine, "ada", PASSWORD, limits=limits)
+
+
+def test_failures_are_forgotten_a_window_after_the_last(engine):
+    limits = SignInLimits(window=timedelta(seconds=1))
+    for _ in range(limits.per_account_and_client):
+        assert not attempt(engine, "theo", WRONG, limits=limits)
+    assert not attempt(engine, "theo", PASSWORD, limits=limits)
+    time.sleep(limits.window.total_seconds())
+    assert attempt(engine, "theo", PASSWORD, limits=limits)
 
 
 def _median_seconds(engine: Engine, username: str, password: str, client: str) -> float:
