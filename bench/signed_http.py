@@ -109,7 +109,7 @@ def processor_gunicorn_options(port: int, workers: int, threads: int) -> dict[st
     captured: dict[str, object] = {}
 
     class Capture:
-        def __init__(self, _load_app: object, options: dict[str, object]):
+        def __init__(self, _load_app: object, options: dict[str, object], *_front_options: object):
             captured.update(options)
 
         def run(self) -> None:

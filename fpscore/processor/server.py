@@ -95,7 +95,10 @@ class BufferingWorker(Worker):  # type: ignore[misc]
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(
-        self, load_app: Callable[[], WSGIApplication], options: Mapping[str, object], client_timeout_s: float
+        self,
+        load_app: Callable[[], WSGIApplication],
+        options: Mapping[str, object],
+        client_timeout_s: float = CLIENT_TIMEOUT_S,
     ):
         self._load_app = load_app
         self._options = options
