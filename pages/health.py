@@ -1,7 +1,8 @@
-"""Health (finance, troubleshooter): on demand, reconcile the merchant's records with the processor's
-(every difference listed), check that the daily fee rollup adds up to the records and, when the processor
-runs in this process, check the ledger's invariants. They read a lot, so they run only when asked, and the
-last result stays for this session."""
+"""Health (finance, troubleshooter): the movements left in flight (always shown: an indexed count; finance
+can resend them), and on demand, reconcile the merchant's records with the processor's (every difference
+listed), check that the daily fee rollup adds up to the records and, when the processor runs in this
+process, check the ledger's invariants. Those read a lot, so they run only when asked, and the last result
+stays for this session."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from dashboard import components as ui
 from dashboard.text import md
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
-from fpscore.merchant import fee_days
+from fpscore.merchant import fee_days, recovery
 from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.reconcile import Difference, reconcile
-from fpscore.merchant.roles import Forbidden
+from fpscore.merchant.roles import Forbidden, Permission
 from fpscore.processor.invariants import check_ledger
 
 RESULT_KEY = "health_result"
@@ -53,7 +54,68 @@ def run_checks() -> Checked:
     return Checked(started, differences, error, problems, rollup)
 
 
+def resend_in_flight(waiting: int) -> None:
+    """Recover every movement left in flight, with a progress bar; the outcome as a flash message."""
+    bar = st.progress(0.0, text=f"Resending {waiting} requests…")
+    done = 0
+
+    def step(_reference: str, _outcome: str) -> None:
+        nonlocal done
+        done += 1
+        bar.progress(min(done / waiting, 1.0), text=f"{done} of {waiting} resent")
+
+    try:
+        report = recovery.recover(resources.merchant(), auth.actor(), progress=step)
+    except (FpsError, Forbidden, FlowRefused) as error:
+        ui.flash("error", ui.describe(error))
+        return
+    finally:
+        resources.after_write()
+    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
+    if report.unanswered:
+        left = len(report.unanswered)
+        text = (
+            f"Recorded {report.total} answers ({answers or 'none'}); {left} still got no answer. Try later."
+        )
+        ui.flash("warning", text)
+    else:
+        ui.flash("success", f"Recorded the answer of every request left in flight ({answers}).")
+
+
+def in_flight_section() -> None:
+    st.subheader("Movements in flight")
+    ui.show_flash()
+    counts = recovery.in_flight(resources.merchant())
+    if not counts:
+        st.success("Every movement has its answer recorded.", icon=":material/check:")
+        return
+    rows = [
+        {"Operation": c.operation, "Requested, no answer": c.requested, "Pending at the processor": c.pending}
+        for c in counts
+    ]
+    ui.table(rows, key="health_in_flight")
+    waiting = sum(c.requested for c in counts)
+    st.caption(
+        "A movement is Requested from the moment it is written until its answer is recorded; one that stays "
+        "so was cut off (the process stopped, or the processor could not be reached). Resending it with its "
+        "CallerReference is safe: the processor answers the original transaction if it made it, or makes it "
+        "now, once. Pending ones finish when the processor's notification arrives."
+    )
+    if not waiting:
+        return
+    if auth.actor().may(Permission.RECOVER):
+        if st.button(
+            f"Resend the {waiting} requests left in flight", icon=":material/replay:", key="health_recover"
+        ):
+            resend_in_flight(waiting)
+            st.rerun()
+    else:
+        st.info("Finance can resend them here; `fpscore recover` does it from the command line.")
+
+
 st.title("Health")
+in_flight_section()
+st.subheader("Checks")
 st.caption(
     "Reconciliation compares every movement the merchant recorded with the processor's account activity, "
     "and every book balance with the live one. The fee rollup check adds up the records the Fees saved page "

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 
 from fpscore.db import read_only
 from fpscore.errors import FpsError
@@ -28,7 +28,7 @@ from fpscore.merchant import flows
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import MOVEMENTS
 from fpscore.merchant.roles import Actor, Permission
-from fpscore.merchant.schema import MerchantInstrument
+from fpscore.merchant.schema import IN_FLIGHT_WHERE, MerchantInstrument
 
 BATCH = 500
 _instruments = MerchantInstrument.__table__
@@ -51,9 +51,7 @@ def in_flight(merchant: Merchant) -> list[InFlight]:
         for operation, table in MOVEMENTS.items():
             by_status = dict(
                 conn.execute(
-                    select(table.c.status, func.count())
-                    .where(table.c.status.in_(("Requested", "Pending")))
-                    .group_by(table.c.status)
+                    select(table.c.status, func.count()).where(text(IN_FLIGHT_WHERE)).group_by(table.c.status)
                 ).all()
             )
             if by_status:
@@ -87,7 +85,9 @@ def recover(
     for table in MOVEMENTS.values():
         after = 0
         while True:
-            query = select(table).where(table.c.status == "Requested", table.c.id > after)
+            query = select(table).where(
+                text(IN_FLIGHT_WHERE), table.c.status == "Requested", table.c.id > after
+            )
             if instrument_id is not None:
                 query = query.where(table.c.instrument_id == instrument_id)
             with read_only(merchant.engine) as conn:
@@ -126,9 +126,8 @@ def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
             with read_only(merchant.engine) as conn:
                 pending = conn.execute(
                     select(table.c.id, table.c.transaction_id)
-                    .where(
-                        table.c.status == "Pending", table.c.transaction_id.is_not(None), table.c.id > after
-                    )
+                    .where(text(IN_FLIGHT_WHERE), table.c.status == "Pending", table.c.id > after)
+                    .where(table.c.transaction_id.is_not(None))
                     .order_by(table.c.id)
                     .limit(BATCH)
                 ).all()

@@ -9,9 +9,21 @@ Money columns are integer minor units (`*_cents`). The merchant never reads the 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
 
@@ -137,8 +149,26 @@ class MerchantInstrument(Base):
     created_at: Mapped[datetime]
 
 
+# Literal, not bound, so that SQLite can prove a query that repeats it may use the partial index.
+IN_FLIGHT_WHERE = "status IN ('Requested', 'Pending')"
+
+
 class _Movement:
-    """Columns every money movement the merchant asked for shares."""
+    """Columns every money movement the merchant asked for shares, and a partial index of the few left in
+    flight (recovery and the Health page find them without reading every movement)."""
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        where = text(IN_FLIGHT_WHERE)
+        return (
+            Index(
+                f"ix_{cls.__tablename__}_in_flight",
+                "status",
+                "id",
+                sqlite_where=where,
+                postgresql_where=where,
+            ),
+        )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)

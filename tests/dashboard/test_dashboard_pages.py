@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from dashboard import actions
 from fpscore.merchant import flows, settlement, staff
+from fpscore.merchant.reconcile import reconcile
 from fpscore.merchant.roles import Actor, Forbidden, Permission
-from fpscore.merchant.schema import AuditEvent, FeeDay, MerchantInstrument, Staff
+from fpscore.merchant.schema import AuditEvent, FeeDay, Funding, MerchantInstrument, Staff
 from fpscore.merchant.settlement import settle_many
 from fpscore.money import Amount
 
@@ -191,11 +192,38 @@ def test_audit_empty_book(empty_book):
 def test_health_runs_on_demand(seeded):
     at = as_signed_in("theo", "health")
     assert any(text.startswith("Nothing checked yet") for text in shown(at.info))
+    assert shown(at.success) == ["Every movement has its answer recorded."]
     at.button(key="health_run").click().run()
     no_exceptions(at)
-    assert shown(at.success)[0].startswith("The merchant's records and the processor agree")
-    assert shown(at.success)[1].startswith("The daily fee rollup adds up to the records")
-    assert shown(at.success)[2].startswith("Every transaction balances")
+    assert shown(at.success)[1].startswith("The merchant's records and the processor agree")
+    assert shown(at.success)[2].startswith("The daily fee rollup adds up to the records")
+    assert shown(at.success)[3].startswith("Every transaction balances")
+
+
+def test_health_shows_movements_in_flight_and_finance_resends_them(seeded, book):
+    """A funding cut off after its row was written: Health counts it, a troubleshooter is told who can
+    resend it, finance resends it (the processor makes it once) and the books agree again."""
+    values = {"instrument_id": seeded.prepaid, "amount_cents": 300, "currency": "USD", "fee_cents": 20}
+    with book.engine.begin() as conn:
+        flows._requested(conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-cut-off", values)
+    at = as_signed_in("theo", "health")
+    no_exceptions(at)
+    [counts] = [frame.value for frame in at.dataframe if "Requested, no answer" in frame.value.columns]
+    assert counts.to_dict("records") == [
+        {"Operation": "FundPrepaid", "Requested, no answer": 1, "Pending at the processor": 0}
+    ]
+    assert not [b for b in at.button if b.key == "health_recover"]
+    assert any("Finance can resend them here" in text for text in shown(at.info))
+
+    at = as_signed_in("fiona", "health")
+    at.button(key="health_recover").click().run()
+    no_exceptions(at)
+    assert shown(at.success)[0] == "Recorded the answer of every request left in flight (1 Success)."
+    with book.engine.connect() as conn:
+        table = Funding.__table__
+        status = conn.execute(select(table.c.status).where(table.c.caller_reference == "fund-cut-off"))
+        assert status.scalar_one() == "Success"
+    assert reconcile(book, Actor.staff("fiona", "finance")) == []
 
 
 def test_health_lists_differences(seeded, book):
