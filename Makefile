@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/fpscore demo
+	-$(VENV)/bin/fpscore recover  # movements a crash left in flight; the dashboard starts either way
 	$(VENV)/bin/streamlit run dashboard/serve.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
