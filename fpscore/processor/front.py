@@ -184,8 +184,12 @@ class Front:
             task.add_done_callback(lambda done: (self._connections.discard(done), slots.release()))
 
     async def _connection(self, client: socket.socket) -> None:
+        try:
+            peer, local = client.getpeername(), client.getsockname()
+        except OSError:  # the client left already
+            client.close()
+            return
         reader, writer = await asyncio.open_connection(sock=client)
-        peer, local = client.getpeername(), client.getsockname()
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         task = asyncio.current_task()
         assert task is not None
