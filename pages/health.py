@@ -56,7 +56,7 @@ def run_checks() -> Checked:
 
 def resend_in_flight(waiting: int) -> None:
     """Recover every movement left in flight, with a progress bar; the outcome as a flash message."""
-    bar = st.progress(0.0, text=f"Resending {waiting} requests…")
+    bar = st.progress(0.0, text="Resending…")
     done = 0
 
     def step(_reference: str, _outcome: str) -> None:
@@ -103,10 +103,13 @@ def in_flight_section() -> None:
     )
     if not waiting:
         return
+    label = (
+        "Resend the request left in flight"
+        if waiting == 1
+        else f"Resend the {waiting} requests left in flight"
+    )
     if auth.actor().may(Permission.RECOVER):
-        if st.button(
-            f"Resend the {waiting} requests left in flight", icon=":material/replay:", key="health_recover"
-        ):
+        if st.button(label, icon=":material/replay:", key="health_recover"):
             resend_in_flight(waiting)
             st.rerun()
     else:
