@@ -10,6 +10,9 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import WSGIApplication
 
+from sqlalchemy import Engine, select
+
+from fpscore.merchant.schema import AuditEvent
 from fpscore.money import Amount
 from fpscore.processor import InstrumentSetup, Processor
 
@@ -18,6 +21,19 @@ _refs = itertools.count(1)
 
 def usd(value: str) -> Amount:
     return Amount.parse(value)
+
+
+def sign_in_refusals(engine: Engine) -> list[str]:
+    """The detail of every refused sign-in the merchant recorded, oldest first."""
+    events = AuditEvent.__table__
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(events.c.detail)
+                .where(events.c.action == "sign_in", events.c.outcome == "Refused")
+                .order_by(events.c.id)
+            ).scalars()
+        )
 
 
 def ref(prefix: str = "ref") -> str:

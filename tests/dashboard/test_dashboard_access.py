@@ -9,6 +9,7 @@ import time
 import dashdata
 import pytest
 from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, texts
+from helpers import sign_in_refusals
 from sqlalchemy import select
 
 from dashboard import auth, nav
@@ -35,15 +36,7 @@ def events(book, action: str) -> list[tuple[str, str]]:
 
 
 def refusal_details(book) -> list[str]:
-    table = AuditEvent.__table__
-    with book.engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(table.c.detail)
-                .where(table.c.action == "sign_in", table.c.outcome == "Refused")
-                .order_by(table.c.id)
-            ).scalars()
-        )
+    return sign_in_refusals(book.engine)
 
 
 def test_signed_out_visitors_see_only_the_form(seeded):

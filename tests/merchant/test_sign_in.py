@@ -13,13 +13,14 @@ from datetime import timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from helpers import sign_in_refusals
 from pgschema import PostgresSchema
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert
 
 from fpscore.db import make_engine, migrate, utcnow
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
-from fpscore.merchant.schema import AuditEvent, Base, Staff
+from fpscore.merchant.schema import Base, Staff
 from fpscore.merchant.staff import SignInLimits, SignInRefused
 
 PASSWORD = "the right password"
@@ -55,21 +56,8 @@ def engine(backend: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyp
         schema.drop()
 
 
-def refusals(engine: Engine) -> list[str]:
-    """The detail of every refused sign-in recorded, oldest first."""
-    events = AuditEvent.__table__
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(events.c.detail)
-                .where(events.c.action == "sign_in", events.c.outcome == "Refused")
-                .order_by(events.c.id)
-            ).scalars()
-        )
-
-
 def wrong_passwords_checked(engine: Engine) -> int:
-    return sum(detail.startswith("wrong password") for detail in refusals(engine))
+    return sum(detail.startswith("wrong password") for detail in sign_in_refusals(engine))
 
 
 def attempt(engine: Engine, username: str, password: str, **kwargs: object) -> bool:
@@ -87,9 +75,9 @@ def test_parallel_guesses_check_at_most_the_limit_and_then_the_right_password_is
         outcomes = list(pool.map(lambda _: attempt(engine, "fiona", WRONG), range(PARALLEL)))
     assert not any(outcomes)
     assert wrong_passwords_checked(engine) == staff.LIMITS.per_account_and_client
-    assert len(refusals(engine)) == PARALLEL  # every refusal recorded, the ones never checked included
+    assert len(sign_in_refusals(engine)) == PARALLEL  # every refusal recorded, those never checked included
     assert not attempt(engine, "fiona", PASSWORD)
-    assert refusals(engine)[-1].startswith("too many failed sign-ins")
+    assert sign_in_refusals(engine)[-1].startswith("too many failed sign-ins")
     assert [a.status for a in staff.list_staff(engine, ADMIN) if a.username == "fiona"] == ["Active"]
 
 
@@ -133,7 +121,7 @@ def test_the_overall_limit_stops_guesses_from_every_address(engine):
     assert not attempt(engine, "sam", WRONG, client="192.0.2.200", limits=limits)
     assert wrong_passwords_checked(engine) == limits.overall
     assert not attempt(engine, "ada", PASSWORD, client="192.0.2.201", limits=limits)
-    assert refusals(engine)[-1].startswith("too many failed sign-ins")
+    assert sign_in_refusals(engine)[-1].startswith("too many failed sign-ins")
 
 
 def test_a_right_password_gives_its_slots_back(engine):
@@ -175,7 +163,7 @@ def test_unknown_wrong_locked_and_disabled_answer_alike_at_one_cost(engine):
     }
     for case, seconds in others.items():
         assert wrong / 3 < seconds < wrong * 3, (case, seconds, wrong)
-    details = refusals(engine)
+    details = sign_in_refusals(engine)
     for reason in ("unknown user", "too many failed sign-ins", "disabled account", "wrong password"):
         assert any(detail.startswith(reason) for detail in details), reason
 
