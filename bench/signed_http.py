@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=bounded(int, 1, 64, "--threads"),
         default=1,
-        help="threads per worker; above 1, gthread workers (%(default)s: sync workers, as fpscore serve)",
+        help="threads per worker that run the app, as fpscore serve --threads (%(default)s)",
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         names.remove("postgres")
         print("postgres: skipped (FPS_BENCH_POSTGRES_URL / FPS_TEST_POSTGRES_URL not set)")
 
-    worker_class = "gthread" if args.threads > 1 else "sync"
+    worker_class = getattr(processor_gunicorn_options(0, 1, 1)["worker_class"], "__name__", "?")
     print(
         "HTTP bench: signed Pay POSTs to the processor on gunicorn vs a bare WSGI app on the same stack\n"
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
