@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -114,6 +115,13 @@ def read_only(engine: Engine, *, snapshot: bool = False) -> Iterator[Connection]
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
+
+
+def retryable(exc: DBAPIError) -> bool:
+    """Deadlock or serialization failure on PostgreSQL, a busy database on SQLite: the transaction was
+    rolled back and is safe to run again."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import DBAPIError
 
-from fpscore.db import utcnow
+from fpscore.db import retryable, utcnow
 from fpscore.errors import ConcurrentModification
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 from fpscore.processor import idempotency, ledger
@@ -30,12 +30,6 @@ class TransactionResult:
     transaction_id: str
     status: str
     replayed: bool = False
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    """Deadlock or serialization failure on PostgreSQL, a busy database on SQLite: safe to run again."""
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40001", "40P01") or "database is locked" in str(exc.orig)
 
 
 _in_transaction: ContextVar[Callable[[Connection, TransactionResult], None] | None] = ContextVar(
@@ -96,7 +90,7 @@ class ProcessorBase:
             except idempotency.ReferenceTaken:
                 continue
             except DBAPIError as exc:
-                if not _retryable(exc):
+                if not retryable(exc):
                     raise
         raise ConcurrentModification(f"{action} {caller_reference!r} kept meeting concurrent updates; retry")
 
