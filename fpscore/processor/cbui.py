@@ -16,10 +16,14 @@ Rules chosen here:
   and even a signed request with a bad input is best shown to the developer integrating it. `status=CE`
   (or `SE` for a transient fault) is only sent back after a verified start, when the Processor refuses
   the setup at confirm (DuplicateRequest, an expiry that has passed meanwhile, ...).
-- A round trip (a caller's callerReferenceSender) ends once, at the buyer's first Confirm or Cancel,
-  whatever the Processor then answers (a refused setup is reported once, as `CE`): after that its start
-  URL, a form of its pages kept or replayed, another buyer or another e-mail address get an error page
-  (HTTP 400) and nothing is issued or returned. A merchant starts a new round trip with new references.
+- A round trip (a caller's callerReferenceSender) ends once, at the buyer's first Cancel, or first Confirm
+  that the Processor answers: a Confirm ends it in the setup's own database transaction, so the tokens and
+  the end exist together or not at all, and a transient fault (`SE`, "try again") leaves it open for the
+  buyer to confirm again; a refused setup (`CE`) ends it. After that its start URL, a form of its pages,
+  another buyer, another e-mail address or another browser get an error page (HTTP 400) and nothing is
+  issued or returned; only the very step that ended it, repeated by the same buyer in the same browser
+  (the redirect was lost, or a double click), is answered with the same return again. A merchant starts
+  a new round trip with new references.
 - A start URL expires. Our client signs `startUrlExpiry` (epoch seconds) into it; once that has passed, or
   when it is more than `MAX_START_URL_LIFETIME` ahead, the start is refused like any bad input. A start
   URL without it (boto's `cbui_url` signs none, and no Timestamp either, so its age is unknown) may be
@@ -32,7 +36,7 @@ Rules chosen here:
 - CSRF: each sealed state names a random nonce that must equal the `HttpOnly; SameSite=Lax` cookie set by
   the start page, so a form posted from another site (which carries no cookie, or not this browser's)
   is refused; an `Origin` header, when sent, must also be this processor. Replaying a sealed state after
-  the round trip ended is refused (above).
+  the round trip ended is refused, but for the step that ended it (above).
 - `paymentMethod` is a comma list of CC, ACH, ABT; the first one is what is stored (CC by default).
 - Address, shipping and usage-limit parameters, and anything unknown (boto's `CallerReference`), are
   accepted and ignored; they still count in the signature.
@@ -56,6 +60,7 @@ from wsgiref.types import WSGIEnvironment
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Connection
 
 from fpscore.errors import FpsError, InvalidClientTokenId, ServiceError
 from fpscore.money import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, Amount
@@ -70,10 +75,18 @@ from fpscore.processor.cbui_pages import (
     sign_in_page,
 )
 from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
-from fpscore.processor.instruments import MAX_VALIDITY_START, PAYMENT_METHODS
+from fpscore.processor.instruments import MAX_VALIDITY_START, PAYMENT_METHODS, SetupHook
 from fpscore.processor.keys import SigningKeys, certificate_path
 from fpscore.processor.parties import CallerAccount, normalize_email
-from fpscore.processor.round_trips import RoundTrip, end, round_trip
+from fpscore.processor.round_trips import (
+    Ending,
+    RoundTrip,
+    RoundTripEnded,
+    answered,
+    browser_digest,
+    end,
+    round_trip,
+)
 from fpscore.signing import rfc3986_quote, verify_query
 from fpscore.wire.catalogue import MAX_PARAMS, MAX_VALUE_BYTES
 
@@ -128,6 +141,26 @@ _ENDED_NOTE = (
     "Nothing more was authorized or charged. Return to the merchant's site, or contact the merchant."
 )
 _LAPSED = "This link to authorize a payment has expired. Return to the merchant's site and start again."
+
+
+def _setup_result(request: PipelineRequest, setup: InstrumentSetup) -> dict[str, str]:
+    """What a successful return carries: the status for the payment method, the ids, the expiry."""
+    result = {"status": SUCCESS_STATUS[request.payment_method]}
+    if request.prepaid:
+        result |= {
+            "fundingTokenID": setup.funding_token_id or "",
+            "prepaidInstrumentID": setup.instrument_id,
+            "prepaidSenderTokenID": setup.sender_token_id,
+        }
+    else:
+        result |= {
+            "creditInstrumentID": setup.instrument_id,
+            "creditSenderTokenID": setup.sender_token_id,
+            "settlementTokenID": setup.settlement_token_id or "",
+        }
+    if setup.expires_at is not None:
+        result["expiry"] = setup.expires_at.strftime("%m/%Y")
+    return result
 
 
 class CallerInputError(Exception):
@@ -530,29 +563,59 @@ class CoBrandedUi:
         facts = Page(caller.name, request)
         decision = form.get("decision", "")
         if decision == "cancel":
-            self._end(caller, request, "Cancelled")
             logger.info("CBUI %s cancelled by the buyer (caller %s)", request.pipeline, caller.caller_id)
-            return self._redirect(environ, request, {"status": "A"})
+            return self._finish(environ, caller, request, self._ending(state, "Cancelled", {"status": "A"}))
         if step == "sign-in" and state.step == "sign-in" and decision in ("", "continue"):
             if self._round_trip(caller, request, self.processor.clock()).outcome is not None:
                 raise SessionError(_ENDED, merchant=caller.name, note=_ENDED_NOTE)
             return self._sign_in(form, state, facts, request)
         if step == "confirm" and state.step == "confirm" and decision == "confirm":
-            self._end(caller, request, "Confirmed", state.buyer_id)
             return self._confirm(environ, state, caller, request)
         raise SessionError("This form does not belong to this step. Return to the merchant and start again.")
 
     def _round_trip(self, caller: CallerAccount, request: PipelineRequest, now: datetime) -> RoundTrip:
         return round_trip(self.processor.engine, caller.caller_id, request.caller_reference_sender, now)
 
-    def _end(
-        self, caller: CallerAccount, request: PipelineRequest, outcome: str, buyer_id: int | None = None
-    ) -> None:
-        """End the round trip, or refuse this step with SessionError when it has already ended."""
+    @staticmethod
+    def _ending(state: _State, outcome: str, result: dict[str, str]) -> Ending:
+        return Ending(outcome, state.buyer_id, browser_digest(state.nonce), result)
+
+    def _ender(self, caller: CallerAccount, request: PipelineRequest, state: _State) -> SetupHook:
+        """What ends the round trip as Confirmed, with the setup's return, in the setup's transaction."""
+
+        def end_confirmed(conn: Connection, setup: InstrumentSetup) -> None:
+            ending = self._ending(state, "Confirmed", _setup_result(request, setup))
+            reference, now = request.caller_reference_sender, self.processor.clock()
+            if not end(conn, caller.caller_id, reference, ending, now):
+                raise RoundTripEnded(reference)
+
+        return end_confirmed
+
+    def _finish(
+        self, environ: WSGIEnvironment, caller: CallerAccount, request: PipelineRequest, ending: Ending
+    ) -> Response:
+        """End the round trip with `ending` (a transaction of its own) and send the buyer back with its
+        result; when it had already ended, `_repeat`."""
         reference, now = request.caller_reference_sender, self.processor.clock()
-        if not end(self.processor.engine, caller.caller_id, reference, outcome, now, buyer_id):
-            logger.info("CBUI %s refused: round trip already ended (caller %s)", outcome, caller.caller_id)
+        with self.processor.engine.begin() as conn:
+            ended = end(conn, caller.caller_id, reference, ending, now)
+        if not ended:
+            return self._repeat(environ, caller, request, ending)
+        return self._redirect(environ, request, ending.result)
+
+    def _repeat(
+        self, environ: WSGIEnvironment, caller: CallerAccount, request: PipelineRequest, ending: Ending
+    ) -> Response:
+        """For a round trip that has ended: the return it was answered with when `ending` repeats the step
+        that ended it (same decision, buyer and browser); SessionError for anything else."""
+        result = answered(self.processor.engine, caller.caller_id, request.caller_reference_sender, ending)
+        if result is None:
+            logger.info(
+                "CBUI %s refused: round trip already ended (caller %s)", ending.outcome, caller.caller_id
+            )
             raise SessionError(_ENDED, merchant=caller.name, note=_ENDED_NOTE)
+        logger.info("CBUI %s repeated: answered as before (caller %s)", ending.outcome, caller.caller_id)
+        return self._redirect(environ, request, result)
 
     def _sign_in(
         self, form: Mapping[str, str], state: _State, facts: Page, request: PipelineRequest
@@ -574,39 +637,33 @@ class CoBrandedUi:
     def _confirm(
         self, environ: WSGIEnvironment, state: _State, caller: CallerAccount, request: PipelineRequest
     ) -> Response:
+        """Issue the instrument and end the round trip in one transaction, and send the buyer back with
+        the tokens; a transient fault (SE) leaves the round trip open, a refused setup (CE) ends it."""
         assert state.buyer_id is not None
         try:
-            setup = self._setup(caller, state.buyer_id, request)
+            setup = self._setup(caller, state.buyer_id, request, self._ender(caller, request, state))
+        except RoundTripEnded:
+            return self._repeat(environ, caller, request, self._ending(state, "Confirmed", {}))
+        except ServiceError as exc:
+            logger.info("CBUI %s failed (caller %s): %s", request.pipeline, caller.caller_id, exc.code)
+            return self._redirect(environ, request, {"status": "SE", "errorMessage": str(exc)})
         except FpsError as exc:
-            status = "SE" if isinstance(exc, ServiceError) else "CE"
             logger.info("CBUI %s refused (caller %s): %s", request.pipeline, caller.caller_id, exc.code)
-            return self._redirect(environ, request, {"status": status, "errorMessage": str(exc)})
+            refused = {"status": "CE", "errorMessage": str(exc)}
+            return self._finish(environ, caller, request, self._ending(state, "Confirmed", refused))
         except Exception:
             logger.exception("CBUI %s failed unexpectedly (caller %s)", request.pipeline, caller.caller_id)
             message = "InternalError: We encountered an internal error. Please try again."
             return self._redirect(environ, request, {"status": "SE", "errorMessage": message})
-        result = {"status": SUCCESS_STATUS[request.payment_method]}
-        if request.prepaid:
-            result |= {
-                "fundingTokenID": setup.funding_token_id or "",
-                "prepaidInstrumentID": setup.instrument_id,
-                "prepaidSenderTokenID": setup.sender_token_id,
-            }
-        else:
-            result |= {
-                "creditInstrumentID": setup.instrument_id,
-                "creditSenderTokenID": setup.sender_token_id,
-                "settlementTokenID": setup.settlement_token_id or "",
-            }
-        if setup.expires_at is not None:
-            result["expiry"] = setup.expires_at.strftime("%m/%Y")
         logger.info(
             "CBUI %s confirmed (caller %s, instrument %s%s)",
             request.pipeline, caller.caller_id, setup.instrument_id, ", replayed" if setup.replayed else "",
         )  # fmt: skip
-        return self._redirect(environ, request, result)
+        return self._redirect(environ, request, _setup_result(request, setup))
 
-    def _setup(self, caller: CallerAccount, buyer_id: int, request: PipelineRequest) -> InstrumentSetup:
+    def _setup(
+        self, caller: CallerAccount, buyer_id: int, request: PipelineRequest, then: SetupHook
+    ) -> InstrumentSetup:
         if request.prepaid:
             assert request.funding_limit is not None
             return self.processor.setup_prepaid(
@@ -619,6 +676,7 @@ class CoBrandedUi:
                 validity_expiry=request.validity_expiry,
                 payment_method=request.payment_method,
                 payment_reason=request.payment_reason,
+                then=then,
             )
         assert request.credit_limit is not None and request.global_amount_limit is not None
         return self.processor.setup_postpaid(
@@ -632,6 +690,7 @@ class CoBrandedUi:
             validity_expiry=request.validity_expiry,
             payment_method=request.payment_method,
             payment_reason=request.payment_reason,
+            then=then,
         )
 
     # -- authentication and session -------------------------------------------------------------------

@@ -8,6 +8,7 @@ returns the tokens first issued; other terms under those references are Duplicat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,8 @@ _instruments = Instrument.__table__
 _tokens = Token.__table__
 _callers = Caller.__table__
 PAYMENT_METHODS = ("CC", "ACH", "ABT")
+# What a setup's caller does in the setup's own database transaction (the CBUI ends its round trip).
+SetupHook = Callable[[Connection, "InstrumentSetup"], None]
 MAX_VALIDITY_START = timedelta(days=366)
 
 
@@ -85,13 +88,14 @@ class InstrumentsMixin(ProcessorBase):
         validity_expiry: datetime | None = None,
         payment_method: str = "CC",
         payment_reason: str | None = None,
+        then: SetupHook | None = None,
     ) -> InstrumentSetup:
         terms = _Terms(
             "Prepaid", buyer_id, funding_limit.currency, funding_limit.cents, None, None,
             payment_method, validity_start, validity_expiry, payment_reason,
         )  # fmt: skip
         refs = {"PrepaidSender": caller_reference_sender, "Funding": caller_reference_funding}
-        return self._setup(caller_id, terms, refs)
+        return self._setup(caller_id, terms, refs, then)
 
     def setup_postpaid(
         self,
@@ -106,6 +110,7 @@ class InstrumentsMixin(ProcessorBase):
         validity_expiry: datetime | None = None,
         payment_method: str = "CC",
         payment_reason: str | None = None,
+        then: SetupHook | None = None,
     ) -> InstrumentSetup:
         if credit_limit.currency != global_amount_limit.currency:
             raise InvalidParams("creditLimit and globalAmountLimit must be in one currency")
@@ -114,9 +119,13 @@ class InstrumentsMixin(ProcessorBase):
             payment_method, validity_start, validity_expiry, payment_reason,
         )  # fmt: skip
         refs = {"CreditSender": caller_reference_sender, "Settlement": caller_reference_settlement}
-        return self._setup(caller_id, terms, refs)
+        return self._setup(caller_id, terms, refs, then)
 
-    def _setup(self, caller_id: int, terms: _Terms, refs: dict[str, str]) -> InstrumentSetup:
+    def _setup(
+        self, caller_id: int, terms: _Terms, refs: dict[str, str], then: SetupHook | None
+    ) -> InstrumentSetup:
+        """Issue the instrument and tokens, or answer those issued for these references; `then` runs in
+        the same database transaction with the answer, and what it raises undoes the setup."""
         for role, value in refs.items():
             _check_reference(f"callerReference ({role})", value)
         if len(set(refs.values())) != len(refs):
@@ -130,18 +139,23 @@ class InstrumentsMixin(ProcessorBase):
             raise InvalidParams("validityStart must be before validityExpiry")
         try:
             with self.engine.begin() as conn:
-                existing = self._existing_setup(conn, caller_id, terms, refs)
-                if existing is not None:
-                    return existing  # a repeat: answered as first issued, however late it comes
-                now = self.clock()
-                _check_validity(terms, now)
-                return self._issue(conn, caller_id, terms, refs, now)
+                # A repeat is answered as first issued, however late it comes.
+                setup = self._existing_setup(conn, caller_id, terms, refs)
+                if setup is None:
+                    now = self.clock()
+                    _check_validity(terms, now)
+                    setup = self._issue(conn, caller_id, terms, refs, now)
+                if then is not None:
+                    then(conn, setup)
+                return setup
         except IntegrityError:
             # A concurrent setup with the same references won the race: answer what it issued.
             with self.engine.begin() as conn:
                 existing = self._existing_setup(conn, caller_id, terms, refs)
-            if existing is None:
-                raise
+                if existing is None:
+                    raise
+                if then is not None:
+                    then(conn, existing)
             return existing
 
     def _issue(

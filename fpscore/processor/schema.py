@@ -267,7 +267,10 @@ class IpnNotification(Base):
 
 class CbuiRoundTrip(Base):
     """A Co-Branded UI round trip, named by its caller and callerReferenceSender: when its start URL was
-    first opened, and how it ended. It ends once: at the buyer's first Confirm or Cancel."""
+    first opened, and how it ended. It ends once: at the buyer's first Confirm or Cancel, in the setup's
+    own transaction for a Confirm. Who ended it (the buyer, and a digest of the browser's session nonce)
+    and the return it was answered with (`result`, JSON) are kept so that the very same step repeated,
+    when its redirect was lost, is answered again."""
 
     __tablename__ = "cbui_round_trips"
     __table_args__ = (CheckConstraint("outcome IN ('Confirmed', 'Cancelled')", name="outcome"),)
@@ -277,4 +280,6 @@ class CbuiRoundTrip(Base):
     opened_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
-    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("buyers.id"))  # who confirmed
+    buyer_id: Mapped[int | None] = mapped_column(ForeignKey("buyers.id"))  # who ended it, once signed in
+    browser: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the ending browser's nonce, hex
+    result: Mapped[str | None] = mapped_column(Text)  # the return's status and ids, a JSON object

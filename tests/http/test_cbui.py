@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -19,7 +20,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import requests
 from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
 from helpers import ref, serve, usd
+from sqlalchemy import text
 
+from fpscore.db import is_sqlite
 from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
@@ -273,22 +276,81 @@ def ended(response: requests.Response) -> str:
     return html
 
 
+def ids(params: dict[str, str]) -> dict[str, str]:
+    """What a return says about the round trip: every parameter but the signature's own."""
+    return {name: value for name, value in params.items() if not name.startswith(("signature", "cert"))}
+
+
 @BOTH_BACKENDS
-def test_a_completed_round_trip_cannot_be_confirmed_again(fps, processor, caller_id, base_url, clock):
-    browser = Browser()
+def test_a_completed_round_trip_answers_only_its_own_confirm_again(
+    fps, processor, caller_id, base_url, clock
+):
+    """The redirect after Confirm may be lost (the merchant's site down, the buyer's network gone): the same
+    buyer confirming again in the same browser gets the same return; nobody and nothing else gets one."""
     now = int(clock().timestamp())
     validity = {"validityStart": str(now + 60), "validityExpiry": str(now + 86400 * 30)}
     url = start_url(base_url, **validity)
+    browser, elsewhere = Browser(), Browser()
     sign_in = browser.open(url)
     confirm = browser.sign_in(sign_in)
+    as_eve = browser.sign_in(sign_in, email="eve@buyers.example")  # another tab, another address
+    on_laptop = elsewhere.sign_in(elsewhere.open(url))  # the same buyer, another browser
     _, first = returned(browser.submit(confirm, "confirm"))
     assert first["status"] == "SC"
-    ended(browser.submit(confirm, "confirm"))  # back, and submit again: a replayed form
+    clock.advance(timedelta(minutes=10))
+    endpoint, again = returned(browser.submit(confirm, "confirm"))  # back, and submit again
+    assert ids(again) == ids(first) and verifications(fps, endpoint, again) == (True, True)
     ended(browser.submit(confirm, "cancel"))
+    ended(browser.submit(as_eve, "confirm"))
+    ended(elsewhere.submit(on_laptop, "confirm"))
     # Back to the sign-in page, as someone else; and the start URL opened again, by anyone.
     ended(browser.sign_in(sign_in, email="eve@buyers.example"))
     ended(Browser().open(url))
     assert len(processor.get_tokens(caller_id)) == 2
+
+
+@contextmanager
+def failing_token_inserts(engine):
+    """The processor's database refuses to store tokens while inside: a fault at the worst moment of a
+    confirm, after the instrument and its account were written."""
+    with engine.begin() as conn:
+        if is_sqlite(conn):
+            conn.execute(text(
+                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            ))  # fmt: skip
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = '53100'; END $$"
+            ))  # fmt: skip
+            conn.execute(text(
+                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
+                "FOR EACH ROW EXECUTE FUNCTION fail_tokens()"
+            ))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER fail_tokens" + ("" if is_sqlite(conn) else " ON tokens")))
+            if not is_sqlite(conn):
+                conn.execute(text("DROP FUNCTION fail_tokens()"))
+
+
+@BOTH_BACKENDS
+def test_a_transient_failure_at_confirm_leaves_the_round_trip_open(fps, processor, caller_id, base_url):
+    browser = Browser()
+    confirm = browser.sign_in(browser.open(start_url(base_url)))
+    before = ledger_state(processor.engine)
+    with failing_token_inserts(processor.engine):
+        endpoint, failed = returned(browser.submit(confirm, "confirm"))
+    assert failed["status"] == "SE" and "try again" in failed["errorMessage"]
+    assert verifications(fps, endpoint, failed) == (True, True)
+    assert processor.get_tokens(caller_id) == [] and ledger_state(processor.engine) == before
+    _, params = returned(browser.submit(confirm, "confirm"))  # the buyer tries again
+    assert params["status"] == "SC"
+    tokens = {token.token_id for token in processor.get_tokens(caller_id)}
+    assert tokens == {params["fundingTokenID"], params["prepaidSenderTokenID"]}
 
 
 def test_a_cancelled_round_trip_cannot_be_completed_later(fps, processor, caller_id, base_url):
@@ -296,7 +358,9 @@ def test_a_cancelled_round_trip_cannot_be_completed_later(fps, processor, caller
     browser = Browser()
     sign_in = browser.open(url)
     confirm = browser.sign_in(sign_in)
-    assert returned(browser.submit(confirm, "cancel"))[1]["status"] == "A"
+    _, cancelled = returned(browser.submit(confirm, "cancel"))
+    assert cancelled["status"] == "A"
+    assert ids(returned(browser.submit(confirm, "cancel"))[1]) == ids(cancelled)  # a lost redirect, again
     ended(browser.submit(confirm, "confirm"))
     ended(browser.sign_in(sign_in, email="eve@buyers.example"))  # back to the sign-in page, as Eve
     ended(Browser().open(url))  # another buyer, given the link later
@@ -305,11 +369,18 @@ def test_a_cancelled_round_trip_cannot_be_completed_later(fps, processor, caller
 
 @BOTH_BACKENDS
 def test_concurrent_confirms_end_a_round_trip_once(processor, caller_id, base_url):
-    browser = Browser()
-    confirm = browser.sign_in(browser.open(start_url(base_url)))
+    url = start_url(base_url)
+    buyers = [Browser() for _ in range(4)]
+    pages = [
+        buyer.sign_in(buyer.open(url), email=f"buyer{n}@buyers.example") for n, buyer in enumerate(buyers)
+    ]
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: browser.submit(confirm, "confirm"), range(4)))
-    assert sorted(answer.status_code for answer in answers) == [302, 400, 400, 400]
+        answers = list(pool.map(lambda n: buyers[n].submit(pages[n], "confirm"), range(4)))
+        assert sorted(answer.status_code for answer in answers) == [302, 400, 400, 400]
+        [winner] = [n for n, answer in enumerate(answers) if answer.status_code == 302]
+        repeats = list(pool.map(lambda _: buyers[winner].submit(pages[winner], "confirm"), range(4)))
+    first = ids(returned(answers[winner])[1])
+    assert all(ids(returned(repeat)[1]) == first for repeat in repeats)  # a double click, four times
     assert len(processor.get_tokens(caller_id)) == 2
 
 
@@ -365,6 +436,8 @@ def test_refusal_at_confirm_redirects_with_ce(fps, processor, caller_id, base_ur
     endpoint, params = returned(browser.submit(confirm, "confirm"))
     assert params["status"] == "CE" and "validityExpiry" in params["errorMessage"]
     assert verifications(fps, endpoint, params) == (True, True)
+    assert ids(returned(browser.submit(confirm, "confirm"))[1]) == ids(params)  # a lost redirect, again
+    ended(browser.submit(confirm, "cancel"))  # the refusal ended the round trip
     assert processor.get_tokens(caller_id) == []
 
 

@@ -1,4 +1,4 @@
-"""cbui round trips (a start URL's first use, and the one end of its round trip)
+"""cbui round trips (a start URL's first use, the one end of its round trip and the return it got)
 
 Revision ID: 0005
 Revises: 0004
@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("ended_at", fpscore.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("buyer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("browser", sa.String(length=64), nullable=True),
+        sa.Column("result", sa.Text(), nullable=True),
         sa.CheckConstraint("outcome IN ('Confirmed', 'Cancelled')", name=op.f("ck_cbui_round_trips_outcome")),
         sa.ForeignKeyConstraint(
             ["buyer_id"], ["buyers.id"], name=op.f("fk_cbui_round_trips_buyer_id_buyers")
