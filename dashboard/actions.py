@@ -18,7 +18,7 @@ import streamlit as st
 from dashboard import auth, components, resources
 from dashboard.text import md
 from fpscore.errors import FpsError
-from fpscore.merchant import flows, staff
+from fpscore.merchant import flows, recovery, staff
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.roles import Actor, Forbidden
@@ -187,6 +187,25 @@ def _settle_many(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Re
     return text, rows
 
 
+def _recover(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
+    waiting = max(int(params["waiting"]), 1)
+    bar = st.progress(0.0, text="Resending…")
+    rows: list[dict[str, Any]] = []
+
+    def progress(reference: str, outcome: str) -> None:
+        rows.append({"CallerReference": reference, "Outcome": outcome})
+        bar.progress(min(len(rows) / waiting, 1.0), text=f"{len(rows)} of {waiting} resent")
+
+    report = recovery.recover(merchant, actor, progress=progress)
+    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
+    text = f"Recorded {report.total} answers ({answers or 'none'})."
+    if report.unanswered:
+        text += f" {len(report.unanswered)} still got no answer: try again later."
+    if report.mismatched:
+        text += f" {len(report.mismatched)} differ from what the processor holds: run the checks below."
+    return text, rows
+
+
 def _write_off(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     amount = _amount(params)
     outcome = flows.write_off(merchant, actor, params["instrument_id"], amount, params["reason"])
@@ -227,6 +246,7 @@ def _reset_password(merchant: Merchant, actor: Actor, params: dict[str, Any]) ->
 EXECUTORS: dict[str, Callable[[Merchant, Actor, dict[str, Any]], Result]] = {
     "settle": _settle,
     "settle_many": _settle_many,
+    "recover": _recover,
     "write_off": _write_off,
     "refund": _refund,
     "cancel_token": _cancel_token,

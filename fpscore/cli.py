@@ -60,7 +60,7 @@ def _job_actor(name: str):  # type: ignore[no-untyped-def]
     return Actor.job(name, Permission.READ, Permission.SETTLE, Permission.RECONCILE, Permission.RECOVER)
 
 
-def _recover_in_flight(merchant: Merchant) -> int:
+def _recover_in_flight(merchant: Merchant, everything: bool = False) -> int:
     """Resend the movements a crash left in flight and ask after the Pending ones (before a job trusts
     the books); how many are still without an answer."""
     from tqdm import tqdm
@@ -71,26 +71,31 @@ def _recover_in_flight(merchant: Merchant) -> int:
     if any(count.pending for count in counts):
         changed = follow_up_pending(merchant, _job_actor("recover"))
         print(f"{changed} pending movements finished at the processor since", file=sys.stderr)
-    waiting = sum(count.requested for count in counts)
+    waiting = sum(count.requested if everything else count.cut_off for count in counts)
     if not waiting:
         return 0
     with tqdm(total=waiting, desc="recovering", unit="movement", file=sys.stderr) as bar:
-        report = recover(merchant, _job_actor("recover"), progress=lambda _reference, _outcome: bar.update(1))
+        report = recover(
+            merchant, _job_actor("recover"), everything=everything,
+            progress=lambda _reference, _outcome: bar.update(1),
+        )  # fmt: skip
     answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
     print(f"recovered {report.total} movements left in flight ({answers or 'none'}); "
           f"{len(report.unanswered)} still without an answer", file=sys.stderr)  # fmt: skip
     for reference in report.unanswered:
         print(f"still in flight\t{reference}", file=sys.stderr)
-    return len(report.unanswered)
+    for reference in report.mismatched:
+        print(f"differs at the processor (see fpscore reconcile)\t{reference}", file=sys.stderr)
+    return len(report.unanswered) + len(report.mismatched)
 
 
 def _recover(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.merchant.connect import connect
 
     merchant = connect(settings)
-    left = _recover_in_flight(merchant)
+    left = _recover_in_flight(merchant, everything=args.all)
     if not left:
-        print("no movements in flight", file=sys.stderr)
+        print("no movements cut off in flight", file=sys.stderr)
     return 1 if left else 0
 
 
@@ -218,11 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--due", action="store_true", help="every instrument due under the settlement policy")
     settle.set_defaults(func=_settle)
 
-    commands.add_parser(
+    recover = commands.add_parser(
         "recover",
-        help="resend every movement left in flight (Requested, no answer recorded) with its CallerReference; "
-        "exit 1 if any is still without an answer",
-    ).set_defaults(func=_recover)
+        help="resend every movement cut off in flight (no answer recorded, and no flow waiting for one) with "
+        "its CallerReference; exit 1 if any is still without an answer",
+    )
+    recover.add_argument(
+        "--all",
+        action="store_true",
+        help="every movement without an answer, however recent: only when no other merchant process runs",
+    )
+    recover.set_defaults(func=_recover)
 
     reconcile = commands.add_parser(
         "reconcile",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import auth, resources
+from dashboard import actions, auth, resources
 from dashboard import components as ui
 from dashboard.text import md
 from fpscore.db import utcnow
@@ -54,69 +54,109 @@ def run_checks() -> Checked:
     return Checked(started, differences, error, problems, rollup)
 
 
-def resend_in_flight(waiting: int) -> None:
-    """Recover every movement left in flight, with a progress bar; the outcome as a flash message."""
-    bar = st.progress(0.0, text="Resending…")
-    done = 0
-
-    def step(_reference: str, _outcome: str) -> None:
-        nonlocal done
-        done += 1
-        bar.progress(min(done / waiting, 1.0), text=f"{done} of {waiting} resent")
-
-    try:
-        report = recovery.recover(resources.merchant(), auth.actor(), progress=step)
-    except (FpsError, Forbidden, FlowRefused) as error:
-        ui.flash("error", ui.describe(error))
-        return
-    finally:
-        resources.after_write()
-    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
-    if report.unanswered:
-        left = len(report.unanswered)
-        text = (
-            f"Recorded {report.total} answers ({answers or 'none'}); {left} still got no answer. Try later."
-        )
-        ui.flash("warning", text)
-    else:
-        ui.flash("success", f"Recorded the answer of every request left in flight ({answers}).")
-
-
 def in_flight_section() -> None:
     st.subheader("Movements in flight")
-    ui.show_flash()
     counts = recovery.in_flight(resources.merchant())
     if not counts:
         st.success("Every movement has its answer recorded.", icon=":material/check:")
         return
     rows = [
-        {"Operation": c.operation, "Requested, no answer": c.requested, "Pending at the processor": c.pending}
+        {"Operation": c.operation, "Requested, no answer": c.requested, "Of those, cut off": c.cut_off,
+         "Pending at the processor": c.pending}
         for c in counts
-    ]
+    ]  # fmt: skip
     ui.table(rows, key="health_in_flight")
-    waiting = sum(c.requested for c in counts)
     st.caption(
-        "A movement is Requested from the moment it is written until its answer is recorded; one that stays "
-        "so was cut off (the process stopped, or the processor could not be reached). Resending it with its "
-        "CallerReference is safe: the processor answers the original transaction if it made it, or makes it "
-        "now, once. Pending ones finish when the processor's notification arrives."
+        "A movement is Requested from the moment it is written until its answer is recorded. One is cut off "
+        "when nobody waits for that answer any more: the request got no answer, or the process stopped. "
+        "Resending it with its CallerReference is safe: the processor answers the original transaction if "
+        "it made it, or makes it now, once. Pending ones finish when the processor's notification arrives."
     )
+    waiting = sum(c.cut_off for c in counts)
     if not waiting:
         return
-    label = (
-        "Resend the request left in flight"
-        if waiting == 1
-        else f"Resend the {waiting} requests left in flight"
-    )
-    if auth.actor().may(Permission.RECOVER):
-        if st.button(label, icon=":material/replay:", key="health_recover"):
-            resend_in_flight(waiting)
-            st.rerun()
-    else:
+    if not auth.actor().may(Permission.RECOVER):
         st.info("Finance can resend them here; `fpscore recover` does it from the command line.")
+        return
+    label = "Resend the request cut off" if waiting == 1 else f"Resend the {waiting} requests cut off"
+    if st.button(label, icon=":material/replay:", key="health_recover"):
+        actions.propose(
+            actions.Pending(
+                kind="recover",
+                title=label,
+                moves=tuple((c.operation, f"{c.cut_off} requests") for c in counts if c.cut_off),
+                params={"waiting": waiting},
+                page="health",
+                warning="Each is sent again exactly as it was asked, under its own CallerReference: what the "
+                "processor made already is recorded, what it never received is made now.",
+                confirm_label="Resend",
+            )
+        )
+
+
+def show_result(result: Checked) -> None:
+    st.subheader("Reconciliation")
+    if result.reconcile_error:
+        st.error(result.reconcile_error)
+    elif not result.differences:
+        st.success(
+            f"The merchant's records and the processor agree (checked {result.at}).", icon=":material/check:"
+        )
+    else:
+        st.error(f"{len(result.differences)} differences (checked {result.at}).")
+        records = [
+            {"Kind": d.kind, "Subject": d.subject, "Merchant says": d.merchant, "Processor says": d.processor}
+            for d in result.differences
+        ]
+        ui.table(records, key="health_differences")
+        ui.csv_button(
+            "CSV of the differences",
+            "differences.csv",
+            lambda: ui.to_csv(records),
+            key="health_differences_csv",
+        )
+
+    st.subheader("Daily fee rollup")
+    if not result.rollup:
+        st.success("The daily fee rollup adds up to the records.", icon=":material/check:")
+    else:
+        st.error(f"{len(result.rollup)} days of the fee rollup differ from their records.")
+        days = [
+            {"Day": d.day, "Kind": d.kind, "Currency": d.currency, "Records say": d.describe(d.records),
+             "Rollup says": d.describe(d.rollup)}
+            for d in result.rollup
+        ]  # fmt: skip
+        ui.table(days, key="health_rollup")
+        ui.csv_button(
+            "CSV of the days", "fee-rollup-differences.csv", lambda: ui.to_csv(days), key="health_rollup_csv"
+        )
+
+    st.subheader("Ledger invariants")
+    if result.problems is None:
+        st.info(
+            "Not available here: the processor runs elsewhere (FPS_ENDPOINT is set), so its ledger is "
+            "checked on its own side. Reconciliation above still compares both sides through the protocol.",
+            icon=":material/cloud_off:",
+        )
+    elif not result.problems:
+        st.success(
+            "Every transaction balances, and every stored balance equals its entries.",
+            icon=":material/check:",
+        )
+    else:
+        st.error(f"{len(result.problems)} problems in the ledger.")
+        problems = [{"Problem": text} for text in result.problems]
+        ui.table(problems, key="health_problems")
+        ui.csv_button(
+            "CSV of the problems",
+            "ledger-problems.csv",
+            lambda: ui.to_csv(problems),
+            key="health_problems_csv",
+        )
 
 
 st.title("Health")
+ui.show_flash()
 in_flight_section()
 st.subheader("Checks")
 st.caption(
@@ -126,60 +166,8 @@ st.caption(
 )
 if st.button("Run the checks", type="primary", icon=":material/play_arrow:", key="health_run"):
     st.session_state[RESULT_KEY] = run_checks()
-
 result: Checked | None = st.session_state.get(RESULT_KEY)
 if result is None:
     ui.empty("Nothing checked yet in this session. Run the checks: they take a moment on a large book.")
-    st.stop()
-
-st.subheader("Reconciliation")
-if result.reconcile_error:
-    st.error(result.reconcile_error)
-elif not result.differences:
-    st.success(
-        f"The merchant's records and the processor agree (checked {result.at}).", icon=":material/check:"
-    )
 else:
-    st.error(f"{len(result.differences)} differences (checked {result.at}).")
-    records = [
-        {"Kind": d.kind, "Subject": d.subject, "Merchant says": d.merchant, "Processor says": d.processor}
-        for d in result.differences
-    ]
-    ui.table(records, key="health_differences")
-    ui.csv_button(
-        "CSV of the differences", "differences.csv", lambda: ui.to_csv(records), key="health_differences_csv"
-    )
-
-st.subheader("Daily fee rollup")
-if not result.rollup:
-    st.success("The daily fee rollup adds up to the records.", icon=":material/check:")
-else:
-    st.error(f"{len(result.rollup)} days of the fee rollup differ from their records.")
-    days = [
-        {"Day": d.day, "Kind": d.kind, "Currency": d.currency, "Records say": d.describe(d.records),
-         "Rollup says": d.describe(d.rollup)}
-        for d in result.rollup
-    ]  # fmt: skip
-    ui.table(days, key="health_rollup")
-    ui.csv_button(
-        "CSV of the days", "fee-rollup-differences.csv", lambda: ui.to_csv(days), key="health_rollup_csv"
-    )
-
-st.subheader("Ledger invariants")
-if result.problems is None:
-    st.info(
-        "Not available here: the processor runs elsewhere (FPS_ENDPOINT is set), so its ledger is checked on "
-        "its own side. Reconciliation above still compares both sides through the protocol.",
-        icon=":material/cloud_off:",
-    )
-elif not result.problems:
-    st.success(
-        "Every transaction balances, and every stored balance equals its entries.", icon=":material/check:"
-    )
-else:
-    st.error(f"{len(result.problems)} problems in the ledger.")
-    problems = [{"Problem": text} for text in result.problems]
-    ui.table(problems, key="health_problems")
-    ui.csv_button(
-        "CSV of the problems", "ledger-problems.csv", lambda: ui.to_csv(problems), key="health_problems_csv"
-    )
+    show_result(result)

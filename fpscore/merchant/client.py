@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree.ElementTree import Element
 
@@ -120,6 +120,13 @@ class FpsClient:
         self.backoff_s = backoff_s
         self.clock = clock
         self.sleep = sleep
+
+    def retry_budget(self) -> timedelta:
+        """The longest one call can take, every attempt timing out: after that, no caller still waits for
+        its answer."""
+        connect, read = self.timeout
+        backoff = sum(self.backoff_s * 2 ** (attempt - 2) for attempt in range(2, self.max_attempts + 1))
+        return timedelta(seconds=self.max_attempts * (connect + read) + backoff)
 
     # -- the one way out ----------------------------------------------------------------------------
 

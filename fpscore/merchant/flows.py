@@ -16,15 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, text, update
 
 from fpscore.db import utcnow
-from fpscore.errors import DuplicateRequest, FpsError, InvalidParams, ServiceError
+from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
 from fpscore.merchant import fee_days
 from fpscore.merchant.client import TransactionReply
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.roles import Actor, Forbidden, Permission
 from fpscore.merchant.schema import (
+    IN_FLIGHT_WHERE,
     Customer,
     Funding,
     MerchantInstrument,
@@ -45,6 +46,7 @@ _settlements = Settlement.__table__
 _write_offs = WriteOff.__table__
 _refunds = Refund.__table__
 MAX_REASON = 1000
+MAX_EARLIER = 20  # earlier movements in flight a flow looks at before it refuses to add another
 # The merchant's money movements by the FPS operation each one is.
 MOVEMENTS: dict[str, Table] = {
     "Pay": _purchases,
@@ -53,6 +55,7 @@ MOVEMENTS: dict[str, Table] = {
     "WriteOffDebt": _write_offs,
     "Refund": _refunds,
 }
+OPERATIONS = {table.name: operation for operation, table in MOVEMENTS.items()}
 
 
 class FlowRefused(Exception):
@@ -198,28 +201,94 @@ def send_movement(
     raise AssertionError(f"{table.name} is not a movement")
 
 
-def unanswered(error: FpsError) -> bool:
-    """Whether `error` leaves a movement's fate unknown: no answer came (ServiceError), or its reference
-    names another request (DuplicateRequest). Any other error is the processor refusing it."""
-    return isinstance(error, ServiceError | DuplicateRequest)
+def unanswered(error: FpsError, resending: bool = False) -> bool:
+    """Whether `error` leaves a movement's fate unknown: no answer came (ServiceError), its reference names
+    another request (DuplicateRequest), or, for a resend, the processor did not get as far as looking the
+    reference up (AuthError: an earlier send may still have been made). Any other error is the processor
+    refusing the request: nothing moved."""
+    return isinstance(error, ServiceError | DuplicateRequest) or (resending and isinstance(error, AuthError))
+
+
+def cut_off(merchant: Merchant, table: Table) -> ColumnElement[bool]:
+    """Requested movements no flow is waiting on any more: the flow gave up on the answer (error_code is
+    set), or more time passed than the client's every attempt could take (the process died)."""
+    given_up_before = utcnow() - merchant.client.retry_budget()
+    return and_(
+        text(IN_FLIGHT_WHERE),
+        table.c.status == "Requested",
+        or_(table.c.error_code.is_not(None), table.c.created_at < given_up_before),
+    )
 
 
 def resend(merchant: Merchant, actor: Actor, table: Table, row: Any, found: Any) -> Outcome:
     """Send a Requested movement's request again, unchanged, and record the answer (recovery)."""
-    return _send(merchant, actor, table, row.id, row._mapping, found)
+    return _send(merchant, actor, table, row.id, row._mapping, found, resending=True)
+
+
+def _clear_the_way(
+    merchant: Merchant, actor: Actor, table: Table, found: Any, product: str | None = None
+) -> None:
+    """Refuse a new movement while an earlier one of the same kind on the same instrument (for a purchase:
+    of the same product) has no answer recorded: asked again under a new CallerReference, it could be made
+    twice. An earlier one no flow waits on any more is resent first, so the refusal says how it ended."""
+    query = select(table, cut_off(merchant, table).label("cut_off")).where(
+        text(IN_FLIGHT_WHERE), table.c.status == "Requested", table.c.instrument_id == found.id
+    )
+    if product is not None:
+        query = query.where(table.c.product == product)
+    with merchant.engine.connect() as conn:
+        earlier = conn.execute(query.order_by(table.c.id).limit(MAX_EARLIER)).all()
+    if not earlier:
+        return
+    operation = OPERATIONS[table.name]
+    told = []
+    for row in earlier:
+        what = f"{operation} of {Amount(row.amount_cents, row.currency)}"
+        if not row.cut_off:
+            raise FlowRefused(
+                f"an earlier {what} on this instrument is still waiting for the processor's answer; nothing "
+                "new was sent. Try again in a few minutes."
+            )
+        try:
+            outcome = resend(merchant, actor, table, row, found)
+            told.append(f"{what}: {outcome.status} ({outcome.transaction_id})")
+        except FpsError as error:
+            if unanswered(error, resending=True):
+                raise FlowRefused(
+                    f"an earlier {what} on this instrument still has no answer from the processor "
+                    f"({error.code}); nothing new was sent. Try again later."
+                ) from None
+            told.append(f"{what}: refused ({error.code})")
+    raise FlowRefused(
+        f"an earlier request on this instrument had no answer recorded, so it was sent again with its own "
+        f"CallerReference: {'; '.join(told)}. Nothing new was sent: ask again if you meant another one."
+    )
 
 
 def _send(
-    merchant: Merchant, actor: Actor, table: Table, row_id: int, movement: Mapping[str, Any], found: Any
+    merchant: Merchant,
+    actor: Actor,
+    table: Table,
+    row_id: int,
+    movement: Mapping[str, Any],
+    found: Any,
+    resending: bool = False,
 ) -> Outcome:
     """Send a Requested movement and record the answer. An error that leaves its fate unknown
-    (`unanswered`) leaves it Requested for recovery and reconciliation; any other error is the processor
-    refusing it: nothing moved."""
+    (`unanswered`) leaves it Requested, marked with the error's code, for recovery and reconciliation;
+    any other error is the processor refusing it: nothing moved."""
     reference = movement["caller_reference"]
     try:
         reply = send_movement(merchant, actor, table, movement, found)
     except FpsError as error:
-        if not unanswered(error):
+        if unanswered(error, resending):
+            with merchant.engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == row_id, table.c.status == "Requested")
+                    .values(error_code=error.code)
+                )
+        else:
             with merchant.engine.begin() as conn:
                 conn.execute(
                     update(table)
@@ -300,6 +369,7 @@ def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -
     found = instrument(merchant, instrument_id)
     if found.kind != "Prepaid" or not found.funding_token_id:
         raise FlowRefused("only prepaid instruments are funded")
+    _clear_the_way(merchant, actor, _fundings, found)
     fee = merchant.fee_schedule.fee(amount)
 
     return _move(
@@ -323,6 +393,7 @@ def purchase(
     found = instrument(merchant, instrument_id)
     if found.status != "Active":
         raise FlowRefused("the instrument's token has been cancelled")
+    _clear_the_way(merchant, actor, _purchases, found, product[:128])
     reference = new_reference("pay")
     with merchant.engine.begin() as conn:  # the order and its purchase row, or neither
         if order_id is None:
@@ -349,11 +420,12 @@ def refund_purchase(
         bought = conn.execute(select(_purchases).where(_purchases.c.id == purchase_id)).one_or_none()
     if bought is None or bought.status != "Success" or bought.transaction_id is None:
         raise FlowRefused(f"purchase {purchase_id} is not a completed purchase")
+    found = instrument(merchant, bought.instrument_id)
+    _clear_the_way(merchant, actor, _refunds, found)
     remaining = bought.amount_cents - bought.refunded_cents
     refund_amount = amount if amount is not None else Amount(remaining, bought.currency)
     if refund_amount.cents <= 0 or refund_amount.cents > remaining:
         raise FlowRefused(f"at most {Amount(remaining, bought.currency)} of this purchase can be refunded")
-    found = instrument(merchant, bought.instrument_id)
     if found.kind == "Postpaid" and refund_amount.cents > found.balance_cents:
         # the processor refuses too (RefundAmountExceeded): a refund takes debt off, never below zero
         raise FlowRefused(
@@ -375,6 +447,7 @@ def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount 
     found = instrument(merchant, instrument_id)
     if found.kind != "Postpaid" or not found.settlement_token_id:
         raise FlowRefused("only postpaid instruments are settled")
+    _clear_the_way(merchant, actor, _settlements, found)
     debt = refresh_balance(merchant, actor, instrument_id)
     amount = amount if amount is not None else debt
     if amount.cents <= 0:
@@ -398,6 +471,7 @@ def write_off(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amou
     found = instrument(merchant, instrument_id)
     if found.kind != "Postpaid":
         raise FlowRefused("only postpaid debt can be written off")
+    _clear_the_way(merchant, actor, _write_offs, found)
 
     return _move(
         merchant, actor, _write_offs,

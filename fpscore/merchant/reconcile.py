@@ -8,7 +8,8 @@ balance that differs from the live one (unless a lost answer, which `fix` record
 list means the two sides agree.
 
 `fix` applies what the processor's activity proves and nothing else: the TransactionId and status of a
-record whose answer was lost, and the final status of one recorded as Requested or Pending. Requests the
+record whose answer was lost (or that was recorded as refused when the processor had made it), and the
+final status of one recorded as Requested or Pending. Requests the
 processor never saw are recovery's (`fpscore recover` resends them); other differences need a person.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, func, literal, select, union_all, update
+from sqlalchemy import Table, and_, func, literal, or_, select, union_all, update
 
 from fpscore.db import read_only
 from fpscore.merchant.client import ActivityItem
@@ -176,10 +177,16 @@ def fix(merchant: Merchant, actor: Actor, differences: list[Difference]) -> int:
             continue
         table: Table = MOVEMENTS[repair.operation]
         with merchant.engine.begin() as conn:
+            mendable = or_(  # still waiting for the answer, or recorded as refused when it was made
+                and_(
+                    table.c.status.in_(IN_FLIGHT),
+                    table.c.transaction_id.is_(None) | (table.c.transaction_id == repair.transaction_id),
+                ),
+                and_(table.c.status == "Failure", table.c.transaction_id.is_(None)),
+            )
             claimed = conn.execute(
                 update(table)
-                .where(table.c.id == repair.row_id, table.c.status.in_(IN_FLIGHT),
-                       (table.c.transaction_id.is_(None)) | (table.c.transaction_id == repair.transaction_id))
+                .where(table.c.id == repair.row_id, mendable)
                 .values(transaction_id=repair.transaction_id)
                 .returning(table.c.id)
             ).first()  # fmt: skip

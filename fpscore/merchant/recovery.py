@@ -7,11 +7,14 @@ CallerReference and the same parameters (`flows.send_movement` builds the reques
 so the processor answers the original TransactionId if it performed it, or performs it now, exactly
 once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
 
+Only movements no flow waits on any more are resent (`flows.cut_off`: the flow gave up on the answer,
+or more time passed than the client's attempts can take), so recovery never races a live flow that is
+about to record its own answer; `everything=True` takes every Requested movement, for when no other
+merchant process can be running (after a crash, before anything else starts). A flow that finds an
+earlier movement of its kind cut off on its instrument resends it itself before anything new is sent.
+
 Movements the processor answered Pending are finished by its IPN; `follow_up_pending` asks
 GetTransactionStatus for them instead, for when notifications cannot reach the merchant.
-
-Safe to run at any time and from several processes at once: a resend racing the flow that is still
-waiting for its own answer is the same request, answered once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, text
 
 from fpscore.db import read_only
-from fpscore.errors import FpsError
+from fpscore.errors import DuplicateRequest, FpsError
 from fpscore.merchant import flows
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import MOVEMENTS
@@ -36,11 +39,13 @@ _instruments = MerchantInstrument.__table__
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """How many movements of one FPS operation wait: Requested (no answer recorded) or Pending (the
-    processor answered Pending; its IPN or GetTransactionStatus will finish it)."""
+    """How many movements of one FPS operation wait: Requested (no answer recorded; `cut_off` of them no
+    flow waits on any more, which `recover` resends) or Pending (the processor answered Pending; its IPN
+    or GetTransactionStatus will finish it)."""
 
     operation: str
     requested: int
+    cut_off: int
     pending: int
 
 
@@ -55,7 +60,9 @@ def in_flight(merchant: Merchant) -> list[InFlight]:
                 ).all()
             )
             if by_status:
-                counts.append(InFlight(operation, by_status.get("Requested", 0), by_status.get("Pending", 0)))
+                stale = conn.execute(select(func.count()).where(flows.cut_off(merchant, table))).scalar_one()
+                requested, pending = by_status.get("Requested", 0), by_status.get("Pending", 0)
+                counts.append(InFlight(operation, requested, stale, pending))
     return counts
 
 
@@ -65,6 +72,9 @@ class Recovered:
 
     recorded: dict[str, int] = field(default_factory=dict)  # Success / Pending / Failure -> count
     unanswered: list[str] = field(default_factory=list)  # CallerReferences still without an answer
+    # CallerReferences the processor holds for a different request (DuplicateRequest): `reconcile` shows
+    # what it holds, and a person decides
+    mismatched: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -75,21 +85,18 @@ def recover(
     merchant: Merchant,
     actor: Actor,
     *,
-    instrument_id: str | None = None,
+    everything: bool = False,
     progress: Callable[[str, str], None] | None = None,
 ) -> Recovered:
-    """Resend every Requested movement (of one instrument, or all), oldest first; `progress(reference,
-    outcome)` after each."""
-    flows.require(merchant, actor, Permission.RECOVER, instrument_id or "movements in flight")
+    """Resend every movement cut off in flight (`everything`: every Requested one), oldest first;
+    `progress(reference, outcome)` after each."""
+    flows.require(merchant, actor, Permission.RECOVER, "movements in flight")
     report = Recovered()
     for table in MOVEMENTS.values():
         after = 0
+        waiting = text(IN_FLIGHT_WHERE) if everything else flows.cut_off(merchant, table)
         while True:
-            query = select(table).where(
-                text(IN_FLIGHT_WHERE), table.c.status == "Requested", table.c.id > after
-            )
-            if instrument_id is not None:
-                query = query.where(table.c.instrument_id == instrument_id)
+            query = select(table).where(waiting, table.c.status == "Requested", table.c.id > after)
             with read_only(merchant.engine) as conn:
                 rows = conn.execute(query.order_by(table.c.id).limit(BATCH)).all()
             if not rows:
@@ -108,7 +115,10 @@ def _resend(merchant: Merchant, actor: Actor, table: Table, row: Any, report: Re
     try:
         status = flows.resend(merchant, actor, table, row, found).status
     except FpsError as error:
-        if flows.unanswered(error):
+        if isinstance(error, DuplicateRequest):
+            report.mismatched.append(row.caller_reference)
+            return "differs from the processor's request under its CallerReference"
+        if flows.unanswered(error, resending=True):
             report.unanswered.append(row.caller_reference)
             return f"still in flight: {error.code}"
         status = "Failure"
@@ -118,7 +128,7 @@ def _resend(merchant: Merchant, actor: Actor, table: Table, row: Any, report: Re
 
 def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
     """Ask GetTransactionStatus for every Pending movement; the number whose status changed."""
-    flows.require(merchant, actor, Permission.READ, "pending movements")
+    flows.require(merchant, actor, Permission.RECOVER, "pending movements")
     changed = 0
     for table in MOVEMENTS.values():
         after = 0

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from dashboard import actions
 from fpscore.merchant import flows, settlement, staff
-from fpscore.merchant.reconcile import reconcile
 from fpscore.merchant.roles import Actor, Forbidden, Permission
 from fpscore.merchant.schema import AuditEvent, FeeDay, Funding, MerchantInstrument, Staff
 from fpscore.merchant.settlement import settle_many
@@ -201,29 +200,50 @@ def test_health_runs_on_demand(seeded):
 
 
 def test_health_shows_movements_in_flight_and_finance_resends_them(seeded, book):
-    """A funding cut off after its row was written: Health counts it, a troubleshooter is told who can
-    resend it, finance resends it (the processor makes it once) and the books agree again."""
+    """A funding that got no answer (the flow gave up on it): Health counts it, a troubleshooter is told
+    who can resend it, finance resends it after confirming (the processor makes it once) and the books
+    agree again. One still waiting for its answer is counted but not offered."""
     values = {"instrument_id": seeded.prepaid, "amount_cents": 300, "currency": "USD", "fee_cents": 20}
     with book.engine.begin() as conn:
-        flows._requested(conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-cut-off", values)
+        row_id = flows._requested(
+            conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-cut-off", values
+        )
+        conn.execute(
+            Funding.__table__.update()
+            .values(error_code="ServiceUnavailable")
+            .where(Funding.__table__.c.id == row_id)
+        )
+        flows._requested(conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-waiting", values)
     at = as_signed_in("theo", "health")
     no_exceptions(at)
     [counts] = [frame.value for frame in at.dataframe if "Requested, no answer" in frame.value.columns]
     assert counts.to_dict("records") == [
-        {"Operation": "FundPrepaid", "Requested, no answer": 1, "Pending at the processor": 0}
+        {
+            "Operation": "FundPrepaid",
+            "Requested, no answer": 2,
+            "Of those, cut off": 1,
+            "Pending at the processor": 0,
+        }
     ]
     assert not [b for b in at.button if b.key == "health_recover"]
     assert any("Finance can resend them here" in text for text in shown(at.info))
 
     at = as_signed_in("fiona", "health")
     at.button(key="health_recover").click().run()
+    assert "#### Resend the request cut off" in shown(at.markdown)  # the dialog, before anything moves
+    at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    assert shown(at.success)[0] == "Recorded the answer of every request left in flight (1 Success)."
+    assert shown(at.success)[0] == "Recorded 1 answers (1 Success)."
     with book.engine.connect() as conn:
         table = Funding.__table__
-        status = conn.execute(select(table.c.status).where(table.c.caller_reference == "fund-cut-off"))
-        assert status.scalar_one() == "Success"
-    assert reconcile(book, Actor.staff("fiona", "finance")) == []
+        statuses = dict(
+            conn.execute(
+                select(table.c.caller_reference, table.c.status).where(
+                    table.c.caller_reference.in_(["fund-cut-off", "fund-waiting"])
+                )
+            ).all()
+        )
+    assert statuses == {"fund-cut-off": "Success", "fund-waiting": "Requested"}
 
 
 def test_health_lists_differences(seeded, book):

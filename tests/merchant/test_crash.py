@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 from fpscore.errors import FpsError
 from fpscore.merchant import flows, recovery
 from fpscore.merchant.connect import connect
+from fpscore.merchant.flows import MOVEMENTS
 from fpscore.merchant.reconcile import reconcile
 from fpscore.merchant.schema import ApiCall, MerchantInstrument, Order
 from fpscore.merchant.settlement import SettlementPolicy, settle_due
@@ -72,25 +74,31 @@ def kill(process: subprocess.Popen) -> bool:
 
 
 def heal_and_check(merchant) -> int:
-    """Recover, then prove the books; how many movements the kill had left in flight."""
+    """Recover (the killed process is gone, so every movement without an answer is resent), then prove
+    the books; how many movements the kill had left in flight."""
     left = sum(count.requested for count in recovery.in_flight(merchant))
-    report = recovery.recover(merchant, FINANCE)
-    assert report.unanswered == []
+    report = recovery.recover(merchant, FINANCE, everything=True)
+    assert (report.unanswered, report.mismatched) == ([], [])
     assert recovery.in_flight(merchant) == []
     assert reconcile(merchant, FINANCE) == []
     assert check_ledger(merchant.processor_engine) == []
     with merchant.processor_engine.connect() as conn:
-        twice = conn.execute(
-            select(_transactions.c.caller_reference)
-            .group_by(_transactions.c.operation, _transactions.c.caller_reference)
-            .having(func.count() > 1)
-        ).all()
-    assert twice == []
+        made = Counter(
+            conn.execute(select(_transactions.c.operation, _transactions.c.caller_reference)).all()
+        )
     with merchant.engine.connect() as conn:
-        open_orders = conn.execute(
-            select(func.count()).where(Order.__table__.c.status == "Open")
-        ).scalar_one()
-    assert open_orders == 0  # every order followed its payment
+        asked = Counter(
+            (operation, reference)
+            for operation, table in MOVEMENTS.items()
+            for (reference,) in conn.execute(
+                select(table.c.caller_reference).where(table.c.status == "Success")
+            )
+        )
+        orders = conn.execute(
+            select(Order.__table__.c.status, func.count()).group_by(Order.__table__.c.status)
+        ).all()
+    assert made == asked  # each movement the merchant asked for made once, and nothing it did not ask for
+    assert "Open" not in dict(orders)  # every order followed its payment
     return left
 
 

@@ -5,16 +5,20 @@ difference reported per fact until then, and nothing charged twice."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import requests
 from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
 from sqlalchemy import func, select
 
 from fpscore.cli import main
 from fpscore.db import utcnow
+from fpscore.errors import ServiceUnavailable
 from fpscore.merchant import flows, recovery, settlement
 from fpscore.merchant.reconcile import fix, reconcile
 from fpscore.merchant.roles import Forbidden
-from fpscore.merchant.schema import ApiCall, MerchantInstrument, Order, Purchase, Settlement
+from fpscore.merchant.schema import ApiCall, Funding, MerchantInstrument, Order, Purchase, Settlement
 from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.money import Amount
 from fpscore.processor.schema import Transaction
@@ -23,18 +27,22 @@ _instruments = MerchantInstrument.__table__
 _transactions = Transaction.__table__
 
 
-def requested(merchant, table, values, kind):
-    """A movement as a flow leaves it when the process dies right after writing its row."""
+def requested(merchant, table, values, kind, died=True):
+    """A movement as a flow leaves it when its process dies right after writing its row; `died`: longer
+    ago than the client's every attempt could take (otherwise the flow may still be waiting)."""
     reference = flows.new_reference(kind)
     with merchant.engine.begin() as conn:
         row_id = flows._requested(conn, STOREFRONT, table, reference, values)
+        if died:
+            asked = utcnow() - merchant.client.retry_budget() - timedelta(minutes=5)  # any client's budget
+            conn.execute(table.update().where(table.c.id == row_id).values(created_at=asked))
     return row_id, {**values, "caller_reference": reference}
 
 
-def lost_answer(merchant, table, values, kind):
+def lost_answer(merchant, table, values, kind, died=True):
     """A movement the processor performed whose answer never reached the record (the process died
     between the processor's commit and the merchant's)."""
-    row_id, movement = requested(merchant, table, values, kind)
+    row_id, movement = requested(merchant, table, values, kind, died)
     found = flows.instrument(merchant, values["instrument_id"])
     reply = flows.send_movement(merchant, STOREFRONT, table, movement, found)
     return row_id, movement["caller_reference"], reply.transaction_id
@@ -169,7 +177,7 @@ def test_a_lost_answer_under_another_amount_is_not_taken_as_its_answer(merchant)
     with merchant.engine.begin() as conn:
         table = Settlement.__table__
         conn.execute(table.update().where(table.c.id == row_id).values(amount_cents=600))
-    assert recovery.recover(merchant, FINANCE).unanswered == [reference]  # DuplicateRequest: unknown
+    assert recovery.recover(merchant, FINANCE).mismatched == [reference]  # DuplicateRequest: unknown
     assert row(merchant, Settlement.__table__, row_id).status == "Requested"
     differences = reconcile(merchant, FINANCE)  # the book also differs: a person must look
     assert (differences[0].kind, differences[0].subject) == ("transaction differs", reference)
@@ -190,8 +198,29 @@ def test_settle_due_and_recover_from_the_command_line(merchant, cli_env, capsys)
     assert other in captured.out and lost not in captured.out
     assert "1 settled, 0 failed" in captured.err
     assert main(["recover"]) == 0
-    assert "no movements in flight" in capsys.readouterr().err
+    assert "no movements cut off in flight" in capsys.readouterr().err
     assert main(["reconcile"]) == 0
+
+
+def test_settle_due_right_after_a_crash_leaves_the_cut_off_settlement_alone(
+    merchant, cli_env, capsys, processor
+):
+    """Run again at once, `settle --due` cannot tell a crashed settlement from one still waiting for its
+    answer: it leaves that instrument alone (saying why) and charges nothing twice."""
+    lost = due_postpaid(merchant, "again@buyers.example")
+    values = {"instrument_id": lost, "amount_cents": 2097, "currency": "USD", "fee_cents": 91}
+    _, reference, transaction_id = lost_answer(merchant, Settlement.__table__, values, "settle", died=False)
+    assert main(["settle", "--due"]) == 1
+    captured = capsys.readouterr()
+    assert f"{lost}\tan earlier SettleDebt of 20.97 on this instrument is still waiting" in captured.out
+    with processor.engine.connect() as conn:
+        settled = conn.execute(
+            select(func.count()).where(_transactions.c.operation == "SettleDebt")
+        ).scalar_one()
+    assert settled == 1
+    assert main(["recover", "--all"]) == 0  # nothing else runs: every movement without an answer
+    assert processor_rows(processor, reference) == [(transaction_id, "Success")]
+    assert book(merchant, lost) == 0
 
 
 def test_reconcile_fix_from_the_command_line(merchant, cli_env, capsys):
@@ -203,3 +232,87 @@ def test_reconcile_fix_from_the_command_line(merchant, cli_env, capsys):
     assert main(["reconcile", "--fix"]) == 0
     assert "recorded 1 answers the processor proves" in capsys.readouterr().err
     assert book(merchant, instrument_id) == 2097 - 1000
+
+
+def unreachable(merchant):
+    """The processor stops answering this merchant's client (its connections are refused)."""
+
+    def refused(*_args, **_kwargs):
+        raise requests.ConnectionError("the processor is unreachable")
+
+    merchant.client.session.post = refused
+
+
+def test_asked_again_after_no_answer_resends_the_first_instead_of_charging_twice(merchant, processor):
+    """Staff see ServiceUnavailable and ask again: the first funding (made or not) is resent with its own
+    CallerReference and the second is refused, so the customer is charged once."""
+    instrument_id = open_prepaid(merchant, "ada@buyers.example", limit="100.00")
+    reachable = merchant.client.session.post
+    unreachable(merchant)
+    with pytest.raises(ServiceUnavailable):
+        flows.fund(merchant, FINANCE, instrument_id, Amount.parse("20.00"))
+    with pytest.raises(flows.FlowRefused, match="still has no answer from the processor"):
+        flows.fund(merchant, FINANCE, instrument_id, Amount.parse("20.00"))  # still down: nothing new
+    merchant.client.session.post = reachable
+    with pytest.raises(flows.FlowRefused, match=r"sent again .*FundPrepaid of 20.00: Success"):
+        flows.fund(merchant, FINANCE, instrument_id, Amount.parse("20.00"))
+    assert book(merchant, instrument_id) == 2000
+    with processor.engine.connect() as conn:
+        funded = conn.execute(
+            select(func.count()).where(_transactions.c.operation == "FundPrepaid")
+        ).scalar_one()
+    assert funded == 1
+    assert recovery.recover(merchant, FINANCE).total == 0 and reconcile(merchant, FINANCE) == []
+    flows.fund(merchant, FINANCE, instrument_id, Amount.parse("5.00"))  # asked again: now it is new
+    assert book(merchant, instrument_id) == 2500
+
+
+def test_a_flow_still_waiting_for_its_answer_is_not_raced(merchant, processor):
+    """A movement whose flow may still be waiting (recent, not given up) is left to it: recovery does not
+    resend it, and a second request of the same kind on the instrument is refused meanwhile."""
+    instrument_id = open_prepaid(merchant, "bea@buyers.example", fund="1.00")
+    order_id, values = open_order(merchant, instrument_id, "Album", 999)
+    row_id, movement = requested(merchant, Purchase.__table__, values, "pay", died=False)
+    flows.fund(merchant, FINANCE, instrument_id, Amount.parse("20.00"))  # a top-up lands meanwhile
+    assert recovery.recover(merchant, FINANCE).total == 0
+    assert row(merchant, Purchase.__table__, row_id).status == "Requested"
+    with pytest.raises(flows.FlowRefused, match="still waiting for the processor's answer"):
+        flows.purchase(merchant, STOREFRONT, instrument_id, "Album", Amount.parse("9.99"))
+    flows.purchase(merchant, STOREFRONT, instrument_id, "Single", Amount.parse("0.99"))  # another product
+    assert processor_rows(processor, movement["caller_reference"]) == []
+    assert len(recovery.recover(merchant, FINANCE, everything=True).recorded) == 1  # after a crash: all
+    assert row(merchant, Order.__table__, order_id).status == "Paid"
+
+
+def test_a_resend_refused_before_its_reference_is_looked_up_stays_in_flight(merchant, processor):
+    """An authentication failure on a resend says nothing of the original: the movement stays in flight
+    (not Failure), and once the credentials are right again it is recorded, made once."""
+    instrument_id = open_prepaid(merchant, "cy@buyers.example")
+    values = {"instrument_id": instrument_id, "amount_cents": 2000, "currency": "USD", "fee_cents": 88}
+    row_id, reference, transaction_id = lost_answer(merchant, Funding.__table__, values, "fund")
+    right = merchant.client._secret
+    merchant.client._secret = "a mistyped secret"
+    report = recovery.recover(merchant, FINANCE)
+    assert report.unanswered == [reference] and report.total == 0
+    assert row(merchant, Funding.__table__, row_id).status == "Requested"
+    merchant.client._secret = right
+    assert recovery.recover(merchant, FINANCE).recorded == {"Success": 1}
+    assert processor_rows(processor, reference) == [(transaction_id, "Success")]
+    assert book(merchant, instrument_id) == 2000
+
+
+def test_reconcile_fix_mends_a_movement_recorded_as_refused_that_the_processor_made(merchant):
+    instrument_id = open_prepaid(merchant, "di@buyers.example")
+    values = {"instrument_id": instrument_id, "amount_cents": 1000, "currency": "USD", "fee_cents": 59}
+    row_id, reference, transaction_id = lost_answer(merchant, Funding.__table__, values, "fund")
+    with merchant.engine.begin() as conn:  # as an older release recorded a refused resend
+        table = Funding.__table__
+        conn.execute(table.update().where(table.c.id == row_id).values(status="Failure", error_code="X"))
+    differences = reconcile(merchant, FINANCE)
+    assert [(d.kind, d.subject) for d in differences] == [("answer not recorded", reference)]
+    assert fix(merchant, FINANCE, differences) == 1
+    assert (row(merchant, Funding.__table__, row_id).transaction_id, book(merchant, instrument_id)) == (
+        transaction_id,
+        1000,
+    )
+    assert reconcile(merchant, FINANCE) == []
