@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import WSGIApplication
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
+from fpscore.db import is_sqlite
 from fpscore.merchant.schema import AuditEvent
 from fpscore.money import Amount
 from fpscore.processor import InstrumentSetup, Processor
@@ -107,3 +109,31 @@ def serve(app: WSGIApplication) -> tuple[str, Callable[[], None]]:
         thread.join()
 
     return f"http://127.0.0.1:{httpd.server_port}", stop
+
+
+@contextmanager
+def failing_token_inserts(engine: Engine) -> Iterator[None]:
+    """The processor's database refuses to store tokens while inside: a fault at the worst moment of a
+    confirm, after the instrument and its account were written."""
+    with engine.begin() as conn:
+        if is_sqlite(conn):
+            conn.execute(text(
+                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
+                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+            ))  # fmt: skip
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = '53100'; END $$"
+            ))  # fmt: skip
+            conn.execute(text(
+                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
+                "FOR EACH ROW EXECUTE FUNCTION fail_tokens()"
+            ))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER fail_tokens" + ("" if is_sqlite(conn) else " ON tokens")))
+            if not is_sqlite(conn):
+                conn.execute(text("DROP FUNCTION fail_tokens()"))

@@ -8,10 +8,18 @@ processor's certificate, fetched only from the processor's own host and cached; 
 cannot be fetched, the processor's VerifySignature action decides.
 
 The processor signs with one key for every merchant, so a valid signature alone does not make a return
-ours: another merchant can start a round trip of its own with our returnURL. A return is accepted only
-when the processor signed that it was started with our access key (`callerKey`) and for this round trip
-(`callerReference`, our callerReferenceSender). A round trip ends once: a return for one that already
-ended is refused and changes nothing, unless it is the very return that ended it (a reload of the page).
+ours: another merchant can start a round trip of its own with our returnURL. Our processor signs the
+caller that started it (`callerKey`) and the round trip (`callerReference`, our callerReferenceSender)
+into every return: both must be ours. Amazon FPS and other FPS-compatible processors name neither, so a
+return without `callerKey` is believed only as far as the processor confirms it to us, under our own
+credentials, with GetTokenByCaller on this round trip's caller references: a success only when the tokens
+it names are the ones issued to us for them (another caller's are unknown to us: InvalidCallerReference),
+a cancel or a refusal only when no token was issued for the round trip. Such a cancel cannot show who sent
+it, so a success the processor confirms later still completes the round trip.
+
+A round trip ends once: a return for one that already ended is refused and changes nothing, unless it is
+the very return that ended it (a reload of the page). `SE` (the processor's transient fault, "try again")
+ends nothing: the buyer may confirm again, and that return completes the round trip.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import requests
 from sqlalchemy import Row, insert, select, update
 
 from fpscore.db import utcnow
+from fpscore.errors import InvalidCallerReference
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import new_reference, require
 from fpscore.merchant.roles import Actor, Permission
@@ -36,6 +45,7 @@ from fpscore.signing import verify_outbound
 _references = TokenReference.__table__
 _instruments = MerchantInstrument.__table__
 SUCCESS_STATUSES = frozenset({"SA", "SB", "SC"})
+RETRY_STATUS = "SE"
 
 
 class ReturnRefused(Exception):
@@ -166,28 +176,37 @@ def _refuse(merchant: Merchant, actor: Actor, subject: str | None, why: str) -> 
 
 
 def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mapping[str, str]) -> SetupResult:
-    """Act on a CBUI return: store the tokens (SA/SB/SC), or the abandonment (A), or the error. The same
-    return again answers what it stored; any other return for a round trip that ended is refused."""
+    """Act on a CBUI return: store the tokens (SA/SB/SC), or the abandonment (A), or the error; a transient
+    fault (SE) leaves the round trip under way. The same return again answers what it stored; any other
+    return for a round trip that ended is refused. A return naming no caller is first put to the
+    processor (FpsError when it cannot be asked)."""
     if not verify_signed(merchant, actor, "GET", url_endpoint, params):
         raise _refuse(merchant, actor, None, "the return's signature does not verify")
     token_reference = params.get("tokenReference", "")
-    if params.get("callerKey") != merchant.client.access_key_id:
+    named_caller = params.get("callerKey")
+    if named_caller is not None and named_caller != merchant.client.access_key_id:
         raise _refuse(merchant, actor, token_reference[:128] or None, "the return names another caller")
     with merchant.engine.connect() as conn:
         reference = conn.execute(
             select(_references).where(_references.c.caller_reference_sender == token_reference)
         ).one_or_none()
-    if reference is None or params.get("callerReference") != reference.caller_reference_sender:
+    # The round trip a return names must be this one; a return naming a caller must name its round trip.
+    named_trip = params.get("callerReference", None if named_caller is None else "")
+    if reference is None or named_trip not in (None, reference.caller_reference_sender):
         raise _refuse(merchant, actor, None, "the return names no round trip of this merchant")
     status = params.get("status", "")
-    if reference.status != "Started":
+    if reference.status != "Started" and not _may_overrule(reference, status, named_caller):
         return _ended(merchant, actor, reference, status, params)
-    if status in SUCCESS_STATUSES:
-        return _store_tokens(merchant, actor, reference, status, params)
-    outcome = "Abandoned" if status == "A" else "Failed"
     message = params.get("errorMessage") or (
         "The customer left the authorization" if status == "A" else status
     )
+    if status == RETRY_STATUS:
+        return _retry(merchant, actor, reference, message)
+    if named_caller is None and (why := _unconfirmed(merchant, actor, reference, status, params)):
+        raise _refuse(merchant, actor, reference.caller_reference_sender, why)
+    if status in SUCCESS_STATUSES:
+        return _store_tokens(merchant, actor, reference, status, params)
+    outcome = "Abandoned" if status == "A" else "Failed"
     with merchant.engine.begin() as conn:
         ended = conn.execute(
             update(_references).where(_references.c.id == reference.id, _references.c.status == "Started")
@@ -200,6 +219,55 @@ def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mappin
         actor.name, "cbui_return", outcome, reference.caller_reference_sender, message
     )
     return SetupResult(reference.id, outcome, status, None, message)
+
+
+def _may_overrule(ref: Row[Any], status: str, named_caller: str | None) -> bool:
+    """Whether a return may complete a round trip that ended in a cancel or a refusal: a success naming no
+    caller, once the processor confirms its tokens. A processor that names no caller cannot show who sent
+    the cancel (another merchant can, through our returnURL); the tokens it issued us settle it."""
+    return named_caller is None and status in SUCCESS_STATUSES and ref.status in ("Abandoned", "Failed")
+
+
+def _retry(merchant: Merchant, actor: Actor, ref: Row[Any], message: str) -> SetupResult:
+    """A transient fault at the processor: the round trip stays under way, with what went wrong."""
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            update(_references).where(_references.c.id == ref.id, _references.c.status == "Started")
+            .values(cbui_status=RETRY_STATUS, error_message=message[:1000])
+        )  # fmt: skip
+    merchant.audit.record_event(actor.name, "cbui_return", "Failed", ref.caller_reference_sender, message)
+    return SetupResult(ref.id, "Started", RETRY_STATUS, None, message)
+
+
+def _issued(merchant: Merchant, actor: Actor, caller_reference: str) -> str | None:
+    """The id of the token the processor issued us under `caller_reference` (GetTokenByCaller), or None
+    when it issued none (InvalidCallerReference); other errors propagate: the return cannot be judged."""
+    params = {"CallerReference": caller_reference}
+    try:
+        reply = merchant.client.call("GetTokenByCaller", params, actor=actor.name)
+    except InvalidCallerReference:
+        return None
+    return reply.result.findtext("Token/TokenId") if reply.result is not None else None
+
+
+def _unconfirmed(
+    merchant: Merchant, actor: Actor, ref: Row[Any], status: str, params: Mapping[str, str]
+) -> str | None:
+    """Why the processor, asked under our credentials, does not bear out a return that names no caller;
+    None when it does: a success's tokens are the ones issued to us for this round trip's references, a
+    cancel or refusal's round trip has no token."""
+    expected: dict[str, str | None] = {ref.caller_reference_sender: None}
+    if status in SUCCESS_STATUSES:
+        ids = _ids(ref.kind, params)
+        other = ref.caller_reference_funding or ref.caller_reference_settlement
+        expected = {
+            ref.caller_reference_sender: ids["sender_token_id"],
+            other: ids["funding_token_id"] or ids["settlement_token_id"],
+        }
+    for caller_reference, token_id in expected.items():
+        if _issued(merchant, actor, caller_reference) != token_id:
+            return "the processor did not issue us the tokens the return names"
+    return None
 
 
 def _ended(
@@ -250,8 +318,9 @@ def _store_tokens(
     now = utcnow()
     with merchant.engine.begin() as conn:
         ended = conn.execute(
-            update(_references).where(_references.c.id == ref.id, _references.c.status == "Started")
-            .values(status="Completed", cbui_status=status, instrument_id=ids["id"], completed_at=now)
+            update(_references).where(_references.c.id == ref.id, _references.c.status == ref.status)
+            .values(status="Completed", cbui_status=status, instrument_id=ids["id"], error_message=None,
+                    completed_at=now)
         ).rowcount  # fmt: skip
         exists = conn.execute(select(_instruments.c.id).where(_instruments.c.id == ids["id"])).first()
         if ended and exists is None:

@@ -12,17 +12,14 @@ import hashlib
 import hmac
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
-from helpers import ref, serve, usd
-from sqlalchemy import text
+from helpers import failing_token_inserts, ref, serve, usd
 
-from fpscore.db import is_sqlite
 from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
@@ -307,34 +304,6 @@ def test_a_completed_round_trip_answers_only_its_own_confirm_again(
     ended(browser.sign_in(sign_in, email="eve@buyers.example"))
     ended(Browser().open(url))
     assert len(processor.get_tokens(caller_id)) == 2
-
-
-@contextmanager
-def failing_token_inserts(engine):
-    """The processor's database refuses to store tokens while inside: a fault at the worst moment of a
-    confirm, after the instrument and its account were written."""
-    with engine.begin() as conn:
-        if is_sqlite(conn):
-            conn.execute(text(
-                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
-                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-            ))  # fmt: skip
-        else:
-            conn.execute(text(
-                "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = '53100'; END $$"
-            ))  # fmt: skip
-            conn.execute(text(
-                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
-                "FOR EACH ROW EXECUTE FUNCTION fail_tokens()"
-            ))  # fmt: skip
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER fail_tokens" + ("" if is_sqlite(conn) else " ON tokens")))
-            if not is_sqlite(conn):
-                conn.execute(text("DROP FUNCTION fail_tokens()"))
 
 
 @BOTH_BACKENDS

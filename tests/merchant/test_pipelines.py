@@ -6,6 +6,7 @@ import dataclasses
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import failing_token_inserts
 from journeys import RETURN_URL, STOREFRONT
 from sqlalchemy import select
 
@@ -13,7 +14,7 @@ from fpscore import sandbox
 from fpscore.merchant import flows, pipelines
 from fpscore.merchant.connect import connect
 from fpscore.merchant.pipelines import ReturnRefused
-from fpscore.merchant.schema import AuditEvent, MerchantInstrument, TokenReference
+from fpscore.merchant.schema import ApiCall, AuditEvent, MerchantInstrument, TokenReference
 from fpscore.money import Amount
 from fpscore.processor.keys import SigningKeys
 
@@ -56,8 +57,9 @@ def test_completed_once_however_often_it_returns(merchant):
         lambda p: {k: v for k, v in p.items() if k != "signature"},
         lambda p: {**p, "certificateUrl": "https://attacker.example/cert.pem"},
         lambda p: {**p, "tokenReference": "sender-someone-else"},
+        lambda p: {k: v for k, v in p.items() if k != "callerKey"},
     ],
-    ids=["instrument", "status", "unsigned", "foreign-certificate", "reference"],
+    ids=["instrument", "status", "unsigned", "foreign-certificate", "reference", "caller-stripped"],
 )
 def test_tampered_returns_store_nothing(merchant, tamper):
     back = sandbox.authorize(merchant.client.session, start(merchant), "ada@buyers.example")
@@ -155,3 +157,98 @@ def test_a_success_return_for_an_abandoned_round_trip_is_refused(merchant):
         pipelines.complete(merchant, STOREFRONT, back.url_endpoint, success)
     assert stored(merchant, MerchantInstrument) == []
     assert [r.status for r in stored(merchant, TokenReference)] == ["Abandoned", "Started"]
+
+
+def as_fps_sends_it(merchant, back: sandbox.Return) -> dict[str, str]:
+    """The return as Amazon FPS (or another FPS-compatible processor) signs it: naming neither the caller
+    nor the round trip. Ours signs both, so removing them breaks its signature ("caller-stripped" above);
+    this is signed with the processor's key as such a processor would sign it."""
+    unnamed = {
+        name: value for name, value in back.params.items() if name not in ("callerKey", "callerReference")
+    }
+    return _signed_by_processor(merchant, back.url_endpoint, unnamed)
+
+
+def lookups(merchant) -> list[str | None]:
+    with merchant.engine.connect() as conn:
+        calls = conn.execute(select(ApiCall.__table__).where(ApiCall.action == "GetTokenByCaller")).all()
+    return [call.error_code for call in calls]
+
+
+@pytest.mark.parametrize("confirm", [True, False], ids=["complete", "cancel"])
+def test_a_return_naming_no_caller_is_put_to_the_processor_first(merchant, confirm):
+    back = sandbox.authorize(merchant.client.session, start(merchant), "ada@buyers.example", confirm=confirm)
+    result = pipelines.complete(merchant, STOREFRONT, back.url_endpoint, as_fps_sends_it(merchant, back))
+    if confirm:
+        assert (result.status, result.instrument_id) == ("Completed", back.params["prepaidInstrumentID"])
+        [instrument] = stored(merchant, MerchantInstrument)
+        assert instrument.sender_token_id == back.params["prepaidSenderTokenID"]
+        assert lookups(merchant) == [None, None]  # the sender token and the funding token, each found
+    else:
+        assert result.status == "Abandoned" and stored(merchant, MerchantInstrument) == []
+        assert lookups(merchant) == ["InvalidCallerReference"]  # no token: the round trip issued nothing
+
+
+def _rivals_return(merchant, rival, pending, confirm=True) -> sandbox.Return:
+    """Merchant B's own genuine round trip, under A's references and through A's returnURL."""
+    url = rival.client.pipeline_url(
+        {
+            "pipelineName": "SetupPrepaid",
+            "fundingAmount": "500.00",
+            "callerReferenceSender": pending.caller_reference_sender,
+            "callerReferenceFunding": pending.caller_reference_funding,
+            "returnURL": f"{RETURN_URL}&tokenReference={pending.caller_reference_sender}",
+        }
+    )
+    return sandbox.authorize(rival.client.session, url, "mallory@buyers.example", confirm=confirm)
+
+
+@pytest.mark.parametrize("ours", ["pending", "confirmed-redirect-lost"])
+def test_another_merchants_return_naming_no_caller_is_refused(merchant, rival, ours):
+    url = start(merchant)
+    [pending] = stored(merchant, TokenReference)
+    if ours == "confirmed-redirect-lost":  # our tokens exist: theirs must still not pass for ours
+        sandbox.authorize(merchant.client.session, url, "ada@buyers.example")
+    back = _rivals_return(merchant, rival, pending)
+    with pytest.raises(ReturnRefused, match="did not issue us the tokens"):
+        pipelines.complete(merchant, STOREFRONT, back.url_endpoint, as_fps_sends_it(merchant, back))
+    assert stored(merchant, MerchantInstrument) == []
+    assert [r.status for r in stored(merchant, TokenReference)] == ["Started"]
+
+
+def test_a_cancel_naming_no_caller_gives_way_to_the_tokens_the_processor_confirms(merchant, rival):
+    """Against a processor that names no caller, another merchant's cancel through our returnURL cannot be
+    told from our buyer's; when our buyer then authorizes, the tokens the processor confirms complete it."""
+    url = start(merchant)
+    [pending] = stored(merchant, TokenReference)
+    cancel = _rivals_return(merchant, rival, pending, confirm=False)
+    assert (
+        pipelines.complete(
+            merchant, STOREFRONT, cancel.url_endpoint, as_fps_sends_it(merchant, cancel)
+        ).status
+        == "Abandoned"
+    )
+    ours = sandbox.authorize(merchant.client.session, url, "ada@buyers.example")
+    with pytest.raises(ReturnRefused):  # our processor names the caller: no overruling what ended
+        pipelines.complete(merchant, STOREFRONT, ours.url_endpoint, ours.params)
+    result = pipelines.complete(merchant, STOREFRONT, ours.url_endpoint, as_fps_sends_it(merchant, ours))
+    assert (result.status, result.instrument_id) == ("Completed", ours.params["prepaidInstrumentID"])
+    [reference] = stored(merchant, TokenReference)
+    assert (reference.status, reference.cbui_status, reference.error_message) == ("Completed", "SC", None)
+
+
+def test_a_transient_fault_leaves_the_round_trip_under_way_for_the_buyer_to_confirm_again(merchant):
+    page = sandbox.sign_in(merchant.client.session, start(merchant), "ada@buyers.example")
+    with failing_token_inserts(merchant.processor_engine):
+        failed = sandbox.decide(page)
+    assert failed.params["status"] == "SE"
+    result = pipelines.complete(merchant, STOREFRONT, failed.url_endpoint, failed.params)
+    assert (result.status, result.cbui_status) == ("Started", "SE")
+    assert [r.status for r in stored(merchant, TokenReference)] == ["Started"]
+    lost = sandbox.decide(page)  # the buyer confirms again; that redirect is lost, too
+    back = sandbox.decide(page)  # and once more: the same return
+    assert back.params == lost.params and back.params["status"] == "SC"
+    result = pipelines.complete(merchant, STOREFRONT, back.url_endpoint, back.params)
+    assert (result.status, result.instrument_id) == ("Completed", back.params["prepaidInstrumentID"])
+    [reference] = stored(merchant, TokenReference)
+    assert (reference.status, reference.error_message) == ("Completed", None)
