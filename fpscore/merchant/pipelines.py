@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -46,6 +46,11 @@ _references = TokenReference.__table__
 _instruments = MerchantInstrument.__table__
 SUCCESS_STATUSES = frozenset({"SA", "SB", "SC"})
 RETRY_STATUS = "SE"
+START_URL_LIFETIME = timedelta(hours=1)  # the signed startUrlExpiry of our start URLs
+# When a round trip still under way has lapsed: a buyer who opened its start URL at the last moment has
+# the processor's page session after that to confirm (an hour on ours).
+LAPSED_AFTER = START_URL_LIFETIME + timedelta(hours=1)
+MAX_RECOVERED = 500  # round trips looked into per run
 
 
 class ReturnRefused(Exception):
@@ -100,7 +105,7 @@ def _start(
         "returnURL": _with_query(return_url, {"tokenReference": sender}),
         "currencyCode": "USD",
     }
-    return merchant.client.pipeline_url(params)
+    return merchant.client.pipeline_url(params, lifetime_s=int(START_URL_LIFETIME.total_seconds()))
 
 
 def start_prepaid(
@@ -338,3 +343,40 @@ def _store_tokens(
         return _ended(merchant, actor, ref, status, params)
     merchant.audit.record_event(actor.name, "cbui_return", "Done", ids["id"], status)
     return SetupResult(ref.id, "Completed", status, ids["id"], None)
+
+
+@dataclass(frozen=True, slots=True)
+class LapsedRoundTrips:
+    abandoned: int  # the processor issued nothing for them: now Abandoned
+    issued: list[str]  # callerReferenceSenders the processor issued tokens for, whose return was lost
+
+
+def recover_round_trips(merchant: Merchant, actor: Actor, now: datetime | None = None) -> LapsedRoundTrips:
+    """Settle round trips still under way `LAPSED_AFTER` their start (their return never came, §8): ask
+    GetTokenByCaller on each one's callerReferenceSender; a round trip the processor issued no token for
+    (InvalidCallerReference) is marked Abandoned. One it did issue tokens for stays Started and is listed:
+    the wire names no instrument for a token, so its tokens cannot be stored without the return (on our
+    processor the buyer confirming again gets it). FpsError when the processor cannot be asked."""
+    cutoff = (now or merchant.client.clock()) - LAPSED_AFTER
+    with merchant.engine.connect() as conn:
+        lapsed = conn.execute(
+            select(_references)
+            .where(_references.c.status == "Started", _references.c.created_at < cutoff)
+            .order_by(_references.c.id)
+            .limit(MAX_RECOVERED)
+        ).all()
+    abandoned, issued = 0, []
+    for ref in lapsed:
+        if _issued(merchant, actor, ref.caller_reference_sender) is not None:
+            issued.append(ref.caller_reference_sender)
+            continue
+        message = "The customer did not complete the authorization"
+        with merchant.engine.begin() as conn:
+            abandoned += conn.execute(
+                update(_references).where(_references.c.id == ref.id, _references.c.status == "Started")
+                .values(status="Abandoned", error_message=message, completed_at=utcnow())
+            ).rowcount  # fmt: skip
+        merchant.audit.record_event(
+            actor.name, "cbui_recover", "Abandoned", ref.caller_reference_sender, message
+        )
+    return LapsedRoundTrips(abandoned, issued)

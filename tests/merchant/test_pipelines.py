@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from journeys import RETURN_URL, STOREFRONT
 from sqlalchemy import select
 
 from fpscore import sandbox
+from fpscore.db import utcnow
 from fpscore.merchant import flows, pipelines
 from fpscore.merchant.connect import connect
 from fpscore.merchant.pipelines import ReturnRefused
@@ -252,3 +254,20 @@ def test_a_transient_fault_leaves_the_round_trip_under_way_for_the_buyer_to_conf
     assert (result.status, result.instrument_id) == ("Completed", back.params["prepaidInstrumentID"])
     [reference] = stored(merchant, TokenReference)
     assert (reference.status, reference.error_message) == ("Completed", None)
+
+
+def test_round_trips_whose_return_never_came_are_settled_by_asking_the_processor(merchant):
+    start(merchant)  # never walked
+    redirect_lost = sandbox.authorize(merchant.client.session, start(merchant), "ada@buyers.example")
+    too_soon = pipelines.recover_round_trips(merchant, STOREFRONT)
+    assert too_soon == pipelines.LapsedRoundTrips(0, [])
+    later = utcnow() + pipelines.LAPSED_AFTER + timedelta(minutes=1)
+    lapsed = pipelines.recover_round_trips(merchant, STOREFRONT, later)
+    assert lapsed == pipelines.LapsedRoundTrips(1, [redirect_lost.params["callerReference"]])
+    references = {r.caller_reference_sender: r.status for r in stored(merchant, TokenReference)}
+    assert references[redirect_lost.params["callerReference"]] == "Started"
+    assert sorted(references.values()) == ["Abandoned", "Started"]
+    assert pipelines.recover_round_trips(merchant, STOREFRONT, later).abandoned == 0  # once
+    # The return, when it does come, still completes the one the processor issued tokens for.
+    result = pipelines.complete(merchant, STOREFRONT, redirect_lost.url_endpoint, redirect_lost.params)
+    assert result.status == "Completed"
