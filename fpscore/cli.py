@@ -61,12 +61,19 @@ def _job_actor(name: str):  # type: ignore[no-untyped-def]
 
 
 def _recover_in_flight(merchant: Merchant, everything: bool = False) -> int:
-    """Resend the movements a crash left in flight and ask after the Pending ones (before a job trusts
-    the books); how many are still without an answer."""
+    """Resend the movements a crash left in flight, ask after the Pending ones, and settle CBUI round trips
+    whose return never came (before a job trusts the books); how many movements are still without an
+    answer."""
     from tqdm import tqdm
 
+    from fpscore.merchant.pipelines import recover_round_trips
     from fpscore.merchant.recovery import follow_up_pending, in_flight, recover
 
+    lapsed = recover_round_trips(merchant, _job_actor("recover"))
+    if lapsed.abandoned or lapsed.issued:
+        issued = len(lapsed.issued)
+        print(f"{lapsed.abandoned} round trips whose return never came marked Abandoned; "
+              f"{issued} were issued tokens and wait for their return", file=sys.stderr)  # fmt: skip
     counts = in_flight(merchant)
     if any(count.pending for count in counts):
         changed = follow_up_pending(merchant, _job_actor("recover"))

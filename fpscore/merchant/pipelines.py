@@ -357,6 +357,7 @@ def recover_round_trips(merchant: Merchant, actor: Actor, now: datetime | None =
     (InvalidCallerReference) is marked Abandoned. One it did issue tokens for stays Started and is listed:
     the wire names no instrument for a token, so its tokens cannot be stored without the return (on our
     processor the buyer confirming again gets it). FpsError when the processor cannot be asked."""
+    require(merchant, actor, Permission.RECOVER, "round trips under way")
     cutoff = (now or merchant.client.clock()) - LAPSED_AFTER
     with merchant.engine.connect() as conn:
         lapsed = conn.execute(

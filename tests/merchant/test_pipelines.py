@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from helpers import failing_token_inserts
-from journeys import RETURN_URL, STOREFRONT
+from journeys import FINANCE, RETURN_URL, STOREFRONT
 from sqlalchemy import select
 
 from fpscore import sandbox
@@ -259,15 +259,15 @@ def test_a_transient_fault_leaves_the_round_trip_under_way_for_the_buyer_to_conf
 def test_round_trips_whose_return_never_came_are_settled_by_asking_the_processor(merchant):
     start(merchant)  # never walked
     redirect_lost = sandbox.authorize(merchant.client.session, start(merchant), "ada@buyers.example")
-    too_soon = pipelines.recover_round_trips(merchant, STOREFRONT)
+    too_soon = pipelines.recover_round_trips(merchant, FINANCE)
     assert too_soon == pipelines.LapsedRoundTrips(0, [])
     later = utcnow() + pipelines.LAPSED_AFTER + timedelta(minutes=1)
-    lapsed = pipelines.recover_round_trips(merchant, STOREFRONT, later)
+    lapsed = pipelines.recover_round_trips(merchant, FINANCE, later)
     assert lapsed == pipelines.LapsedRoundTrips(1, [redirect_lost.params["callerReference"]])
     references = {r.caller_reference_sender: r.status for r in stored(merchant, TokenReference)}
     assert references[redirect_lost.params["callerReference"]] == "Started"
     assert sorted(references.values()) == ["Abandoned", "Started"]
-    assert pipelines.recover_round_trips(merchant, STOREFRONT, later).abandoned == 0  # once
+    assert pipelines.recover_round_trips(merchant, FINANCE, later).abandoned == 0  # once
     # The return, when it does come, still completes the one the processor issued tokens for.
     result = pipelines.complete(merchant, STOREFRONT, redirect_lost.url_endpoint, redirect_lost.params)
     assert result.status == "Completed"
