@@ -63,7 +63,17 @@ def _job_actor(name: str):  # type: ignore[no-untyped-def]
 def _recover_in_flight(merchant: Merchant, everything: bool = False) -> int:
     """Resend the movements a crash left in flight, ask after the Pending ones, and settle CBUI round trips
     whose return never came (before a job trusts the books); how many movements are still without an
-    answer."""
+    answer (1 when the processor could not be asked at all)."""
+    from fpscore.errors import FpsError
+
+    try:
+        return _recovery_steps(merchant, everything)
+    except FpsError as error:
+        print(f"recovery stopped, the processor did not answer: {error}", file=sys.stderr)
+        return 1
+
+
+def _recovery_steps(merchant: Merchant, everything: bool) -> int:
     from tqdm import tqdm
 
     from fpscore.merchant.pipelines import recover_round_trips

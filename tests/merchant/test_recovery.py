@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from helpers import free_port
 from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
 from sqlalchemy import func, select
 
@@ -316,3 +317,14 @@ def test_reconcile_fix_mends_a_movement_recorded_as_refused_that_the_processor_m
         1000,
     )
     assert reconcile(merchant, FINANCE) == []
+
+
+def test_recover_says_so_when_the_processor_cannot_be_asked(merchant, cli_env, capsys, monkeypatch):
+    instrument_id = open_prepaid(merchant, "eve@buyers.example", fund="5.00")
+    song = flows.purchase(merchant, STOREFRONT, instrument_id, "Song", Amount.parse("0.99"))
+    with merchant.engine.begin() as conn:  # answered Pending; its notification has not come
+        table = Purchase.__table__
+        conn.execute(table.update().where(table.c.id == song.row_id).values(status="Pending"))
+    monkeypatch.setenv("FPS_ENDPOINT", f"http://127.0.0.1:{free_port()}/")  # nothing listens there
+    assert main(["recover"]) == 1
+    assert "recovery stopped, the processor did not answer: ServiceUnavailable" in capsys.readouterr().err
