@@ -75,11 +75,18 @@ def _private_database_file(path: Path) -> None:
             pass
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
-    """An engine for `url`; SQLite gets its pragmas and IMMEDIATE write transactions."""
+def make_engine(url: str, *, statement_timeout_s: float | None = None, **kwargs: object) -> Engine:
+    """An engine for `url`; SQLite gets its pragmas and IMMEDIATE write transactions. `statement_timeout_s`
+    (PostgreSQL): PostgreSQL cancels a statement running or waiting on a lock longer (SQLite's writers
+    wait for its lock at most SQLITE_BUSY_TIMEOUT_MS already)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        if statement_timeout_s is not None:  # beside the URL's own options (a search_path, say)
+            given = parsed.query.get("options", ())
+            options = [given] if isinstance(given, str) else list(given)
+            options.append(f"-c statement_timeout={round(statement_timeout_s * 1000)}")
+            kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "options": " ".join(options)}  # type: ignore[dict-item]
         return create_engine(url, **kwargs)  # type: ignore[arg-type]
     if parsed.database and parsed.database != ":memory:":
         _private_database_file(Path(parsed.database))

@@ -6,6 +6,13 @@ the app (why, and the limits and timeouts, are in `fpscore.processor.front`). Wi
 connections held for 60 s, honest signed requests kept being answered in milliseconds, where gunicorn's
 sync workers answered none of them behind four such connections and gthread workers half behind 16.
 
+The event loop beats gunicorn's heartbeat, so the master's timeout alone would not notice an app call
+that never ends (a lock wait, a lost database connection). The heartbeat therefore also watches the app
+calls: once one has run past `Limits.app_timeout_s`, the worker stops at once (its connections closed,
+requests in flight unanswered: money-moving ones are safe to send again under their CallerReference) and
+exits without waiting for the stuck thread; the master starts another. On PostgreSQL, statements are
+also cut at `Limits.statement_timeout_s`, so a lock wait ends in an InternalError answer first.
+
 Before any worker starts, the master migrates the database, registers the caller of FPS_ACCESS_KEY_ID /
 FPS_SECRET_ACCESS_KEY when both are set (named by FPS_CALLER_NAME / FPS_CALLER_EMAIL), makes the signing
 key, and disposes of its engine. The app is not preloaded: each worker builds its own engine and app after
@@ -30,12 +37,11 @@ from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
 from fpscore.processor import Processor
 from fpscore.processor.app import make_app
-from fpscore.processor.front import CLIENT_TIMEOUT_S, Front, trusted_proxies
+from fpscore.processor.front import DEFAULT_LIMITS, Front, Limits, trusted_proxies
 from fpscore.processor.ipn import IpnDispatcher
 from fpscore.processor.keys import SigningKeys
 
 HEARTBEAT_TIMEOUT_S = 30  # a worker silent this long is killed and replaced; also the graceful stop's bound
-MAX_CONNECTIONS = 500  # per worker, below the usual limit of 1,024 open files; more wait in the backlog
 
 
 class BufferingWorker(Worker):  # type: ignore[misc]
@@ -65,27 +71,37 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         front = Front(
             self.wsgi,
             threads=self.cfg.threads,
-            max_connections=self.cfg.worker_connections,
             trusted=trusted_proxies(self.cfg.forwarded_allow_ips),
             secure_scheme_headers=self.cfg.secure_scheme_headers,
-            client_timeout_s=self.app.client_timeout_s,
+            limits=self.app.limits,
         )
         self.log.info("Worker serving (pid: %s)", self.pid)
         try:
             self.loop.run_until_complete(self._serve(front))
         finally:
             self.loop.close()
+        if front.longest_call_s():  # a thread that cannot be stopped: exit without waiting for it
+            self.log.critical("Worker exiting with an app call still running (pid: %s)", self.pid)
+            os._exit(1)
 
     async def _serve(self, front: Front) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat())
+        heartbeat = asyncio.create_task(self._heartbeat(front))
         try:
-            await front.serve([listener.sock for listener in self.sockets], self.stop, self.graceful_s)
+            sockets = [listener.sock for listener in self.sockets]
+            await front.serve(sockets, self.stop, lambda: self.graceful_s)
         finally:
             heartbeat.cancel()
 
-    async def _heartbeat(self) -> None:
-        """Tell the master this worker lives; stop when the master is gone."""
+    async def _heartbeat(self, front: Front) -> None:
+        """Tell the master this worker lives while no app call has run past the app timeout; stop at
+        once when one has, and when the master is gone."""
         while True:
+            running_s = front.longest_call_s()
+            if running_s > front.limits.app_timeout_s:
+                self.log.critical("An app call has run %.0f s, past %g s: stopping (pid: %s)",
+                                  running_s, front.limits.app_timeout_s, self.pid)  # fmt: skip
+                self._stop_now()
+                return
             self.notify()
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
@@ -98,11 +114,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self,
         load_app: Callable[[], WSGIApplication],
         options: Mapping[str, object],
-        client_timeout_s: float = CLIENT_TIMEOUT_S,
+        limits: Limits = DEFAULT_LIMITS,
     ):
         self._load_app = load_app
         self._options = options
-        self.client_timeout_s = client_timeout_s  # read by BufferingWorker
+        self.limits = limits  # read by BufferingWorker
         super().__init__()
 
     def load_config(self) -> None:
@@ -144,11 +160,11 @@ def run(
     *,
     threads: int = 1,
     public_host: str | None = None,
-    client_timeout_s: float = CLIENT_TIMEOUT_S,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Serve the processor on `host:port` with `workers` processes, each running the app on `threads`
-    threads, until stopped (SIGINT/SIGTERM). `public_host`: the host name clients may sign for besides
-    Host. `client_timeout_s`: how long a client may take to send a request, or to take its answer."""
+    threads within `limits`, until stopped (SIGINT/SIGTERM). `public_host`: the host name clients may
+    sign for besides Host."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # one JSON line per API request
     settings = Settings.from_env()
     _prepare(database_url, settings, public_host)
@@ -156,7 +172,8 @@ def run(
     base_url = f"http://{public_host or host_port(host, port)}"
 
     def load_app() -> WSGIApplication:
-        processor = Processor(make_engine(database_url), settings.fee_schedule)
+        engine = make_engine(database_url, statement_timeout_s=limits.statement_timeout_s)
+        processor = Processor(engine, settings.fee_schedule)
         dispatcher = IpnDispatcher(processor.engine, SigningKeys(processor.engine, public_host), base_url)
         threading.Thread(
             target=dispatcher.run_forever, args=(threading.Event(),), name="ipn-delivery", daemon=True
@@ -168,11 +185,10 @@ def run(
         "workers": workers,
         "threads": threads,
         "worker_class": BufferingWorker,
-        "worker_connections": MAX_CONNECTIONS,
         "timeout": HEARTBEAT_TIMEOUT_S,
         "graceful_timeout": HEARTBEAT_TIMEOUT_S,
         "accesslog": None,  # the app logs each API request itself
         "errorlog": "-",
         "proc_name": "fpscore-processor",
     }
-    _Gunicorn(load_app, options, client_timeout_s).run()
+    _Gunicorn(load_app, options, limits).run()

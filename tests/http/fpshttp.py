@@ -31,8 +31,8 @@ from fpscore.wire.xml import DECLARATION
 CALLER_KEY, CALLER_SECRET = "AKIDCALLER", "caller-secret"  # the root conftest's `caller_id`
 SERVER_KEY, SERVER_SECRET = "AKIDSERVER", "server-secret-0123"  # registered by `fpscore_serve`
 _RUN = (
-    "import json, sys; from fpscore.processor.server import run; "
-    "run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2], **json.loads(sys.argv[3]))"
+    "import json, sys; from fpscore.processor.front import Limits; from fpscore.processor.server import run; "
+    "run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2], limits=Limits(**json.loads(sys.argv[3])))"
 )
 BOTH_BACKENDS = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -170,10 +170,11 @@ def _database_url(engine: Engine) -> str:
 
 @contextmanager
 def fpscore_serve(
-    engine: Engine, tmp_path: Path, **run_options: object
+    engine: Engine, tmp_path: Path, **limits: float
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`server.run` with two workers on `engine`'s database in a subprocess, logging to
-    `tmp_path/server.log`, with SERVER_KEY registered: (base URL, process); stopped with SIGTERM."""
+    """`server.run` with two workers on `engine`'s database in a subprocess, within `limits` (those of
+    `front.Limits` changed), logging to `tmp_path/server.log`, with SERVER_KEY registered: (base URL,
+    process); stopped with SIGTERM."""
     port = free_port()
     env = {
         **os.environ,
@@ -182,7 +183,7 @@ def fpscore_serve(
         "FPS_CALLER_EMAIL": "ops@shop.example",
         "FPS_DATA_DIR": str(tmp_path),
     }
-    command = [sys.executable, "-c", _RUN, str(port), _database_url(engine), json.dumps(run_options)]
+    command = [sys.executable, "-c", _RUN, str(port), _database_url(engine), json.dumps(limits)]
     with (tmp_path / "server.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         # Until both workers serve: a SIGTERM that reaches a worker gunicorn is still forking is lost.

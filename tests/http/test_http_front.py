@@ -1,16 +1,22 @@
-"""`fpscore serve` under slow, stalled and malformed clients: honest requests keep being answered, and
-every refusal is the FPS error document, in time; the security headers on its answers."""
+"""`fpscore serve` under slow, stalled and malformed clients, floods of connections and an app call that
+never ends: honest requests keep being answered, and every refusal is the FPS error document, in time;
+the security headers on its answers."""
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
 from fpshttp import ERROR_BODY, SERVER_KEY, SERVER_SECRET, FpsClient, expect_error, fpscore_serve
-from slowclients import SlowClients, honest_latencies, read_answer
+from slowclients import DRIBBLE, SlowClients, honest_latencies, read_answer
+from sqlalchemy import Engine, text
 
 from fpscore.db import make_engine
 
@@ -42,10 +48,10 @@ def _raw(base_url: str, request: bytes, *, close_sending: bool = False) -> tuple
         return answer, time.monotonic() - started
 
 
-def _fps_error(answer: bytes, code: str = "InvalidParams") -> None:
-    """`answer` is a 400 with the compact FPS error document of `code`, in XML, not sniffable."""
+def _fps_error(answer: bytes, code: str = "InvalidParams", status: int = 400) -> None:
+    """`answer` is the compact FPS error document of `code` with `status`, in XML, not sniffable."""
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert head.startswith(b"HTTP/1.1 %d " % status), answer[:300]
     headers = head.lower()
     assert b"content-type: text/xml; charset=utf-8" in headers
     assert b"x-content-type-options: nosniff" in headers
@@ -131,3 +137,102 @@ def test_api_answers_say_nosniff_and_hsts_behind_https(server):
     error = requests.get(server + "/", params={"Action": "Nope"}, timeout=5)
     expect_error(error, "InvalidAction", 400)
     assert error.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _signed_get(client: FpsClient, timeout: float) -> requests.Response:
+    """A signed GetTotalPrepaidLiability on a connection of its own (it also writes the request's record)."""
+    params = client.signed("GetTotalPrepaidLiability", {})
+    return requests.get(client.base_url + "/", params=params, timeout=timeout)
+
+
+@contextmanager
+def _write_lock(engine: Engine) -> Iterator[None]:
+    """SQLite's write lock held: every request waits to write its record (up to the 60 s busy timeout)."""
+    with engine.begin():  # BEGIN IMMEDIATE
+        yield
+
+
+def test_a_flood_of_partial_requests_cannot_keep_honest_ones_out(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'processor.sqlite3'}")
+    with fpscore_serve(engine, tmp_path, max_connections=20) as (base_url, _process):
+        # Three times what the two workers keep, each holding a request head that never ends.
+        flood = [socket.create_connection(("127.0.0.1", _port(base_url)), timeout=5) for _ in range(60)]
+        try:
+            for sock in flood:
+                sock.sendall(DRIBBLE)
+            time.sleep(0.5)
+            client = FpsClient(base_url, SERVER_KEY, SERVER_SECRET)
+            started = time.monotonic()
+            assert _signed_get(client, timeout=5).status_code == 200
+            assert time.monotonic() - started < 1.0
+            # The connections that waited longest for their request were answered Throttling to make room.
+            time.sleep(0.2)
+            answered = select.select(flood, [], [], 0)[0]
+            answers = [read_answer(sock, timeout=1) for sock in answered]
+        finally:
+            for sock in flood:
+                sock.close()
+    assert len(answers) >= 20, len(answers)
+    for answer in answers:
+        _fps_error(answer, "Throttling", 503)
+    engine.dispose()
+
+
+def test_requests_waiting_behind_a_busy_app_thread_are_answered_throttling(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'processor.sqlite3'}")
+    with fpscore_serve(engine, tmp_path, thread_wait_s=0.5, max_waiting=1) as (base_url, _process):
+        client = FpsClient(base_url, SERVER_KEY, SERVER_SECRET)
+        with ThreadPoolExecutor(6) as pool, _write_lock(engine):
+            calls = []
+            for _ in range(6):  # per worker: one call runs (it waits for the lock), one may wait for it
+                calls.append(pool.submit(_signed_get, client, 10))
+                time.sleep(0.1)
+            time.sleep(1.0)
+            early = [call for call in calls if call.done()]
+        responses = [call.result() for call in calls]
+        throttled = [call.result() for call in early]
+        assert len(throttled) >= 4
+        messages = {expect_error(response, "Throttling", 503) for response in throttled}
+        assert messages == {
+            "Too many requests are waiting; send this one again",
+            "The request waited 0.5 seconds to be served; send it again",
+        }
+        # The calls that held the threads went on once the lock was free.
+        assert sum(response.status_code == 200 for response in responses) == len(calls) - len(early)
+    engine.dispose()
+
+
+def test_a_worker_whose_app_call_is_stuck_is_replaced(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'processor.sqlite3'}")
+    with fpscore_serve(engine, tmp_path, app_timeout_s=1.0) as (base_url, process):
+        client = FpsClient(base_url, SERVER_KEY, SERVER_SECRET)
+        with ThreadPoolExecutor(1) as pool, _write_lock(engine):
+            started = time.monotonic()
+            stuck = pool.submit(_signed_get, client, 10)
+            # Past the app timeout its worker stops without answering and exits; the master starts another.
+            with pytest.raises(requests.ConnectionError):
+                stuck.result()
+            assert time.monotonic() - started < 4.0
+        log = tmp_path / "server.log"
+        deadline = time.monotonic() + 10
+        while log.read_text().count("Worker serving") < 3:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        output = log.read_text()
+        assert "An app call has run" in output and "Worker exiting with an app call still running" in output
+        for _ in range(4):
+            assert _signed_get(client, timeout=5).status_code == 200
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_statement_stuck_on_a_postgresql_lock_is_cancelled_and_answered(engine: Engine, tmp_path: Path):
+    with fpscore_serve(engine, tmp_path, app_timeout_s=3.0) as (base_url, _process):  # statements: 1.5 s
+        client = FpsClient(base_url, SERVER_KEY, SERVER_SECRET)
+        with engine.begin() as conn:
+            conn.execute(text("LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE"))  # every caller lookup waits
+            started = time.monotonic()
+            expect_error(_signed_get(client, timeout=10), "InternalError", 503)
+            assert time.monotonic() - started < 2.5
+        assert _signed_get(client, timeout=5).status_code == 200
+    assert "An app call has run" not in (tmp_path / "server.log").read_text()
