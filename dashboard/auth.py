@@ -65,7 +65,8 @@ def request_headers() -> Mapping[str, str]:
 def client_address() -> str:
     """The address this session connects from: the socket's peer, or the X-Forwarded-For address of a
     proxy on this machine that the server trusts (uvicorn's forwarded_allow_ips); staff.LOCAL_CLIENT for a
-    browser on this machine (and where there is no connection, as under AppTest)."""
+    browser on this machine (and where there is no connection, as under AppTest). Sign-in counts an IPv6
+    address by its /64."""
     address = st.context.ip_address
     return address if isinstance(address, str) and address else staff.LOCAL_CLIENT
 

@@ -4,7 +4,11 @@ Sign-in counts failures in the database (`sign_in_failures`, shared by every das
 scopes: a user name from one client address, a user name, a client address, and everyone. An attempt
 first takes a slot in each scope, all in one transaction that is refused when any scope is full, and only
 then checks the password, so parallel guesses check at most the limit; a right password gives its slots
-back. Failures are forgotten a WINDOW after the last one of their scope.
+back. Failures are forgotten a WINDOW after the last one of their scope. A client is an IPv4 address, or
+an IPv6 address's /64 (one subscriber's usual share, so one attacker does not count as 2**64 clients).
+Every transaction on the counts locks them in one order (the order of `_scopes`), so sign-ins never
+deadlock one another; a transaction the database rolls back anyway (deadlock, serialization failure) is
+run again, a few times at most.
 
 Five failures lock a user name for that client address only, so whoever knows a user name cannot lock its
 owner out from another address; a larger per-account ceiling still stops guesses spread over many
@@ -18,17 +22,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
-from fpscore.db import read_only, utcnow
+from fpscore.db import read_only, retryable, utcnow
 from fpscore.merchant.audit import AuditLog
 from fpscore.merchant.roles import ROLE_PERMISSIONS, Actor, Forbidden, Permission
 from fpscore.merchant.schema import SignInFailures, Staff
@@ -40,6 +47,9 @@ MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 LOCAL_CLIENT = "local"  # the client address of an attempt made on this machine
 MAX_CLIENT_CHARS = 64
+IPV6_CLIENT_PREFIX = 64
+MAX_TRANSACTION_RUNS = 5
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +150,55 @@ def add_staff(
         ).scalar_one()
 
 
+def _counted_client(address: str) -> str:
+    """The client sign-in counts an attempt from `address` against: an IPv4 address (also one written as
+    IPv6-mapped) as it is, an IPv6 address as its /64, anything else (LOCAL_CLIENT) as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip.packed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
 def _scopes(username: str, client: str) -> list[tuple[str, str, str]]:
-    """(scope, username, client) of each scope an attempt counts in, in the one order every attempt takes
-    them (so that concurrent attempts never wait for each other in a cycle)."""
+    """(scope, username, client) of each scope an attempt counts in, in the one order every transaction
+    locks them (so that concurrent ones never wait for each other in a cycle)."""
     return [
         ("all", "", ""),
         ("client", "", client),
         ("account", username, ""),
         ("account_client", username, client),
     ]
+
+
+_LOCK_ORDER = (
+    case({key[0]: rank for rank, key in enumerate(_scopes("", ""))}, value=_failures.c.scope),
+    _failures.c.username,
+    _failures.c.client,
+)
+
+
+def _forget(conn: Connection, condition: Any) -> None:
+    """Delete the counts that meet `condition`, locking them in the order of `_scopes` first."""
+    columns = (_failures.c.scope, _failures.c.username, _failures.c.client)
+    doomed = select(*columns).where(condition).order_by(*_LOCK_ORDER).with_for_update()
+    conn.execute(delete(_failures).where(tuple_(*columns).in_(doomed)))
+
+
+def _run(engine: Engine, work: Callable[[Connection], _T]) -> _T:
+    """`work(conn)` in a transaction of its own (it may roll it back), run again when the database rolled it
+    back to break a deadlock or a serialization failure; MAX_TRANSACTION_RUNS runs at most."""
+    runs = 1
+    while True:
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if runs == MAX_TRANSACTION_RUNS or not retryable(exc):
+                raise
+            runs += 1
 
 
 def _take_slot(
@@ -176,16 +226,33 @@ def _key(key: tuple[str, str, str]) -> Any:
     return and_(_failures.c.scope == scope, _failures.c.username == username, _failures.c.client == client)
 
 
+def _take_slots(
+    conn: Connection, username: str, client: str, limits: SignInLimits, now: datetime
+) -> tuple[Row[Any] | None, str | None]:
+    """The staff row of `username` (None if unknown), and the first scope that was full (then no slot is
+    taken) or None (a slot taken in every scope)."""
+    row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
+    full = next(
+        (key[0] for key in _scopes(username, client)
+         if not _take_slot(conn, key, limits.of(key[0]), now, limits.window)),
+        None,
+    )  # fmt: skip
+    if full is not None:
+        conn.rollback()  # a refused attempt takes no slot anywhere
+    return row, full
+
+
 def _give_back(conn: Connection, username: str, client: str) -> None:
     """After a right password: its slots were no failures, and the account's failures from this address are
-    forgotten (whoever signed in from there knows the password)."""
-    everyone, address, account, account_from_address = (_key(key) for key in _scopes(username, client))
-    conn.execute(
-        update(_failures)
-        .where(everyone | address | account, _failures.c.failures > 0)
-        .values(failures=_failures.c.failures - 1)
-    )
-    conn.execute(delete(_failures).where(account_from_address))
+    forgotten (whoever signed in from there knows the password). One statement a scope, in lock order."""
+    *taken, account_from_client = _scopes(username, client)
+    for key in taken:
+        conn.execute(
+            update(_failures)
+            .where(_key(key), _failures.c.failures > 0)
+            .values(failures=_failures.c.failures - 1)
+        )
+    conn.execute(delete(_failures).where(_key(account_from_client)))
 
 
 def sign_in(
@@ -195,23 +262,16 @@ def sign_in(
     outcome is recorded in the audit trail, with the address."""
     username = username.strip().lower()[:64]
     client = client.strip()[:MAX_CLIENT_CHARS] or LOCAL_CLIENT
+    counted = _counted_client(client)
     now = utcnow()
-    with engine.connect() as conn, conn.begin() as transaction:
-        row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
-        conn.execute(delete(_failures).where(_failures.c.expires_at <= now))  # failures forgotten
-        full = next(
-            (key[0] for key in _scopes(username, client)
-             if not _take_slot(conn, key, limits.of(key[0]), now, limits.window)),
-            None,
-        )  # fmt: skip
-        if full is not None:
-            transaction.rollback()  # a refused attempt takes no slot anywhere
+    # Expired counts go first, in a transaction of their own: locked in order, and never before the slots.
+    _run(engine, lambda conn: _forget(conn, _failures.c.expires_at <= now))
+    row, full = _run(engine, lambda conn: _take_slots(conn, username, counted, limits, now))
     usable = row if full is None and row is not None and row.disabled_at is None else None
     right = check_password(password, _DUMMY_HASH if usable is None else usable.password_hash)
     audit = AuditLog(engine)
     if usable is not None and right:
-        with engine.begin() as conn:
-            _give_back(conn, username, client)
+        _run(engine, lambda conn: _give_back(conn, username, counted))
         audit.record_event(username, "sign_in", "Done", None, f"from {client}")
         return _member(usable)
     if full is not None:
@@ -228,7 +288,7 @@ def sign_in(
 
 def _lift_lockout(conn: Connection, username: str) -> None:
     """Forget the failures counted against `username` (from every address)."""
-    conn.execute(delete(_failures).where(_failures.c.username == username))
+    _forget(conn, _failures.c.username == username)
 
 
 # -- administration: listing and managing accounts (admins only, checked and recorded here) ---------------

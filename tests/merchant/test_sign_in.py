@@ -15,12 +15,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from helpers import sign_in_refusals
 from pgschema import PostgresSchema
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from fpscore.db import make_engine, migrate, utcnow
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
-from fpscore.merchant.schema import Base, Staff
+from fpscore.merchant.schema import Base, SignInFailures, Staff
 from fpscore.merchant.staff import SignInLimits, SignInRefused
 
 PASSWORD = "the right password"
@@ -172,3 +172,71 @@ def test_merchant_migrations_match_the_models(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_concurrent_right_and_wrong_passwords_from_one_address_each_get_their_answer(engine, monkeypatch):
+    """Sign-ins sharing an address take and give back the same slots at once: none may fail or deadlock,
+    and the overall count ends at the wrong passwords (every right one gave its slot back)."""
+    monkeypatch.setattr(staff, "SCRYPT_N", 2)  # a cheap hash: the time goes to the database
+    with engine.begin() as conn:
+        conn.execute(update(Staff.__table__).values(password_hash=staff.hash_password(PASSWORD)))
+    limits = SignInLimits(per_account_and_client=10**6, per_account=10**6, per_client=10**6, overall=10**6)
+    tries = [(("fiona", "sam")[n % 4 // 2], n % 2 == 0) for n in range(160)]  # (user name, right password)
+
+    def outcome(attempt_: tuple[str, bool]) -> bool:
+        name, right = attempt_
+        return attempt(engine, name, PASSWORD if right else WRONG, client="192.0.2.5", limits=limits)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(outcome, tries))
+    assert outcomes == [right for _, right in tries]
+    failures = SignInFailures.__table__
+    with engine.connect() as conn:
+        overall = conn.execute(select(failures.c.failures).where(failures.c.scope == "all")).scalar_one()
+    assert overall == sum(not right for _, right in tries)
+
+
+def _blocks_someone(engine: Engine, pid: int) -> bool:
+    """Whether PostgreSQL backend `pid` holds a lock another backend waits for."""
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+    with engine.connect() as conn:
+        return bool(conn.execute(waiting, {"pid": pid}).scalar_one())
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_sign_in_rolled_back_to_break_a_deadlock_runs_again(engine):
+    """Another transaction holds fiona's count from this address, then wants the overall count that a
+    sign-in holding it waits behind: PostgreSQL rolls the sign-in back (it waited first) and it runs again,
+    taking one slot."""
+    failures = SignInFailures.__table__
+    assert not attempt(engine, "fiona", WRONG, client="192.0.2.8")
+    with engine.connect() as other, other.begin(), ThreadPoolExecutor(1) as pool:
+        other.exec_driver_sql("SET LOCAL deadlock_timeout = '10s'")  # the sign-in finds the cycle first
+        blocker = other.execute(select(func.pg_backend_pid())).scalar_one()
+        lock = update(failures).values(failures=failures.c.failures)
+        other.execute(lock.where(failures.c.scope == "account_client"))
+        signing_in = pool.submit(attempt, engine, "fiona", WRONG, client="192.0.2.8")
+        while not _blocks_someone(engine, blocker):
+            assert not signing_in.done(), signing_in.result()
+            time.sleep(0.01)
+        other.execute(lock.where(failures.c.scope == "all"))  # waits until the sign-in is rolled back
+        other.commit()
+        assert not signing_in.result()
+    assert wrong_passwords_checked(engine) == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(func.max(failures.c.failures))).scalar_one() == 2
+
+
+def test_an_ipv6_client_is_counted_by_its_64_and_an_ipv4_mapped_one_by_its_ipv4_address(engine):
+    limits = staff.LIMITS
+    for n in range(1, limits.per_account_and_client + 1):  # a new address of one /64 for each guess
+        assert not attempt(engine, "fiona", WRONG, client=f"2001:db8:0:1::{n:x}")
+    assert not attempt(engine, "fiona", PASSWORD, client="2001:db8:0:1:ffff:ffff:ffff:ffff")
+    assert sign_in_refusals(engine)[-1] == (
+        "too many failed sign-ins (account and client) from 2001:db8:0:1:ffff:ffff:ffff:ffff"
+    )
+    assert attempt(engine, "fiona", PASSWORD, client="2001:db8:0:2::1")  # another /64: another client
+
+    for _ in range(limits.per_account_and_client):
+        assert not attempt(engine, "sam", WRONG, client="::ffff:192.0.2.44")
+    assert not attempt(engine, "sam", PASSWORD, client="192.0.2.44")
