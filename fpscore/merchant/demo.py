@@ -60,7 +60,7 @@ from fpscore import sandbox
 from fpscore.config import Settings
 from fpscore.db import read_only, utcnow
 from fpscore.errors import FpsError
-from fpscore.merchant import analytics, fee_days, flows, pipelines
+from fpscore.merchant import analytics, fee_days, flows, movements, pipelines
 from fpscore.merchant.connect import Merchant, connect
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import (
@@ -68,15 +68,10 @@ from fpscore.merchant.schema import (
     ApiCall,
     AuditEvent,
     Customer,
-    Funding,
     MerchantInstrument,
     Order,
-    Purchase,
-    Refund,
-    Settlement,
     Staff,
     TokenReference,
-    WriteOff,
 )
 from fpscore.merchant.settlement import SettlementPolicy, due_instruments, settle_many
 from fpscore.merchant.staff import add_staff
@@ -101,11 +96,7 @@ _POST_DATED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Order.__table__, ("created_at",)),
     (TokenReference.__table__, ("created_at", "completed_at")),
     (MerchantInstrument.__table__, ("created_at", "debt_since", "balance_seen_at")),
-    (Purchase.__table__, ("created_at", "completed_at")),
-    (Funding.__table__, ("created_at", "completed_at")),
-    (Settlement.__table__, ("created_at", "completed_at")),
-    (WriteOff.__table__, ("created_at", "completed_at")),
-    (Refund.__table__, ("created_at", "completed_at")),
+    *((kind.table, ("created_at", "completed_at")) for kind in movements.KINDS),
     (ApiCall.__table__, ("created_at",)),
     (AuditEvent.__table__, ("created_at",)),
 )
@@ -559,7 +550,7 @@ def _count(conn: Any, table: Table, *where: Any) -> int:
 
 
 def summarize(merchant: Merchant, added: bool, seconds: float) -> DemoSummary:
-    instruments, purchases = MerchantInstrument.__table__, Purchase.__table__
+    instruments, purchases = MerchantInstrument.__table__, movements.PAY.table
     with read_only(merchant.engine) as conn:
         kinds = dict(
             conn.execute(select(instruments.c.kind, func.count()).group_by(instruments.c.kind)).all()
@@ -567,11 +558,12 @@ def summarize(merchant: Merchant, added: bool, seconds: float) -> DemoSummary:
         counts = [
             _count(conn, Customer.__table__),
             _count(conn, purchases, purchases.c.status == "Failure"),
-            _count(conn, Funding.__table__, Funding.__table__.c.status == "Success"),
-            _count(conn, Settlement.__table__, Settlement.__table__.c.status == "Success"),
-            _count(conn, Refund.__table__, Refund.__table__.c.status == "Success"),
-            _count(conn, WriteOff.__table__, WriteOff.__table__.c.status == "Success"),
-        ]
+            *(
+                _count(conn, kind.table, kind.table.c.status == "Success")
+                for kind in (movements.FUND_PREPAID, movements.SETTLE_DEBT, movements.REFUND,
+                             movements.WRITE_OFF_DEBT)
+            ),
+        ]  # fmt: skip
     totals = analytics.fee_totals(merchant.engine)
     return DemoSummary(
         added, counts[0], int(kinds.get("Prepaid", 0)), int(kinds.get("Postpaid", 0)), totals.purchases,

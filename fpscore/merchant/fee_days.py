@@ -10,7 +10,8 @@ What a day holds (the rules of fpscore.merchant.analytics):
 - a successful purchase on the day of its `created_at`: one purchase, its amount, its fee alone;
 - a refund that succeeds, on the day of the purchase it refunds: the amount refunded, and the share of the
   purchase's fee alone that it takes back (`fee_alone_kept`);
-- a successful FundPrepaid or SettleDebt on the day of its `created_at`: its fee, as fees paid.
+- a successful movement with a fee (`fpscore.merchant.movements`: FundPrepaid, SettleDebt) on the day of
+  its `created_at`: its fee, as fees paid.
 
 The flows keep it: `record_success` runs in the very transaction that marks a movement Success
 (`flows.record_status`), so the rollup cannot disagree with the records it sums. `rebuild` recomputes it
@@ -49,17 +50,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from fpscore.db import read_only
-from fpscore.merchant.schema import FeeDay, Funding, MerchantInstrument, Purchase, Refund, Settlement
+from fpscore.merchant import movements
+from fpscore.merchant.movements import KINDS, PAY, REFUND
+from fpscore.merchant.schema import FeeDay, MerchantInstrument
 from fpscore.money import Amount
 
 SHARDS = 16
 SUMMED = ("purchases", "purchase_cents", "refunded_cents", "fees_alone_cents", "fees_paid_cents")
 _fee_days = FeeDay.__table__
-_purchases = Purchase.__table__
-_fundings = Funding.__table__
-_settlements = Settlement.__table__
-_refunds = Refund.__table__
+_purchases = PAY.table
+_refunds = REFUND.table
 _instruments = MerchantInstrument.__table__
+# The movements whose fee the merchant pays (fundings and settlements): the fees paid.
+_FEE_PAYING = tuple(kind for kind in KINDS if kind.fee)
 
 
 def fee_alone_kept(fee_alone_cents: int, amount_cents: int, refunded_cents: int) -> int:
@@ -78,8 +81,6 @@ def record_success(conn: Connection, table: Table, row: Any, kind: str) -> None:
     if table is _purchases:
         _add(conn, row.created_at, kind, row.currency, row.instrument_id, purchases=1,
              purchase_cents=row.amount_cents, fees_alone_cents=row.fee_alone_cents)  # fmt: skip
-    elif table is _fundings or table is _settlements:
-        _add(conn, row.created_at, kind, row.currency, row.instrument_id, fees_paid_cents=row.fee_cents)
     elif table is _refunds:
         bought = conn.execute(
             select(_purchases.c.created_at, _purchases.c.currency, _purchases.c.amount_cents,
@@ -92,6 +93,8 @@ def record_success(conn: Connection, table: Table, row: Any, kind: str) -> None:
         )
         _add(conn, bought.created_at, kind, bought.currency, row.instrument_id,
              refunded_cents=row.amount_cents, fees_alone_cents=taken_back)  # fmt: skip
+    elif (fee := movements.of(table).fee) is not None:
+        _add(conn, row.created_at, kind, row.currency, row.instrument_id, fees_paid_cents=row._mapping[fee])
 
 
 def _add(conn: Connection, at: datetime, kind: str, currency: str, instrument_id: str, **deltas: int) -> None:
@@ -148,11 +151,12 @@ def facts(
             _zero().label("fees_paid_cents"),
         ).where(*window(p, start, end, currency))
     ]  # fmt: skip
-    for table in (_fundings, _settlements):
+    for kind in _FEE_PAYING:
+        table = kind.table
         branches.append(
             select(
                 table.c.instrument_id, table.c.created_at, table.c.currency, _zero(), _zero(), _zero(),
-                _zero(), table.c.fee_cents,
+                _zero(), table.c[kind.fee],
             ).where(*window(table, start, end, currency))
         )  # fmt: skip
     return union_all(*branches).subquery("facts")

@@ -5,8 +5,9 @@ refusal recorded) unless the actor's role allows it.
 Every money movement follows one shape: the row is written first with a fresh CallerReference and status
 Requested (so a crash leaves a record of what was asked), then the call is made (retries reuse the
 reference), then the row takes the TransactionId and status, or the FPS error code. The request is built
-from the row alone (`send_movement`), so a movement that got no answer at all (the process died, the
-processor was unreachable) stays Requested until `fpscore.merchant.recovery` resends it, unchanged.
+from the row alone (its kind's `request` in `fpscore.merchant.movements`), so a movement that got no
+answer at all (the process died, the processor was unreachable) stays Requested until
+`fpscore.merchant.recovery` resends it, unchanged.
 """
 
 from __future__ import annotations
@@ -20,42 +21,23 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, sele
 
 from fpscore.db import utcnow
 from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
-from fpscore.merchant import fee_days
-from fpscore.merchant.client import TransactionReply
+from fpscore.merchant import fee_days, movements
 from fpscore.merchant.connect import Merchant
+from fpscore.merchant.movements import FUND_PREPAID, PAY, REFUND, SETTLE_DEBT, WRITE_OFF_DEBT
 from fpscore.merchant.roles import Actor, Forbidden, Permission
-from fpscore.merchant.schema import (
-    IN_FLIGHT_WHERE,
-    Customer,
-    Funding,
-    MerchantInstrument,
-    Order,
-    Purchase,
-    Refund,
-    Settlement,
-    WriteOff,
-)
+from fpscore.merchant.schema import IN_FLIGHT_WHERE, Customer, MerchantInstrument, Order
 from fpscore.money import Amount
 
 _customers = Customer.__table__
 _orders = Order.__table__
 _instruments = MerchantInstrument.__table__
-_purchases = Purchase.__table__
-_fundings = Funding.__table__
-_settlements = Settlement.__table__
-_write_offs = WriteOff.__table__
-_refunds = Refund.__table__
+_purchases = PAY.table
+_fundings = FUND_PREPAID.table
+_settlements = SETTLE_DEBT.table
+_write_offs = WRITE_OFF_DEBT.table
+_refunds = REFUND.table
 MAX_REASON = 1000
 MAX_EARLIER = 20  # earlier movements in flight a flow looks at before it refuses to add another
-# The merchant's money movements by the FPS operation each one is.
-MOVEMENTS: dict[str, Table] = {
-    "Pay": _purchases,
-    "FundPrepaid": _fundings,
-    "SettleDebt": _settlements,
-    "WriteOffDebt": _write_offs,
-    "Refund": _refunds,
-}
-OPERATIONS = {table.name: operation for operation, table in MOVEMENTS.items()}
 
 
 class FlowRefused(Exception):
@@ -124,11 +106,9 @@ def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int) -> N
         conn.execute(update(_instruments).where(_instruments.c.id == instrument_id).values(debt_since=since))
 
 
-def _move(
-    merchant: Merchant, actor: Actor, table: Table, values: dict[str, Any], found: Any, kind: str
-) -> Outcome:
+def _move(merchant: Merchant, actor: Actor, table: Table, values: dict[str, Any], found: Any) -> Outcome:
     """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
-    reference = new_reference(kind)
+    reference = new_reference(movements.of(table).prefix)
     with merchant.engine.begin() as conn:
         row_id = _requested(conn, actor, table, reference, values)
     return _send(merchant, actor, table, row_id, {**values, "caller_reference": reference}, found)
@@ -142,63 +122,6 @@ def _requested(conn: Connection, actor: Actor, table: Table, reference: str, val
                 **values)
         .returning(table.c.id)
     ).scalar_one()  # fmt: skip
-
-
-def send_movement(
-    merchant: Merchant, actor: Actor, table: Table, movement: Mapping[str, Any], found: Any
-) -> TransactionReply:
-    """The FPS request of a movement, built from what its row holds (`found`: its instrument's row), so
-    that recovery resends exactly what the flow sent: the same CallerReference and parameters."""
-    client, name = merchant.client, actor.name
-    amount = Amount(movement["amount_cents"], movement["currency"])
-    reference, instrument_id = movement["caller_reference"], found.id
-    if table is _purchases:
-        return client.pay(
-            sender_token_id=found.sender_token_id,
-            amount=amount,
-            caller_reference=reference,
-            actor=name,
-            instrument_id=instrument_id,
-            description=movement["product"],
-        )
-    if table is _fundings:
-        return client.fund_prepaid(
-            funding_token_id=found.funding_token_id,
-            instrument_id=instrument_id,
-            amount=amount,
-            caller_reference=reference,
-            actor=name,
-        )
-    if table is _settlements:
-        return client.settle_debt(
-            settlement_token_id=found.settlement_token_id,
-            instrument_id=instrument_id,
-            amount=amount,
-            caller_reference=reference,
-            actor=name,
-        )
-    if table is _write_offs:
-        return client.write_off_debt(
-            instrument_id=instrument_id,
-            amount=amount,
-            caller_reference=reference,
-            actor=name,
-            description=movement["reason"],
-        )
-    if table is _refunds:
-        with merchant.engine.connect() as conn:
-            paid = conn.execute(
-                select(_purchases.c.transaction_id).where(_purchases.c.id == movement["purchase_id"])
-            ).scalar_one()
-        return client.refund(
-            transaction_id=paid,
-            caller_reference=reference,
-            actor=name,
-            amount=amount,
-            instrument_id=instrument_id,
-            description=movement["reason"][:160],
-        )
-    raise AssertionError(f"{table.name} is not a movement")
 
 
 def unanswered(error: FpsError, resending: bool = False) -> bool:
@@ -240,7 +163,7 @@ def _clear_the_way(
         earlier = conn.execute(query.order_by(table.c.id).limit(MAX_EARLIER)).all()
     if not earlier:
         return
-    operation = OPERATIONS[table.name]
+    operation = movements.of(table).operation
     told = []
     for row in earlier:
         what = f"{operation} of {Amount(row.amount_cents, row.currency)}"
@@ -279,7 +202,7 @@ def _send(
     any other error is the processor refusing it: nothing moved."""
     reference = movement["caller_reference"]
     try:
-        reply = send_movement(merchant, actor, table, movement, found)
+        reply = movements.of(table).request(merchant, actor.name, movement, found)
     except FpsError as error:
         if unanswered(error, resending):
             with merchant.engine.begin() as conn:
@@ -330,16 +253,10 @@ def _apply_success(conn: Connection, table: Table, row_id: int) -> None:
     kind = conn.execute(
         select(_instruments.c.kind).where(_instruments.c.id == row.instrument_id)
     ).scalar_one()
-    sign = (
-        1 if kind == "Prepaid" else -1
-    )  # prepaid: the balance; postpaid: the debt, which moves the other way
-    if table is _fundings:
-        _adjust_balance(conn, row.instrument_id, row.amount_cents)
-    elif table is _purchases:
-        _adjust_balance(conn, row.instrument_id, -sign * row.amount_cents)
+    _adjust_balance(conn, row.instrument_id, movements.of(table).sign(kind) * row.amount_cents)
+    if table is _purchases:
         conn.execute(update(_orders).where(_orders.c.id == row.order_id).values(status="Paid"))
     elif table is _refunds:
-        _adjust_balance(conn, row.instrument_id, sign * row.amount_cents)
         bought = conn.execute(
             update(_purchases)
             .where(_purchases.c.id == row.purchase_id)
@@ -348,8 +265,6 @@ def _apply_success(conn: Connection, table: Table, row_id: int) -> None:
         ).one()
         status = "Refunded" if bought.refunded_cents == bought.amount_cents else "PartlyRefunded"
         conn.execute(update(_orders).where(_orders.c.id == bought.order_id).values(status=status))
-    else:  # settlements and write-offs take debt off
-        _adjust_balance(conn, row.instrument_id, -row.amount_cents)
     fee_days.record_success(conn, table, row, kind)
 
 
@@ -376,7 +291,7 @@ def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -
         merchant, actor, _fundings,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        found, "fund",
+        found,
     )  # fmt: skip
 
 
@@ -394,7 +309,7 @@ def purchase(
     if found.status != "Active":
         raise FlowRefused("the instrument's token has been cancelled")
     _clear_the_way(merchant, actor, _purchases, found, product[:128])
-    reference = new_reference("pay")
+    reference = new_reference(PAY.prefix)
     with merchant.engine.begin() as conn:  # the order and its purchase row, or neither
         if order_id is None:
             order_id = conn.execute(
@@ -437,7 +352,7 @@ def refund_purchase(
         merchant, actor, _refunds,
         {"purchase_id": purchase_id, "instrument_id": bought.instrument_id,
          "amount_cents": refund_amount.cents, "currency": refund_amount.currency, "reason": reason},
-        found, "refund",
+        found,
     )  # fmt: skip
 
 
@@ -460,7 +375,7 @@ def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount 
         merchant, actor, _settlements,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        found, "settle",
+        found,
     )  # fmt: skip
 
 
@@ -477,7 +392,7 @@ def write_off(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amou
         merchant, actor, _write_offs,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "reason": reason},
-        found, "writeoff",
+        found,
     )  # fmt: skip
 
 

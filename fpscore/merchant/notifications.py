@@ -13,7 +13,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from sqlalchemy import select, update
 
 from fpscore.merchant.connect import Merchant
-from fpscore.merchant.flows import MOVEMENTS, record_status
+from fpscore.merchant.flows import record_status
+from fpscore.merchant.movements import KINDS
 from fpscore.merchant.pipelines import verify_signed
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import MerchantInstrument
@@ -33,7 +34,7 @@ def apply_notification(merchant: Merchant, url_endpoint: str, params: Mapping[st
     if kind == "TransactionStatus":
         transaction_id = params.get("transactionId", "")
         status = params.get("transactionStatus", "").title()
-        for table in MOVEMENTS.values():
+        for table in (kind.table for kind in KINDS):
             with merchant.engine.begin() as conn:
                 row_id = conn.execute(
                     select(table.c.id).where(table.c.transaction_id == transaction_id)

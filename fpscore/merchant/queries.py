@@ -35,18 +35,9 @@ from sqlalchemy import (
 )
 
 from fpscore.db import read_only
-from fpscore.merchant.schema import (
-    ApiCall,
-    AuditEvent,
-    Customer,
-    Funding,
-    MerchantInstrument,
-    Order,
-    Purchase,
-    Refund,
-    Settlement,
-    WriteOff,
-)
+from fpscore.merchant import movements as registry  # `movements` is the Settlements page's read model
+from fpscore.merchant.movements import PAY, SETTLE_DEBT, WRITE_OFF_DEBT, MovementKind
+from fpscore.merchant.schema import ApiCall, AuditEvent, Customer, MerchantInstrument, Order
 from fpscore.money import DEFAULT_CURRENCY, Amount
 from fpscore.wire import ACTIONS
 
@@ -61,11 +52,7 @@ MAX_ATTEMPTS_SHOWN = 50
 _instruments = MerchantInstrument.__table__
 _customers = Customer.__table__
 _orders = Order.__table__
-_purchases = Purchase.__table__
-_fundings = Funding.__table__
-_settlements = Settlement.__table__
-_write_offs = WriteOff.__table__
-_refunds = Refund.__table__
+_purchases = PAY.table
 _api_calls = ApiCall.__table__
 _events = AuditEvent.__table__
 
@@ -383,28 +370,22 @@ class InstrumentView:
     refundable: tuple[RefundablePurchase, ...]  # newest first, at most MAX_REFUNDABLE
 
 
-_KIND_RANK = {"Funding": 1, "Purchase": 2, "Refund": 3, "Settlement": 4, "WriteOff": 5}
+# Movements of the same moment are listed in the order of their kinds' names.
+_KIND_RANK = {name: rank for rank, name in enumerate(sorted(kind.name for kind in registry.KINDS), 1)}
 
 
-def _movement_selects(instrument_id: str, kind: str) -> list[Select[Any]]:
-    """Each movement table as rows of one shape, `effect_cents` signed for this instrument's kind:
-    prepaid balances rise with fundings and refunds; postpaid debt rises with purchases and falls with
-    refunds, settlements and write-offs."""
-    prepaid = kind == "Prepaid"
-    tables = (
-        ("Funding", _fundings, 1, "fee_cents", None),
-        ("Purchase", _purchases, -1 if prepaid else 1, None, "product"),
-        ("Refund", _refunds, 1 if prepaid else -1, None, "reason"),
-        ("Settlement", _settlements, -1, "fee_cents", None),
-        ("WriteOff", _write_offs, -1, None, "reason"),
-    )
+def _movement_selects(instrument_id: str, instrument_kind: str) -> list[Select[Any]]:
+    """Each movement table as rows of one shape, `effect_cents` signed by the registry
+    (`MovementKind.sign`): what each did to the balance (prepaid) or debt (postpaid)."""
     selects = []
-    for name, table, sign, fee_column, detail_column in tables:
-        effect = case((table.c.status == "Success", table.c.amount_cents * sign), else_=0)
+    for kind in registry.KINDS:
+        table = kind.table
+        signed = table.c.amount_cents * kind.sign(instrument_kind)
+        effect = case((table.c.status == "Success", signed), else_=0)
         selects.append(
             select(
-                literal(name, String).label("kind"),
-                literal(_KIND_RANK[name], Integer).label("kind_rank"),
+                literal(kind.name, String).label("kind"),
+                literal(_KIND_RANK[kind.name], Integer).label("kind_rank"),
                 table.c.id.label("row_id"),
                 table.c.created_at,
                 table.c.amount_cents,
@@ -415,13 +396,18 @@ def _movement_selects(instrument_id: str, kind: str) -> list[Select[Any]]:
                 table.c.caller_reference,
                 table.c.transaction_id,
                 table.c.requested_by,
-                (cast(table.c[detail_column], Text) if detail_column else cast(null(), Text)).label("detail"),
-                (table.c[fee_column] if fee_column else cast(null(), BigInteger)).label("fee_cents"),
-                (table.c.order_id if name == "Purchase" else cast(null(), BigInteger)).label("order_id"),
-                (table.c.purchase_id if name == "Refund" else cast(null(), BigInteger)).label("purchase_id"),
+                _column_or_null(table, kind.detail, Text).label("detail"),
+                _column_or_null(table, kind.fee, BigInteger).label("fee_cents"),
+                _column_or_null(table, "order_id", BigInteger).label("order_id"),
+                _column_or_null(table, "purchase_id", BigInteger).label("purchase_id"),
             ).where(table.c.instrument_id == instrument_id)
         )
     return selects
+
+
+def _column_or_null(table: Any, name: str | None, type_: Any) -> ColumnElement[Any]:
+    """`table`'s column `name` as `type_`, or NULL when it has none."""
+    return cast(table.c[name] if name is not None and name in table.c else null(), type_)
 
 
 def instrument_detail(engine: Engine, instrument_id: str) -> InstrumentDetail | None:
@@ -563,7 +549,8 @@ def instrument_history(
 
 # -- settlements and write-offs ------------------------------------------------------------------------
 
-MOVEMENT_KINDS = {"settlements": _settlements, "write_offs": _write_offs}
+# The kinds the Settlements and Write-offs pages list, by table name.
+MOVEMENT_KINDS = {kind.table.name: kind for kind in (SETTLE_DEBT, WRITE_OFF_DEBT)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,32 +609,32 @@ def _movement_conditions(table: Any, f: MovementFilter) -> list[ColumnElement[bo
     return conditions
 
 
-def _movement_query(f: MovementFilter) -> tuple[Any, Any, list[ColumnElement[bool]], Select[Any]]:
-    table = MOVEMENT_KINDS.get(f.kind)
-    if table is None:
+def _movement_query(f: MovementFilter) -> tuple[MovementKind, Any, list[ColumnElement[bool]], Select[Any]]:
+    kind = MOVEMENT_KINDS.get(f.kind)
+    if kind is None:
         raise ValueError(f"kind is one of {tuple(MOVEMENT_KINDS)}")
+    table = kind.table
     joined = table.join(_instruments, _instruments.c.id == table.c.instrument_id).join(
         _customers, _customers.c.id == _instruments.c.customer_id
     )
     conditions = _movement_conditions(table, f)
-    extra = table.c.fee_cents if table is _settlements else table.c.reason
     query = (
-        select(table, _customers.c.email, extra.label("extra"))
+        select(table, _customers.c.email)
         .select_from(joined)
         .where(*conditions)
         .order_by(table.c.created_at.desc(), table.c.id.desc())
     )
-    return table, joined, conditions, query
+    return kind, joined, conditions, query
 
 
-def _movement_row(table: Any, r: Any) -> MovementRow:
+def _movement_row(kind: MovementKind, r: Any) -> MovementRow:
     return MovementRow(
         r.id,
         r.instrument_id,
         r.email,
         Amount(r.amount_cents, r.currency),
-        _amount(r.extra, r.currency) if table is _settlements else None,
-        r.extra if table is _write_offs else None,
+        _amount(r._mapping[kind.fee], r.currency) if kind.fee else None,
+        r._mapping[kind.detail] if kind.detail == "reason" else None,
         r.status,
         r.error_code,
         r.caller_reference,
@@ -660,7 +647,8 @@ def _movement_row(table: Any, r: Any) -> MovementRow:
 
 def movements(engine: Engine, f: MovementFilter, page: int = 1, page_size: int = 50) -> MovementList:
     """Settlements or write-offs, newest first, with who asked and (write-offs) why."""
-    table, joined, conditions, query = _movement_query(f)
+    kind, joined, conditions, query = _movement_query(f)
+    table = kind.table
     page, page_size, offset = _bounds(page, page_size)
     with read_only(engine) as conn:
         rows = conn.execute(query.limit(page_size).offset(offset)).all()
@@ -670,16 +658,16 @@ def movements(engine: Engine, f: MovementFilter, page: int = 1, page_size: int =
             .select_from(joined)
             .where(*conditions, table.c.status == "Success")
         ).scalar_one()
-    result = tuple(_movement_row(table, r) for r in rows)
+    result = tuple(_movement_row(kind, r) for r in rows)
     return MovementList(Page(result, total, capped, page, page_size), Amount(int(succeeded)))
 
 
 def movements_export(engine: Engine, f: MovementFilter, limit: int = MAX_EXPORT_ROWS) -> list[MovementRow]:
     """The movements the filter matches, newest first, at most `limit` (at most MAX_EXPORT_ROWS)."""
-    table, _, _, query = _movement_query(f)
+    kind, _, _, query = _movement_query(f)
     with read_only(engine) as conn:
         rows = conn.execute(query.limit(max(1, min(limit, MAX_EXPORT_ROWS)))).all()
-    return [_movement_row(table, r) for r in rows]
+    return [_movement_row(kind, r) for r in rows]
 
 
 # -- the FPS calls and the staff's audit events ----------------------------------------------------------
@@ -848,25 +836,20 @@ def api_calls_export(engine: Engine, f: ApiCallFilter, limit: int = MAX_EXPORT_R
 
 def _movement_by_reference(conn: Any, caller_reference: str) -> tuple[MovementSummary | None, int | None]:
     """The movement carrying `caller_reference` and the order it belongs to."""
-    for kind, table, detail in (
-        ("Purchase", _purchases, "product"),
-        ("Funding", _fundings, None),
-        ("Settlement", _settlements, None),
-        ("WriteOff", _write_offs, "reason"),
-        ("Refund", _refunds, "reason"),
-    ):
+    for kind in registry.KINDS:
+        table = kind.table
         row = conn.execute(select(table).where(table.c.caller_reference == caller_reference)).one_or_none()
         if row is None:
             continue
         order_id = None
-        if kind == "Purchase":
+        if "order_id" in table.c:
             order_id = row.order_id
-        elif kind == "Refund":
+        elif "purchase_id" in table.c:
             order_id = conn.execute(
                 select(_purchases.c.order_id).where(_purchases.c.id == row.purchase_id)
             ).scalar_one_or_none()
         summary = MovementSummary(
-            kind,
+            kind.name,
             row.id,
             row.instrument_id,
             Amount(row.amount_cents, row.currency),
@@ -875,7 +858,7 @@ def _movement_by_reference(conn: Any, caller_reference: str) -> tuple[MovementSu
             row.requested_by,
             row.created_at,
             row.completed_at,
-            getattr(row, detail) if detail else None,
+            row._mapping[kind.detail] if kind.detail else None,
         )
         return summary, order_id
     return None, None
@@ -1032,9 +1015,10 @@ def action_names() -> list[str]:
 
 def staff_names(engine: Engine, table: str, limit: int = 200) -> list[str]:
     """Who requested settlements or write-offs, for a filter's choices."""
-    movement = MOVEMENT_KINDS.get(table)
-    if movement is None:
+    kind = MOVEMENT_KINDS.get(table)
+    if kind is None:
         raise ValueError(f"table is one of {tuple(MOVEMENT_KINDS)}")
+    movement = kind.table
     with read_only(engine) as conn:
         return list(
             conn.execute(

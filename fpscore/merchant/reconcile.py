@@ -24,7 +24,8 @@ from sqlalchemy import Table, and_, func, literal, or_, select, union_all, updat
 from fpscore.db import read_only
 from fpscore.merchant.client import ActivityItem
 from fpscore.merchant.connect import Merchant
-from fpscore.merchant.flows import MOVEMENTS, record_status, require
+from fpscore.merchant.flows import record_status, require
+from fpscore.merchant.movements import BY_OPERATION, KINDS
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import MerchantInstrument
 from fpscore.money import Amount
@@ -68,11 +69,12 @@ class _Recorded:
 
 def _recorded(merchant: Merchant, since: datetime) -> list[_Recorded]:
     selects = []
-    for operation, table in MOVEMENTS.items():
-        fee = table.c.fee_cents if "fee_cents" in table.c else literal(None)
+    for kind in KINDS:
+        table = kind.table
+        fee = table.c[kind.fee] if kind.fee else literal(None)  # compared where the merchant pays one
         selects.append(
             select(
-                literal(operation).label("operation"), table.c.id, table.c.caller_reference,
+                literal(kind.operation).label("operation"), table.c.id, table.c.caller_reference,
                 table.c.transaction_id, table.c.status, table.c.amount_cents, fee.label("fee_cents"),
                 table.c.instrument_id,
             ).where(table.c.created_at >= since)
@@ -175,7 +177,7 @@ def fix(merchant: Merchant, actor: Actor, differences: list[Difference]) -> int:
         repair = difference.repair
         if repair is None:
             continue
-        table: Table = MOVEMENTS[repair.operation]
+        table: Table = BY_OPERATION[repair.operation].table
         with merchant.engine.begin() as conn:
             mendable = or_(  # still waiting for the answer, or recorded as refused when it was made
                 and_(

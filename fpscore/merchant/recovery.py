@@ -3,9 +3,9 @@
 A flow writes its movement row (status Requested) before it calls the processor, and records the answer
 after. If the process dies in between, or the processor cannot be reached, the row stays Requested: the
 processor may or may not have moved the money. `recover` resends each such movement with its stored
-CallerReference and the same parameters (`flows.send_movement` builds the request from the row alone),
-so the processor answers the original TransactionId if it performed it, or performs it now, exactly
-once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
+CallerReference and the same parameters (its kind's `request` in `fpscore.merchant.movements` builds it
+from the row alone), so the processor answers the original TransactionId if it performed it, or performs
+it now, exactly once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
 
 Only movements no flow waits on any more are resent (`flows.cut_off`: the flow gave up on the answer,
 or more time passed than the client's attempts can take), so recovery never races a live flow that is
@@ -29,7 +29,7 @@ from fpscore.db import read_only
 from fpscore.errors import DuplicateRequest, FpsError
 from fpscore.merchant import flows
 from fpscore.merchant.connect import Merchant
-from fpscore.merchant.flows import MOVEMENTS
+from fpscore.merchant.movements import KINDS
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import IN_FLIGHT_WHERE, MerchantInstrument
 
@@ -53,7 +53,8 @@ def in_flight(merchant: Merchant) -> list[InFlight]:
     """Movements left in flight, per operation (those with none are left out)."""
     counts = []
     with read_only(merchant.engine) as conn:
-        for operation, table in MOVEMENTS.items():
+        for kind in KINDS:
+            table = kind.table
             by_status = dict(
                 conn.execute(
                     select(table.c.status, func.count()).where(text(IN_FLIGHT_WHERE)).group_by(table.c.status)
@@ -62,7 +63,7 @@ def in_flight(merchant: Merchant) -> list[InFlight]:
             if by_status:
                 stale = conn.execute(select(func.count()).where(flows.cut_off(merchant, table))).scalar_one()
                 requested, pending = by_status.get("Requested", 0), by_status.get("Pending", 0)
-                counts.append(InFlight(operation, requested, stale, pending))
+                counts.append(InFlight(kind.operation, requested, stale, pending))
     return counts
 
 
@@ -92,7 +93,7 @@ def recover(
     `progress(reference, outcome)` after each."""
     flows.require(merchant, actor, Permission.RECOVER, "movements in flight")
     report = Recovered()
-    for table in MOVEMENTS.values():
+    for table in (kind.table for kind in KINDS):
         after = 0
         waiting = text(IN_FLIGHT_WHERE) if everything else flows.cut_off(merchant, table)
         while True:
@@ -130,7 +131,7 @@ def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
     """Ask GetTransactionStatus for every Pending movement; the number whose status changed."""
     flows.require(merchant, actor, Permission.RECOVER, "pending movements")
     changed = 0
-    for table in MOVEMENTS.values():
+    for table in (kind.table for kind in KINDS):
         after = 0
         while True:
             with read_only(merchant.engine) as conn:

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from fpscore.errors import FpsError
 from fpscore.merchant import flows, recovery
 from fpscore.merchant.connect import connect
-from fpscore.merchant.flows import MOVEMENTS
+from fpscore.merchant.movements import KINDS
 from fpscore.merchant.reconcile import reconcile
 from fpscore.merchant.schema import ApiCall, MerchantInstrument, Order
 from fpscore.merchant.settlement import SettlementPolicy, settle_due
@@ -88,10 +88,10 @@ def heal_and_check(merchant) -> int:
         )
     with merchant.engine.connect() as conn:
         asked = Counter(
-            (operation, reference)
-            for operation, table in MOVEMENTS.items()
+            (kind.operation, reference)
+            for kind in KINDS
             for (reference,) in conn.execute(
-                select(table.c.caller_reference).where(table.c.status == "Success")
+                select(kind.table.c.caller_reference).where(kind.table.c.status == "Success")
             )
         )
         orders = conn.execute(

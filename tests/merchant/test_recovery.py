@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from fpscore.cli import main
 from fpscore.db import utcnow
 from fpscore.errors import ServiceUnavailable
-from fpscore.merchant import flows, recovery, settlement
+from fpscore.merchant import flows, movements, recovery, settlement
 from fpscore.merchant.reconcile import fix, reconcile
 from fpscore.merchant.roles import Forbidden
 from fpscore.merchant.schema import ApiCall, Funding, MerchantInstrument, Order, Purchase, Settlement
@@ -45,7 +45,7 @@ def lost_answer(merchant, table, values, kind, died=True):
     between the processor's commit and the merchant's)."""
     row_id, movement = requested(merchant, table, values, kind, died)
     found = flows.instrument(merchant, values["instrument_id"])
-    reply = flows.send_movement(merchant, STOREFRONT, table, movement, found)
+    reply = movements.of(table).request(merchant, STOREFRONT.name, movement, found)
     return row_id, movement["caller_reference"], reply.transaction_id
 
 
