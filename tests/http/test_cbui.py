@@ -10,16 +10,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+import pytest
 import requests
 from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
 from helpers import failing_token_inserts, ref, serve, usd
 
+from fpscore import sandbox
 from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
@@ -82,20 +86,26 @@ def start_url(base_url: str, pipeline: str = "SetupPrepaid", **kwargs) -> str:
     return f"{base_url}{START}?{urlencode(start_query(pipeline, **kwargs), quote_via=quote)}"
 
 
-class _Forms(HTMLParser):
-    """The forms of a page: action, hidden fields and submit buttons."""
+class _Dom(HTMLParser):
+    """What a browser builds of a page: every element with its attributes, and the text it shows."""
 
     def __init__(self, html: str):
         super().__init__()
-        self.forms: list[dict] = []
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text = ""
         self.feed(html)
+        self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "form":
-            self.forms.append({"action": attributes["action"], "method": attributes["method"], "hidden": {}})
-        elif tag == "input" and attributes.get("type") == "hidden":
-            self.forms[-1]["hidden"][attributes["name"]] = attributes["value"]
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+    def attribute(self, tag: str, name: str, value: str) -> dict[str, str | None]:
+        """The one `tag` element whose attribute `name` is `value`: its attributes."""
+        [attributes] = [a for t, a in self.elements if t == tag and a.get(name) == value]
+        return attributes
 
 
 class Browser:
@@ -108,12 +118,10 @@ class Browser:
         return self.session.get(url, allow_redirects=False, timeout=10)
 
     def submit(self, page: requests.Response, decision: str, **fields: str) -> requests.Response:
-        [form] = _Forms(page.text).forms
-        assert form["method"] == "post"
-        data = {**form["hidden"], "decision": decision, **fields}
-        return self.session.post(
-            urljoin(page.url, form["action"]), data=data, allow_redirects=False, timeout=10
-        )
+        [form] = sandbox.forms(page.text)
+        assert form.method == "post"
+        data = {**form.fields, "decision": decision, **fields}
+        return self.session.post(urljoin(page.url, form.action), data=data, allow_redirects=False, timeout=10)
 
     def sign_in(self, page: requests.Response, email: str = "ada@buyers.example", **fields: str):
         return self.submit(page, "continue", email=email, **fields)
@@ -162,7 +170,8 @@ def assert_page(response: requests.Response, status: int = 200) -> str:
 
 def test_prepaid_round_trip(fps, processor, caller_id, base_url, clock):
     expiry = int((clock() + timedelta(days=400)).timestamp())
-    query = start_query(paymentReason="Songs <b>on demand</b>", validityExpiry=str(expiry))
+    reason = "Songs <b>on demand</b>,\r\n\tby the track"  # a reason may span lines
+    query = start_query(paymentReason=reason, validityExpiry=str(expiry))
     browser = Browser()
     sign_in = browser.open(f"{base_url}{START}?{urlencode(query, quote_via=quote)}")
     html = assert_page(sign_in)
@@ -174,7 +183,7 @@ def test_prepaid_round_trip(fps, processor, caller_id, base_url, clock):
     html = assert_page(confirm)
     for shown in ("Tune Shop", "Maximum prepaid balance", "$25.00", "Credit card", "ada@buyers.example"):
         assert shown in html, shown
-    assert "Songs <b>on demand</b>" in html
+    assert "Songs <b>on demand</b>,\r\n\tby the track" in html
     assert processor.get_tokens(caller_id) == []  # nothing issued before the buyer confirms
 
     endpoint, params = returned(browser.submit(confirm, "confirm"))
@@ -187,7 +196,7 @@ def test_prepaid_round_trip(fps, processor, caller_id, base_url, clock):
     tokens = {token.token_id: token for token in processor.get_tokens(caller_id)}
     assert tokens.keys() == {params["fundingTokenID"], params["prepaidSenderTokenID"]}
     assert tokens[params["fundingTokenID"]].caller_reference == query["callerReferenceFunding"]
-    assert tokens[params["fundingTokenID"]].payment_reason == "Songs <b>on demand</b>"
+    assert tokens[params["fundingTokenID"]].payment_reason == reason
     fps.ok(
         "FundPrepaid",
         SenderTokenId=params["fundingTokenID"],
@@ -440,6 +449,8 @@ def _bad_starts(now: int) -> list[tuple[str, str, dict]]:
         ("exponent", "fundingAmount", {"fundingAmount": "1e3"}),
         ("euros", "currencyCode", {"currencyCode": "EUR"}),
         ("unknown method", "paymentMethod", {"paymentMethod": "CC,BTC"}),
+        ("control character", "paymentReason", {"paymentReason": "Songs\x00"}),
+        ("long reason", "paymentReason", {"paymentReason": "x" * 2049}),
         ("no returnURL", "returnURL", {"omit": ("returnURL",)}),
         ("relative returnURL", "returnURL", {"returnURL": "/fps/return"}),
         ("script returnURL", "returnURL", {"returnURL": "javascript:alert(1)"}),
@@ -518,6 +529,25 @@ def test_boto_and_php_style_start_urls_are_accepted(fps, processor, caller_id, b
     assert_page(browser.open(php_url))
 
 
+# The elements the CBUI pages are made of, and the tags a paymentReason may keep: a hostile value that
+# became markup adds another, or an attribute.
+PAGE_ELEMENTS = {
+    "html", "head", "meta", "title", "style", "body", "header", "main", "footer", "div", "span", "h1", "h2",
+    "h3", "p", "strong", "form", "input", "label", "button", "dl", "dt", "dd", "ul", "li", "code",
+    "b", "i", "u", "em", "s", "br",
+}  # fmt: skip
+
+
+def assert_inert(html: str, *shown: str) -> _Dom:
+    """`html` shows each of `shown` as text, and holds no element nor event attribute of another origin."""
+    dom = _Dom(html)
+    assert {tag for tag, _ in dom.elements} <= PAGE_ELEMENTS
+    assert not [name for _, attrs in dom.elements for name in attrs if name.lower().startswith("on")]
+    for text in shown:
+        assert text in dom.text, text
+    return dom
+
+
 def test_hostile_caller_name_and_payment_reason_are_escaped(processor, base_url):
     hostile_name = '<script>alert("pwn")</script> & "Sons"'
     processor.ensure_caller("AKIDHOSTILE", "hostile-secret", hostile_name, "hostile@shop.example")
@@ -528,29 +558,77 @@ def test_hostile_caller_name_and_payment_reason_are_escaped(processor, base_url)
     url = start_url(base_url, secret="hostile-secret", callerKey="AKIDHOSTILE", paymentReason=reason)
     browser = Browser()
     sign_in = browser.open(url)
-    confirm = browser.sign_in(sign_in, name='<img src=x onerror="alert(3)">')
-    escaped_name = "&lt;script&gt;alert(&quot;pwn&quot;)&lt;/script&gt; &amp; &quot;Sons&quot;"
-    for page in (sign_in, confirm):
-        html = assert_page(page)
-        assert escaped_name in html and "<img" not in html
-    html = confirm.text
-    assert "<b>Bold</b> &lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
-    assert "&lt;b onclick=&quot;steal()&quot;&gt;attrs" in html
-    assert "<ul><li>one</li><li>two</li></ul><s>old</s> <u>unclosed</u></div>" in html
+    # A bad address shows the sign-in form again, holding what the buyer typed: as values, not markup.
+    email, name = '"><script>alert(3)</script>', '<img src=x onerror="alert(4)">'
+    again = browser.sign_in(sign_in, email=email, name=name)
+    dom = assert_inert(assert_page(again, 400), hostile_name, "Please enter a valid e-mail address.")
+    assert dom.attribute("input", "id", "email")["value"] == email
+    assert dom.attribute("input", "id", "name")["value"] == name
+    confirm = browser.sign_in(again, email="ada@buyers.example")
+    assert_inert(assert_page(sign_in), hostile_name)
+    shown = ("<script>alert(1)</script><img src=x onerror=alert(2)>", '<b onclick="steal()">attrs')
+    assert_inert(assert_page(confirm), hostile_name, *shown)
+    assert "<ul><li>one</li><li>two</li></ul><s>old</s> <u>unclosed</u></div>" in confirm.text
 
     # An error page escapes what it names, too.
     valid = urlencode(start_query(), quote_via=quote)
     html = assert_page(browser.open(f"{base_url}{START}?{valid}&%3Cscript%3E=1&%3Cscript%3E=2"), 400)
     assert "<code>&lt;script&gt;</code>" in html
+    assert_inert(html, "<script> is given more than once")
+
+
+def _restyled(app: WSGIApplication, rewrites: list[str]) -> WSGIApplication:
+    """`app` with its pages written as another template could write them: attributes in another order and
+    quoting, upper-case tags, the state field wrapped in an element of its own. `rewrites` names each page
+    that changed."""
+    markup = (
+        (r'<form method="post" action="([^"]+)"', r"<FORM class=step\nACTION='\1' Method=POST"),
+        (r'<input type="hidden" name="state" (value="[^"]*")>', r"<p><INPUT \1 name=state type=hidden></p>"),
+        (r'<button class="\w+" type="submit" (name="decision") (value="\w+")', r"<button \2 \1"),
+    )
+
+    def restyled(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        answer: list = []
+        body = b"".join(app(environ, lambda status, headers, exc_info=None: answer.extend((status, headers))))
+        status, headers = answer
+        if dict(headers).get("Content-Type", "").startswith("text/html"):
+            html, changes = body.decode(), 0
+            for pattern, replacement in markup:
+                html, count = re.subn(pattern, replacement, html)
+                changes += count
+            rewrites.append(f"{environ['PATH_INFO']}: {changes}")
+            body = html.encode()
+        headers = [(name, value) for name, value in headers if name != "Content-Length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return restyled
+
+
+def test_the_sandbox_buyer_reads_forms_by_their_field_names(processor, caller_id):
+    rewrites: list[str] = []
+    url, stop = serve(_restyled(make_app(processor), rewrites))
+    try:
+        back = sandbox.authorize(requests.Session(), start_url(url), "ada@buyers.example", "Ada")
+        assert back.url_endpoint == RETURN_ENDPOINT and back.params["status"] == "SC"
+        # Each page the buyer read was written otherwise: the form, its state field and its buttons.
+        start, sign_in = "/cobranded-ui/actions/start", "/cobranded-ui/actions/sign-in"
+        assert rewrites == [f"{start}: 4", f"{sign_in}: 4"]
+        assert back.params["prepaidSenderTokenID"] in {t.token_id for t in processor.get_tokens(caller_id)}
+        # A page without the form a buyer expects is a failed walk, said so.
+        with pytest.raises(sandbox.BuyerWalkFailed, match="HTTP 400"):
+            sandbox.authorize(requests.Session(), start_url(url, fundingAmount="0"), "ada@buyers.example")
+    finally:
+        stop()
 
 
 def test_forms_that_cannot_continue_are_refused(fps, processor, caller_id, base_url, clock):
     browser = Browser()
     sign_in = browser.open(start_url(base_url))
     confirm = browser.sign_in(sign_in)
-    [form] = _Forms(confirm.text).forms
-    state = form["hidden"]["state"]
-    confirm_url = urljoin(confirm.url, form["action"])
+    [form] = sandbox.forms(confirm.text)
+    state = form.fields["state"]
+    confirm_url = urljoin(confirm.url, form.action)
 
     def post(url: str, data: dict, session: requests.Session | None = None, **headers: str):
         session = session or browser.session
@@ -567,8 +645,8 @@ def test_forms_that_cannot_continue_are_refused(fps, processor, caller_id, base_
     foreign = post(confirm_url, {"state": state, "decision": "confirm"}, Origin="https://evil.example")
     assert "another site" in assert_page(foreign, 403)
     # The sign-in form posted to confirm, and a decision the step does not know.
-    [sign_in_form] = _Forms(sign_in.text).forms
-    early = post(confirm_url, {"state": sign_in_form["hidden"]["state"], "decision": "confirm"})
+    [sign_in_form] = sandbox.forms(sign_in.text)
+    early = post(confirm_url, {"state": sign_in_form.fields["state"], "decision": "confirm"})
     assert "does not belong to this step" in assert_page(early, 400)
     assert_page(post(confirm_url, {"state": state, "decision": "continue"}), 400)
     assert browser.session.get(confirm_url, timeout=10).status_code == 405
@@ -601,10 +679,10 @@ def test_public_host_is_signed_for_and_names_the_certificate(processor, caller_i
         sign_in = browser.open(f"{url}{START}?{query}")
         assert_page(sign_in)
         confirm = browser.sign_in(sign_in, email="grace@buyers.example")
-        [form] = _Forms(confirm.text).forms
+        [form] = sandbox.forms(confirm.text)
         response = browser.session.post(
-            urljoin(confirm.url, form["action"]),
-            data={**form["hidden"], "decision": "confirm"},
+            urljoin(confirm.url, form.action),
+            data={**form.fields, "decision": "confirm"},
             headers={"Origin": "http://payments.example"},
             allow_redirects=False,
             timeout=10,
