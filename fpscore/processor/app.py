@@ -20,7 +20,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from fpscore.errors import InternalError
 from fpscore.processor import Processor
 from fpscore.processor.api import INTERNAL_ERROR_MESSAGE, QueryApi
-from fpscore.processor.cbui import FORM_ROUTE, START_ROUTE, CoBrandedUi
+from fpscore.processor.cbui.controller import FORM_ROUTE, START_ROUTE, CoBrandedUi
 from fpscore.processor.keys import CERTIFICATE_PATH, SigningKeys
 from fpscore.wire import render_error
 

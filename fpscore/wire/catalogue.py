@@ -5,8 +5,8 @@ A request is one flat form (`decode_params`): names are case-sensitive, amounts 
 the keyword arguments of the Processor method the action maps onto (`Param.kwarg`). Unknown parameters
 are ignored, as FPS ignored them; what would make a request ambiguous, unbounded or unsafe to echo into
 XML is InvalidParams: a repeated name, more than `MAX_PARAMS` parameters, a name or value over
-`MAX_VALUE_BYTES`, control characters. An unsupported Version is InvalidParams too (FPS's error table
-has no version code, and every FPS client knows InvalidParams).
+`MAX_VALUE_BYTES`, control characters (a `ParameterError`, naming the parameter). An unsupported Version
+is InvalidParams too (FPS's error table has no version code, and every FPS client knows InvalidParams).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MAX_PARAMS = 100
 MAX_VALUE_BYTES = 4096
 # C0 and C1 controls (tab and newline included), DEL, surrogates and the XML non-characters.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# The same but for tab, LF and CR: what a value may not hold where `decode_params` allows line breaks.
+_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _INTEGER = re.compile(r"[0-9]{1,9}")
 
 
@@ -35,8 +37,20 @@ def namespace(version: str) -> str:
     return f"http://fps.amazonaws.com/doc/{version}/"
 
 
-def decode_params(form: str) -> dict[str, str]:
-    """An application/x-www-form-urlencoded string (query string or body) as a dict, within the limits."""
+class ParameterError(InvalidParams):
+    """InvalidParams about one parameter of a form: its name (at most 64 characters) and what is wrong."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"Parameter {name[:64]!r} {problem}")
+        self.name = name[:64]
+        self.problem = problem
+
+
+def decode_params(form: str, *, line_breaks: bool = False) -> dict[str, str]:
+    """An application/x-www-form-urlencoded string (query string or body) as a dict, within the limits.
+
+    `line_breaks`: values may hold tabs and line breaks (text a person wrote, such as a CBUI paymentReason).
+    """
     try:
         pairs = parse_qsl(form, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMS)
     except UnicodeDecodeError:
@@ -46,12 +60,12 @@ def decode_params(form: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
-            raise InvalidParams(f"Parameter {name[:64]!r} is given more than once")
-        for text in (name, value):
+            raise ParameterError(name, "is given more than once")
+        for text, unsafe in ((name, _UNSAFE), (value, _UNSAFE_IN_LINES if line_breaks else _UNSAFE)):
             if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
-                raise InvalidParams(f"Parameter {name[:64]!r} is longer than {MAX_VALUE_BYTES} bytes")
-            if _UNSAFE.search(text):
-                raise InvalidParams(f"Parameter {name[:64]!r} contains control characters")
+                raise ParameterError(name, f"is longer than {MAX_VALUE_BYTES} bytes")
+            if unsafe.search(text):
+                raise ParameterError(name, "contains control characters")
         params[name] = value
     return params
 

@@ -1,4 +1,4 @@
-"""The Co-Branded UI (reference §10): the SetupPrepaid and SetupPostpaid pipelines as server-rendered pages.
+"""The Co-Branded UI's controller (reference §10): the SetupPrepaid and SetupPostpaid pipelines as pages.
 
 A merchant sends the buyer's browser to `GET /cobranded-ui/actions/start` with SigV2-signed parameters
 (lower-case `signature`/`signatureMethod`; verified like the query API: the Host header with and without
@@ -29,56 +29,37 @@ Rules chosen here:
   URL without it (boto's `cbui_url` signs none, and no Timestamp either, so its age is unknown) may be
   opened for `UNSIGNED_START_URL_LIFETIME` after it was first opened, and never after its round trip
   ended. One that nobody opened stays usable until it is: signing an expiry is what prevents that.
-- State between pages travels in a hidden form field, sealed with an HMAC (no server-side session, so no
-  clean-up, any worker can serve any step). It holds the verified start parameters, the step,
-  the signed-in buyer and when the pipeline started (it lapses after `SESSION_LIFETIME`). Its key is
-  derived from the processor's RSA signing key, which every worker already shares through the database.
-- CSRF: each sealed state names a random nonce that must equal the `HttpOnly; SameSite=Lax` cookie set by
-  the start page, so a form posted from another site (which carries no cookie, or not this browser's)
-  is refused; an `Origin` header, when sent, must also be this processor. Replaying a sealed state after
-  the round trip ended is refused, but for the step that ended it (above).
-- `paymentMethod` is a comma list of CC, ACH, ABT; the first one is what is stored (CC by default).
-- Address, shipping and usage-limit parameters, and anything unknown (boto's `CallerReference`), are
-  accepted and ignored; they still count in the signature.
+- CSRF: a form post must carry a sealed state (`state`) naming this browser's session cookie; an `Origin`
+  header, when sent, must also be this processor. Replaying a sealed state after the round trip ended is
+  refused, but for the step that ended it (above).
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
-import json
 import logging
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from hashlib import sha256
-from http.cookies import CookieError, SimpleCookie
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from wsgiref.types import WSGIEnvironment
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection
 
 from fpscore.errors import FpsError, InvalidClientTokenId, ServiceError
-from fpscore.money import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, Amount
 from fpscore.processor import InstrumentSetup, Processor
 from fpscore.processor.api import read_form
-from fpscore.processor.cbui_pages import (
+from fpscore.processor.cbui.pages import (
+    MAX_BUYER_NAME,
     NOTHING_DONE,
-    Buyer,
     Page,
     confirm_page,
     error_page,
     sign_in_page,
 )
-from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
-from fpscore.processor.instruments import MAX_VALIDITY_START, PAYMENT_METHODS, SetupHook
-from fpscore.processor.keys import SigningKeys, certificate_path
-from fpscore.processor.parties import CallerAccount, normalize_email
-from fpscore.processor.round_trips import (
+from fpscore.processor.cbui.request import CallerInputError, PipelineRequest, decode_form, parse_start
+from fpscore.processor.cbui.round_trips import (
     Ending,
     RoundTrip,
     RoundTripEnded,
@@ -87,51 +68,27 @@ from fpscore.processor.round_trips import (
     end,
     round_trip,
 )
+from fpscore.processor.cbui.state import (
+    SESSION_LIFETIME,
+    STEPS,
+    Sealer,
+    State,
+    cookie_nonce,
+    new_nonce,
+    session_cookie,
+)
+from fpscore.processor.instruments import SetupHook
+from fpscore.processor.keys import SigningKeys, certificate_path
+from fpscore.processor.parties import CallerAccount, normalize_email
 from fpscore.signing import rfc3986_quote, verify_query
-from fpscore.wire.catalogue import MAX_PARAMS, MAX_VALUE_BYTES
 
 logger = logging.getLogger(__name__)
 
-START_PATH = "/cobranded-ui/actions/start"
-SIGN_IN_PATH = "/cobranded-ui/actions/sign-in"
-CONFIRM_PATH = "/cobranded-ui/actions/confirm"
 START_ROUTE = re.compile(r"/cobranded-ui/actions/(?P<step>start)")
 FORM_ROUTE = re.compile(r"/cobranded-ui/actions/(?P<step>sign-in|confirm)")
-
-PIPELINE_VERSION = "2009-01-09"
-PIPELINES = ("SetupPrepaid", "SetupPostpaid")
-SESSION_LIFETIME = timedelta(hours=1)
-MAX_START_URL_LIFETIME = timedelta(days=7)  # the furthest ahead a signed startUrlExpiry may be
 UNSIGNED_START_URL_LIFETIME = timedelta(days=1)  # a start URL without one, from its first opening
-SESSION_COOKIE = "fps_cbui_session"
-MAX_RETURN_URL = 2048
-MAX_PAYMENT_REASON = 2048
-MAX_BUYER_NAME = 128
-VALIDITY_START_SKEW = timedelta(minutes=15)  # as the Processor allows
 SUCCESS_STATUS = {"CC": "SC", "ABT": "SA", "ACH": "SB"}
-# What the return URL carries: a merchant's own returnURL query may not use these names.
-RETURN_PARAMS = frozenset(
-    {
-        "status", "errorMessage", "expiry", "callerReference", "tokenID", "warningCode", "warningMessage",
-        "fundingTokenID", "prepaidInstrumentID", "prepaidSenderTokenID",
-        "creditInstrumentID", "creditSenderTokenID", "settlementTokenID",
-        "signature", "signatureVersion", "signatureMethod", "certificateUrl", "callerKey",
-    }
-)  # fmt: skip
-# The start parameters a pipeline uses; the sealed state carries these and nothing else.
-_KEPT = (
-    "callerKey", "pipelineName", "returnURL", "callerReferenceSender", "callerReferenceFunding",
-    "callerReferenceSettlement", "fundingAmount", "creditLimit", "globalAmountLimit", "currencyCode",
-    "paymentMethod", "paymentReason", "validityStart", "validityExpiry", "startUrlExpiry",
-)  # fmt: skip
-_STATE_KEY_INFO = b"fpscore cbui state v1"
-_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
-_EPOCH = re.compile(r"[0-9]{1,11}")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_URL_TEXT = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: safe in a Location header
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-# C0/C1 controls but tab, CR, LF (a paymentReason may span lines), DEL, surrogates, non-characters.
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _HTML = "text/html; charset=utf-8"
 _ENDED = (
     "This payment authorization has already ended: it was confirmed or cancelled, and cannot be "
@@ -163,14 +120,6 @@ def _setup_result(request: PipelineRequest, setup: InstrumentSetup) -> dict[str,
     return result
 
 
-class CallerInputError(Exception):
-    """A start request FPS would answer with "Caller Input Exception": the inputs at fault, and why."""
-
-    def __init__(self, problems: Mapping[str, str]):
-        super().__init__(", ".join(problems))
-        self.problems = dict(problems)
-
-
 class SessionError(Exception):
     """A form post that cannot continue a pipeline: no, a forged or a lapsed state, or a foreign origin."""
 
@@ -182,281 +131,6 @@ class SessionError(Exception):
         self.status = status
         self.merchant = merchant
         self.note = note  # what it means for the buyer
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineRequest:
-    """A verified start request, parsed: what the buyer is asked to authorize."""
-
-    pipeline: str
-    caller_key: str
-    return_url: str
-    caller_reference_sender: str
-    caller_reference_other: str  # callerReferenceFunding (prepaid) or callerReferenceSettlement (postpaid)
-    funding_limit: Amount | None  # prepaid: the most the balance may hold
-    credit_limit: Amount | None  # postpaid: the most debt outstanding
-    global_amount_limit: Amount | None  # postpaid: the largest single purchase
-    payment_method: str
-    payment_reason: str | None
-    validity_start: datetime | None
-    validity_expiry: datetime | None
-    url_expiry: datetime | None  # startUrlExpiry: when the start URL stops working
-    params: dict[str, str]  # the start parameters it was parsed from (those in `_KEPT`)
-
-    @property
-    def prepaid(self) -> bool:
-        return self.pipeline == "SetupPrepaid"
-
-    @property
-    def return_origin(self) -> str:
-        parts = urlsplit(self.return_url)
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
-def decode_query(form: str) -> dict[str, str]:
-    """Form text as a dict: UTF-8, at most MAX_PARAMS names, each once; CallerInputError otherwise.
-
-    Like the query API's decoding, but a value may hold tabs and line breaks (a paymentReason of HTML).
-    """
-    try:
-        pairs = parse_qsl(form, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMS)
-    except UnicodeDecodeError:
-        raise CallerInputError({"request": "parameters must be UTF-8 text, percent-encoded"}) from None
-    except ValueError:
-        raise CallerInputError({"request": f"a request carries at most {MAX_PARAMS} parameters"}) from None
-    params: dict[str, str] = {}
-    problems: dict[str, str] = {}
-    for name, value in pairs:
-        label = name[:64] if name.isprintable() else "request"
-        if name in params:
-            problems[label] = "is given more than once"
-        elif len(name.encode("utf-8", "surrogatepass")) > 128 or _UNSAFE.search(name):
-            problems["request"] = "holds a parameter name that is too long or has control characters"
-        elif len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
-            problems[label] = f"is longer than {MAX_VALUE_BYTES} bytes"
-        elif _UNSAFE.search(value):
-            problems[label] = "contains control characters"
-        params[name] = value
-    if problems:
-        raise CallerInputError(problems)
-    return params
-
-
-def _epoch(value: str) -> datetime:
-    if not _EPOCH.fullmatch(value):
-        raise ValueError(value)
-    return datetime.fromtimestamp(int(value), UTC)
-
-
-def _expiry(value: str) -> datetime:
-    """epoch seconds, or a date (YYYY-MM-DD, UTC): valid through the end of that day."""
-    if _DATE.fullmatch(value):
-        return datetime.combine(date.fromisoformat(value), time(23, 59, 59), UTC)
-    return _epoch(value)
-
-
-def _return_url_problem(url: str) -> str | None:
-    if not url:
-        return "is required"
-    if len(url) > MAX_RETURN_URL or not _URL_TEXT.fullmatch(url):
-        return f"must be an absolute http(s) URL of printable ASCII, at most {MAX_RETURN_URL} characters"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http or https URL"
-    if "@" in parts.netloc or "#" in url:
-        return "must not carry user information or a fragment"
-    names = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)]
-    if len(names) != len(set(names)):
-        return "must not repeat a query parameter"
-    if taken := sorted(RETURN_PARAMS.intersection(names)):
-        return f"must not carry the parameters FPS returns ({', '.join(taken)})"
-    return None
-
-
-def parse_start(params: Mapping[str, str], now: datetime | None) -> PipelineRequest:
-    """The pipeline a start request asks for; CallerInputError naming every input at fault.
-
-    `now` checks the validity period against the clock; None skips that (a pipeline under way keeps the
-    period it started with; the Processor judges it again when the buyer confirms).
-    """
-    problems: dict[str, str] = {}
-
-    def text(name: str, *, required: bool = False, max_bytes: int = MAX_CALLER_REFERENCE) -> str | None:
-        value = params.get(name)
-        if value is None or not value.strip():
-            if required:
-                problems[name] = "is required"
-            return None
-        if len(value.encode("utf-8")) > max_bytes:
-            problems[name] = f"is longer than {max_bytes} bytes"
-            return None
-        return value
-
-    def amount(name: str, currency: str) -> Amount | None:
-        value = text(name, required=True)
-        if value is None:
-            return None
-        try:
-            return Amount.parse(value, currency, field=name)
-        except FpsError as exc:
-            problems[name] = exc.message.removeprefix(f"{name} ").removeprefix(f"{value[:40]!r} ")
-            return None
-
-    pipeline = params.get("pipelineName", "")
-    if pipeline not in PIPELINES:
-        problems["pipelineName"] = f"must be one of {', '.join(PIPELINES)}"
-    version = params.get("version", PIPELINE_VERSION)
-    if version != PIPELINE_VERSION:
-        problems["version"] = f"must be {PIPELINE_VERSION}"
-    return_url = params.get("returnURL", "")
-    if problem := _return_url_problem(return_url):
-        problems["returnURL"] = problem
-
-    currency = params.get("currencyCode") or DEFAULT_CURRENCY
-    if currency not in CURRENCY_EXPONENTS:
-        problems["currencyCode"] = f"must be {', '.join(CURRENCY_EXPONENTS)}"
-        currency = DEFAULT_CURRENCY
-    sender = text("callerReferenceSender", required=True)
-    other_name = "callerReferenceFunding" if pipeline != "SetupPostpaid" else "callerReferenceSettlement"
-    other = text(other_name, required=True)
-    if sender is not None and other is not None and sender == other:
-        problems[other_name] = "must differ from callerReferenceSender"
-    funding_limit = credit_limit = global_amount_limit = None
-    if pipeline == "SetupPrepaid":
-        funding_limit = amount("fundingAmount", currency)
-    elif pipeline == "SetupPostpaid":
-        credit_limit = amount("creditLimit", currency)
-        global_amount_limit = amount("globalAmountLimit", currency)
-
-    methods = [method.strip() for method in (params.get("paymentMethod") or "CC").split(",")]
-    if not all(method in PAYMENT_METHODS for method in methods):
-        problems["paymentMethod"] = f"must be a comma-separated list of {', '.join(PAYMENT_METHODS)}"
-    reason = params.get("paymentReason") or None
-    if reason is not None and len(reason) > MAX_PAYMENT_REASON:
-        problems["paymentReason"] = f"is longer than {MAX_PAYMENT_REASON} characters"
-
-    validity_start = validity_expiry = None
-    try:
-        validity_start = _epoch(params["validityStart"]) if params.get("validityStart") else None
-    except (ValueError, OverflowError, OSError):
-        problems["validityStart"] = "must be a time in seconds since the epoch"
-    try:
-        validity_expiry = _expiry(params["validityExpiry"]) if params.get("validityExpiry") else None
-    except (ValueError, OverflowError, OSError):
-        problems["validityExpiry"] = "must be a time in seconds since the epoch, or a date (YYYY-MM-DD)"
-    if now is not None:
-        if validity_start is not None and not (
-            now - VALIDITY_START_SKEW <= validity_start <= now + MAX_VALIDITY_START
-        ):
-            problems["validityStart"] = "must be between now and one year from now"
-        if validity_expiry is not None and validity_expiry <= now:
-            problems["validityExpiry"] = "is in the past"
-    if validity_start and validity_expiry and validity_start >= validity_expiry:
-        problems["validityExpiry"] = "must be after validityStart"
-    url_expiry = None
-    try:
-        url_expiry = _epoch(params["startUrlExpiry"]) if "startUrlExpiry" in params else None
-    except (ValueError, OverflowError, OSError):
-        problems["startUrlExpiry"] = "must be a time in seconds since the epoch"
-    if now is not None and url_expiry is not None:
-        if url_expiry <= now:
-            problems["startUrlExpiry"] = "has passed: the merchant's link to this authorization has expired"
-        elif url_expiry > now + MAX_START_URL_LIFETIME:
-            problems["startUrlExpiry"] = f"must be at most {MAX_START_URL_LIFETIME.days} days ahead"
-
-    if problems:
-        raise CallerInputError(problems)
-    assert sender is not None and other is not None
-    return PipelineRequest(
-        pipeline=pipeline,
-        caller_key=params.get("callerKey", ""),
-        return_url=return_url,
-        caller_reference_sender=sender,
-        caller_reference_other=other,
-        funding_limit=funding_limit,
-        credit_limit=credit_limit,
-        global_amount_limit=global_amount_limit,
-        payment_method=methods[0],
-        payment_reason=reason,
-        validity_start=validity_start,
-        validity_expiry=validity_expiry,
-        url_expiry=url_expiry,
-        params={name: params[name] for name in _KEPT if name in params},
-    )
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """What a page's hidden `state` field carries, sealed: the pipeline so far."""
-
-    step: str  # "sign-in" (the form of the start page) or "confirm" (the confirmation page's form)
-    nonce: str  # equals the browser's session cookie
-    started_at: int  # epoch seconds
-    params: dict[str, str]
-    buyer_id: int | None = None
-    buyer_email: str | None = None
-
-
-class _Sealer:
-    """HMAC-SHA256 sealing of `_State`s with a key derived from the processor's RSA signing key."""
-
-    def __init__(self, keys: SigningKeys):
-        self.keys = keys
-        self._key: bytes | None = None
-
-    @property
-    def key(self) -> bytes:
-        if self._key is None:
-            _key_id, signing_key = self.keys.current()
-            der = signing_key.private_key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_STATE_KEY_INFO)
-            self._key = hkdf.derive(der)
-        return self._key
-
-    def seal(self, state: _State) -> str:
-        payload = {
-            "s": state.step,
-            "n": state.nonce,
-            "t": state.started_at,
-            "p": state.params,
-            "b": state.buyer_id,
-            "e": state.buyer_email,
-        }
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8"))
-        return f"{body}.{_b64(hmac.new(self.key, body.encode('ascii'), sha256).digest())}"
-
-    def open(self, sealed: str) -> _State | None:
-        """The state sealed in `sealed`, None when it is not one we sealed."""
-        body, _, mac = sealed.partition(".")
-        try:
-            expected = hmac.new(self.key, body.encode("ascii"), sha256).digest()
-            if not hmac.compare_digest(expected, _unb64(mac)):
-                return None
-            payload = json.loads(_unb64(body))
-            return _State(
-                step=payload["s"],
-                nonce=payload["n"],
-                started_at=payload["t"],
-                params=payload["p"],
-                buyer_id=payload["b"],
-                buyer_email=payload["e"],
-            )
-        except (ValueError, KeyError, TypeError, UnicodeError):
-            return None
 
 
 def _security_headers(form_action: str) -> tuple[tuple[str, str], ...]:
@@ -499,7 +173,7 @@ class CoBrandedUi:
         self.processor = processor
         self.keys = keys
         self.public_host = public_host
-        self.sealer = _Sealer(keys)
+        self.sealer = Sealer(keys)
 
     def answer(self, environ: WSGIEnvironment, step: str) -> Response:
         try:
@@ -520,7 +194,7 @@ class CoBrandedUi:
 
     def _start(self, environ: WSGIEnvironment) -> Response:
         try:
-            params = decode_query(read_form(environ))
+            params = decode_form(read_form(environ))
             caller = self._verified_caller(environ, params)
             request = parse_start(params, self.processor.clock())
         except CallerInputError as exc:
@@ -537,19 +211,16 @@ class CoBrandedUi:
         if request.url_expiry is None and now - trip.opened_at > UNSIGNED_START_URL_LIFETIME:
             page = error_page("This link has expired", _LAPSED, {}, merchant=caller.name)
             return self._page(400, page, "'none'")
-        nonce = self._cookie_nonce(environ) or secrets.token_urlsafe(24)
-        state = _State("sign-in", nonce, int(now.timestamp()), request.params)
+        nonce = cookie_nonce(environ) or new_nonce()
+        state = State("sign-in", nonce, int(now.timestamp()), request.params)
         page = sign_in_page(Page(caller.name, request), self.sealer.seal(state))
-        path = environ.get("SCRIPT_NAME", "") + "/cobranded-ui/"
-        secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
-        max_age = int(SESSION_LIFETIME.total_seconds())
-        cookie = f"{SESSION_COOKIE}={nonce}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-        return self._page(200, page, _form_action(request), (("Set-Cookie", cookie),))
+        cookie = ("Set-Cookie", session_cookie(environ, nonce))
+        return self._page(200, page, _form_action(request), (cookie,))
 
     def _post(self, environ: WSGIEnvironment, step: str) -> Response:
         self._check_origin(environ)
         try:
-            form = decode_query(read_form(environ))
+            form = decode_form(read_form(environ))
         except (CallerInputError, FpsError):
             raise SessionError(
                 "The form could not be read. Return to the merchant and start again."
@@ -577,10 +248,10 @@ class CoBrandedUi:
         return round_trip(self.processor.engine, caller.caller_id, request.caller_reference_sender, now)
 
     @staticmethod
-    def _ending(state: _State, outcome: str, result: dict[str, str]) -> Ending:
+    def _ending(state: State, outcome: str, result: dict[str, str]) -> Ending:
         return Ending(outcome, state.buyer_id, browser_digest(state.nonce), result)
 
-    def _ender(self, caller: CallerAccount, request: PipelineRequest, state: _State) -> SetupHook:
+    def _ender(self, caller: CallerAccount, request: PipelineRequest, state: State) -> SetupHook:
         """What ends the round trip as Confirmed, with the setup's return, in the setup's transaction."""
 
         def end_confirmed(conn: Connection, setup: InstrumentSetup) -> None:
@@ -618,7 +289,7 @@ class CoBrandedUi:
         return self._redirect(environ, request, result)
 
     def _sign_in(
-        self, form: Mapping[str, str], state: _State, facts: Page, request: PipelineRequest
+        self, form: Mapping[str, str], state: State, facts: Page, request: PipelineRequest
     ) -> Response:
         email, name = form.get("email", "").strip(), form.get("name", "").strip()
         try:
@@ -630,12 +301,12 @@ class CoBrandedUi:
             page = sign_in_page(facts, self.sealer.seal(state), email=email, name=name, error=message)
             return self._page(400, page, _form_action(request))
         buyer_id = self.processor.find_or_create_buyer(email, name or None)
-        confirming = _State("confirm", state.nonce, state.started_at, state.params, buyer_id, email)
-        page = confirm_page(facts, self.sealer.seal(confirming), Buyer(email))
+        confirming = State("confirm", state.nonce, state.started_at, state.params, buyer_id, email)
+        page = confirm_page(facts, self.sealer.seal(confirming), email)
         return self._page(200, page, _form_action(request))
 
     def _confirm(
-        self, environ: WSGIEnvironment, state: _State, caller: CallerAccount, request: PipelineRequest
+        self, environ: WSGIEnvironment, state: State, caller: CallerAccount, request: PipelineRequest
     ) -> Response:
         """Issue the instrument and end the round trip in one transaction, and send the buyer back with
         the tokens; a transient fault (SE) leaves the round trip open, a refused setup (CE) ends it."""
@@ -664,34 +335,25 @@ class CoBrandedUi:
     def _setup(
         self, caller: CallerAccount, buyer_id: int, request: PipelineRequest, then: SetupHook
     ) -> InstrumentSetup:
+        terms = {
+            "caller_reference_sender": request.caller_reference_sender,
+            "validity_start": request.validity_start,
+            "validity_expiry": request.validity_expiry,
+            "payment_method": request.payment_method,
+            "payment_reason": request.payment_reason,
+        }
         if request.prepaid:
             assert request.funding_limit is not None
             return self.processor.setup_prepaid(
-                caller.caller_id,
-                buyer_id,
-                caller_reference_sender=request.caller_reference_sender,
-                caller_reference_funding=request.caller_reference_other,
-                funding_limit=request.funding_limit,
-                validity_start=request.validity_start,
-                validity_expiry=request.validity_expiry,
-                payment_method=request.payment_method,
-                payment_reason=request.payment_reason,
-                then=then,
-            )
+                caller.caller_id, buyer_id, **terms, then=then,
+                caller_reference_funding=request.caller_reference_other, funding_limit=request.funding_limit,
+            )  # fmt: skip
         assert request.credit_limit is not None and request.global_amount_limit is not None
         return self.processor.setup_postpaid(
-            caller.caller_id,
-            buyer_id,
-            caller_reference_sender=request.caller_reference_sender,
-            caller_reference_settlement=request.caller_reference_other,
-            credit_limit=request.credit_limit,
+            caller.caller_id, buyer_id, **terms, then=then,
+            caller_reference_settlement=request.caller_reference_other, credit_limit=request.credit_limit,
             global_amount_limit=request.global_amount_limit,
-            validity_start=request.validity_start,
-            validity_expiry=request.validity_expiry,
-            payment_method=request.payment_method,
-            payment_reason=request.payment_reason,
-            then=then,
-        )
+        )  # fmt: skip
 
     # -- authentication and session -------------------------------------------------------------------
 
@@ -727,18 +389,9 @@ class CoBrandedUi:
             )
         return caller
 
-    def _cookie_nonce(self, environ: WSGIEnvironment) -> str | None:
-        cookies: SimpleCookie = SimpleCookie()
-        try:
-            cookies.load(environ.get("HTTP_COOKIE", ""))
-        except CookieError:
-            return None
-        morsel = cookies.get(SESSION_COOKIE)
-        return morsel.value if morsel is not None and _NONCE.fullmatch(morsel.value) else None
-
-    def _open_state(self, environ: WSGIEnvironment, sealed: str) -> _State:
+    def _open_state(self, environ: WSGIEnvironment, sealed: str) -> State:
         state = self.sealer.open(sealed) if sealed else None
-        if state is None or state.step not in ("sign-in", "confirm"):
+        if state is None or state.step not in STEPS:
             raise SessionError("This page is not a valid step of a payment authorization.")
         merchant = self._merchant_name(state)
         started = datetime.fromtimestamp(state.started_at, UTC)
@@ -747,7 +400,7 @@ class CoBrandedUi:
                 "This payment authorization has expired. Return to the merchant and start again.",
                 merchant=merchant,
             )
-        nonce = self._cookie_nonce(environ)
+        nonce = cookie_nonce(environ)
         if nonce is None or not hmac.compare_digest(nonce, state.nonce):
             raise SessionError(
                 "Your browser did not send the session cookie of this payment authorization. "
@@ -757,13 +410,13 @@ class CoBrandedUi:
             )
         return state
 
-    def _merchant_name(self, state: _State) -> str | None:
+    def _merchant_name(self, state: State) -> str | None:
         try:
             return self.processor.caller_for_key(state.params.get("callerKey", "")).name
         except InvalidClientTokenId:
             return None
 
-    def _caller(self, state: _State) -> CallerAccount:
+    def _caller(self, state: State) -> CallerAccount:
         try:
             return self.processor.caller_for_key(state.params.get("callerKey", ""))
         except InvalidClientTokenId:
