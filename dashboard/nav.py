@@ -1,17 +1,17 @@
-"""The pages and who gets them. `app.py` registers only a role's pages with `st.navigation`, so a page
-left out is "not found" by URL too. That is convenience, not security: every action is checked again by
-role in fpscore, whatever the UI shows."""
+"""The pages and who gets them: each page names the permission it needs (`fpscore.merchant.roles`), and a
+role gets the pages its permissions allow. `app.py` registers only those with `st.navigation`, so a page
+left out is "not found" by URL too. That is convenience, not security: every action is checked again in
+fpscore, whatever the UI shows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from fpscore.merchant.schema import ROLES
+from fpscore.merchant.roles import ROLE_PERMISSIONS, Permission
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "pages"
-ALL_ROLES = frozenset(ROLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class PageSpec:
     title: str
     icon: str
     section: str
-    roles: frozenset[str]
+    permission: Permission  # a role gets the page when its permissions include this one
 
     @property
     def path(self) -> Path:
@@ -28,25 +28,20 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("instruments", "Instruments", ":material/credit_card:", "Book", ALL_ROLES),
-    PageSpec("instrument", "Instrument", ":material/account_balance_wallet:", "Book", ALL_ROLES),
-    PageSpec("settlements", "Settlements", ":material/payments:", "Money", frozenset({"finance"})),
-    PageSpec("write_offs", "Write-offs", ":material/money_off:", "Money", frozenset({"support"})),
-    PageSpec("fees", "Fees saved", ":material/savings:", "Insight", frozenset({"analyst", "finance"})),
-    PageSpec("audit", "Audit", ":material/manage_search:", "Insight", frozenset({"troubleshooter", "admin"})),
-    PageSpec(
-        "health", "Health", ":material/monitor_heart:", "Insight", frozenset({"finance", "troubleshooter"})
-    ),
-    PageSpec("staff", "Staff", ":material/group:", "Admin", frozenset({"admin"})),
+    PageSpec("instruments", "Instruments", ":material/credit_card:", "Book", Permission.READ),
+    PageSpec("instrument", "Instrument", ":material/account_balance_wallet:", "Book", Permission.READ),
+    PageSpec("settlements", "Settlements", ":material/payments:", "Money", Permission.SETTLE),
+    PageSpec("write_offs", "Write-offs", ":material/money_off:", "Money", Permission.WRITE_OFF),
+    PageSpec("fees", "Fees saved", ":material/savings:", "Insight", Permission.READ_FEES),
+    PageSpec("audit", "Audit", ":material/manage_search:", "Insight", Permission.READ_AUDIT),
+    PageSpec("health", "Health", ":material/monitor_heart:", "Insight", Permission.RECONCILE),
+    PageSpec("staff", "Staff", ":material/group:", "Admin", Permission.MANAGE_STAFF),
 )
 BY_PATH = {spec.url_path: spec for spec in PAGES}
 DEFAULT_PAGE = "instruments"
 
 
 def pages_for(role: str) -> list[PageSpec]:
-    return [spec for spec in PAGES if role in spec.roles]
-
-
-def allowed(role: str, url_path: str) -> bool:
-    spec = BY_PATH.get(url_path)
-    return spec is not None and role in spec.roles
+    """The pages `role` gets (none for a role that does not exist)."""
+    granted = ROLE_PERMISSIONS.get(role, frozenset())
+    return [spec for spec in PAGES if spec.permission in granted]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
+from fpscore.merchant.roles import ROLES
 
 if TYPE_CHECKING:
     from fpscore.merchant.connect import Merchant
@@ -230,9 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="create a staff account (password from FPS_STAFF_PASSWORD or asked)"
     )
     add.add_argument("name")
-    add.add_argument(
-        "--role", required=True, choices=["finance", "support", "analyst", "troubleshooter", "admin"]
-    )
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--display-name")
     add.set_defaults(func=_staff_add)
 

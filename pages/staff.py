@@ -11,7 +11,7 @@ from dashboard import actions, auth, resources
 from dashboard import components as ui
 from dashboard.text import md
 from fpscore.merchant import staff
-from fpscore.merchant.roles import ROLE_PERMISSIONS
+from fpscore.merchant.roles import ROLE_PERMISSIONS, ROLES
 from fpscore.merchant.staff import StaffAccount
 
 PAGE = "staff"
@@ -37,7 +37,7 @@ def add_form() -> None:
         cols = st.columns(4)
         username = cols[0].text_input("User name", key="staff_new_username")
         name = cols[1].text_input("Display name", key="staff_new_name")
-        role = cols[2].selectbox("Role", list(ROLE_PERMISSIONS), key="staff_new_role")
+        role = cols[2].selectbox("Role", ROLES, key="staff_new_role")
         password = cols[3].text_input(
             "First password",
             type="password",
@@ -64,9 +64,7 @@ def manage(accounts: list[StaffAccount]) -> None:
     account = by_name[chosen]
     me = auth.member().username
     cols = st.columns(3, vertical_alignment="bottom")
-    role = cols[0].selectbox(
-        "Role", list(ROLE_PERMISSIONS), index=list(ROLE_PERMISSIONS).index(account.role), key="staff_role"
-    )
+    role = cols[0].selectbox("Role", ROLES, index=ROLES.index(account.role), key="staff_role")
     if cols[0].button("Change role", key="staff_change_role", disabled=role == account.role, width="stretch"):
         granted = ", ".join(sorted(p.value.replace("_", " ") for p in ROLE_PERMISSIONS[role]))
         actions.propose(

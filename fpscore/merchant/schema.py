@@ -26,8 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
-
-ROLES = ("finance", "support", "analyst", "troubleshooter", "admin")
+from fpscore.merchant.roles import ROLES
 
 
 class Base(DeclarativeBase):

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 
 from fpscore.db import read_only, retryable, utcnow
 from fpscore.merchant.audit import AuditLog
-from fpscore.merchant.roles import ROLE_PERMISSIONS, Actor, Forbidden, Permission
+from fpscore.merchant.roles import ROLES, Actor, Permission, require
 from fpscore.merchant.schema import SignInFailures, Staff
 
 _staff = Staff.__table__
@@ -123,6 +123,11 @@ def check_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+
+
 def add_staff(
     engine: Engine, username: str, role: str, password: str, display_name: str | None = None
 ) -> int:
@@ -130,8 +135,7 @@ def add_staff(
     username = username.strip().lower()
     if not _USERNAME.fullmatch(username):
         raise ValueError("user names are 2-64 of a-z, 0-9, '.', '_' and '-'")
-    if role not in ROLE_PERMISSIONS:
-        raise ValueError(f"role must be one of {', '.join(ROLE_PERMISSIONS)}")
+    _check_role(role)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
     with engine.begin() as conn:
@@ -319,14 +323,6 @@ class StaffAccount:
         return "Active"
 
 
-def _require_admin(engine: Engine, actor: Actor, action: str, subject: str | None) -> None:
-    """Refuse, and record the refusal, unless `actor` may manage staff."""
-    if not actor.may(Permission.MANAGE_STAFF):
-        error = Forbidden(actor, Permission.MANAGE_STAFF)
-        AuditLog(engine).record_event(actor.name, action, "Refused", subject, str(error))
-        raise error
-
-
 def _account(conn: Connection, username: str) -> Row[Any]:
     row = conn.execute(select(_staff).where(_staff.c.username == username.strip().lower()[:64])).one_or_none()
     if row is None:
@@ -359,7 +355,7 @@ def active_staff(engine: Engine, username: str) -> StaffMember | None:
 def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> list[StaffAccount]:
     """Every staff account by user name (at most MAX_STAFF_LISTED), with the failed sign-ins counted against
     it from every address; it is locked for everyone once they reach the per-account ceiling."""
-    _require_admin(engine, actor, "list_staff", None)
+    require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=None, action="list_staff")
     now = utcnow()
     counted = and_(
         _failures.c.scope == "account",
@@ -393,7 +389,7 @@ def create_staff(
     engine: Engine, actor: Actor, username: str, role: str, password: str, display_name: str | None = None
 ) -> int:
     """`add_staff` for an admin: checked and recorded."""
-    _require_admin(engine, actor, "add_staff", username[:64])
+    require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=username[:64], action="add_staff")
     staff_id = add_staff(engine, username, role, password, display_name)
     AuditLog(engine).record_event(
         actor.name, "add_staff", "Done", username.strip().lower()[:64], f"role {role}"
@@ -403,9 +399,8 @@ def create_staff(
 
 def change_role(engine: Engine, actor: Actor, username: str, role: str) -> None:
     """Give `username` another role; the last active admin keeps theirs."""
-    _require_admin(engine, actor, "change_role", username[:64])
-    if role not in ROLE_PERMISSIONS:
-        raise ValueError(f"role must be one of {', '.join(ROLE_PERMISSIONS)}")
+    require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=username[:64], action="change_role")
+    _check_role(role)
     with engine.begin() as conn:
         row = _account(conn, username)
         if row.role == role:
@@ -420,7 +415,7 @@ def set_disabled(engine: Engine, actor: Actor, username: str, disabled: bool) ->
     """Disable (no sign-in, open sessions end at their next page view) or enable an account. Admins cannot
     disable themselves, and the last active admin stays enabled."""
     action = "disable_staff" if disabled else "enable_staff"
-    _require_admin(engine, actor, action, username[:64])
+    require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=username[:64], action=action)
     with engine.begin() as conn:
         row = _account(conn, username)
         if disabled:
@@ -441,7 +436,7 @@ def reset_password(engine: Engine, actor: Actor, username: str, new_password: st
     """Set a new password (a random temporary one when None) and lift any lockout; returns the password,
     to be handed over once. Sessions signed in with the old password end (`credentials_changed_at`). The
     audit event records that it happened, never the password."""
-    _require_admin(engine, actor, "reset_password", username[:64])
+    require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=username[:64], action="reset_password")
     password = new_password if new_password is not None else secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
