@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import streamlit as st
 
 from fpscore.config import Settings
-from fpscore.db import utcnow
 from fpscore.merchant.connect import Merchant, connect
 from fpscore.merchant.settlement import (
     DueInstrument,
@@ -81,7 +80,7 @@ def read(function: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwar
 def _due(
     config_key: tuple[str, ...], share_basis_points: int, max_age_s: float, limit: int
 ) -> tuple[list[DueInstrument], DueTotals]:
-    now = utcnow()
+    now = merchant().clock()
     return due_instruments(merchant(), policy(), now, limit=limit), due_totals(merchant(), policy(), now)
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -47,8 +47,9 @@ def recordable(params: Mapping[str, str]) -> dict[str, str]:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow):
         self.engine = engine
+        self.clock = clock  # stamps the audit events (an attempt carries its own time)
 
     def record_attempt(self, attempt: Attempt) -> None:
         row = asdict(attempt)
@@ -69,6 +70,6 @@ class AuditLog:
                     outcome=outcome,
                     subject=subject,
                     detail=detail,
-                    created_at=utcnow(),
+                    created_at=self.clock(),
                 )
             )

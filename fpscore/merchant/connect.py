@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import requests
 from sqlalchemy import Engine
 
 from fpscore.config import Settings, private_dir
-from fpscore.db import make_engine, migrate
+from fpscore.db import make_engine, migrate, utcnow
 from fpscore.fees import FeeSchedule
 from fpscore.merchant.audit import AuditLog
 from fpscore.merchant.client import FpsClient
@@ -30,7 +32,8 @@ EMBEDDED_ENDPOINT = "http://fps.embedded/"
 
 @dataclass
 class Merchant:
-    """What the flows need: the merchant database, the client, the audit log and the fee schedule."""
+    """What the flows need: the merchant database, the client, the audit log, the fee schedule and the clock
+    that stamps the merchant's records (the client and the audit log take the same one)."""
 
     engine: Engine
     client: FpsClient
@@ -40,6 +43,7 @@ class Merchant:
     # Embedded only: the in-process processor's database, for the health page's ledger check. The merchant's
     # flows never read it; they speak the protocol.
     processor_engine: Engine | None = None
+    clock: Callable[[], datetime] = utcnow
 
     def close(self) -> None:
         self.client.session.close()
@@ -60,27 +64,30 @@ def _embedded_credentials(data_dir: Path) -> tuple[str, str]:
 
 
 def embedded_session(
-    settings: Settings, access_key_id: str, secret_access_key: str
+    settings: Settings, access_key_id: str, secret_access_key: str, clock: Callable[[], datetime] = utcnow
 ) -> tuple[requests.Session, Engine]:
-    """A session whose requests to EMBEDDED_ENDPOINT are answered by an in-process processor, and the
-    processor's engine."""
+    """A session whose requests to EMBEDDED_ENDPOINT are answered by an in-process processor on `clock`,
+    and the processor's engine."""
     from fpscore.processor import Processor
     from fpscore.processor.app import make_app
 
     engine = make_engine(settings.processor_database_url)
     migrate(engine, "processor")
-    processor = Processor(engine, settings.fee_schedule)
+    processor = Processor(engine, settings.fee_schedule, clock)
     processor.ensure_caller(access_key_id, secret_access_key, settings.caller_name, settings.caller_email)
     session = requests.Session()
     session.mount(EMBEDDED_ENDPOINT, WsgiAdapter(make_app(processor)))
     return session, engine
 
 
-def connect(settings: Settings | None = None) -> Merchant:
+def connect(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> Merchant:
+    """The merchant of `settings`, its records stamped by `clock`. Embedded, the processor and the client
+    run on it too; a remote processor refuses requests stamped far from its own time, so the client to it
+    keeps real time."""
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
     migrate(engine, "merchant")
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, clock)
     if settings.endpoint:
         if not (settings.access_key_id and settings.secret_access_key):
             raise ValueError("FPS_ENDPOINT needs FPS_ACCESS_KEY_ID and FPS_SECRET_ACCESS_KEY")
@@ -91,7 +98,9 @@ def connect(settings: Settings | None = None) -> Merchant:
             if settings.access_key_id and settings.secret_access_key
             else _embedded_credentials(settings.data_dir)
         )
-        session, processor_engine = embedded_session(settings, key, secret)
-        client = FpsClient(EMBEDDED_ENDPOINT, key, secret, audit=audit, session=session)
-        return Merchant(engine, client, audit, settings.fee_schedule, processor_engine=processor_engine)
-    return Merchant(engine, client, audit, settings.fee_schedule)
+        session, processor_engine = embedded_session(settings, key, secret, clock)
+        client = FpsClient(EMBEDDED_ENDPOINT, key, secret, audit=audit, session=session, clock=clock)
+        return Merchant(
+            engine, client, audit, settings.fee_schedule, processor_engine=processor_engine, clock=clock
+        )
+    return Merchant(engine, client, audit, settings.fee_schedule, clock=clock)

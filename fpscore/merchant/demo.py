@@ -11,14 +11,11 @@ would in life: a purchase tried before the top-up (InsufficientBalance), a top-u
 funding limit (PrepaidFundingLimitExceeded), a pack above the credit line's per-purchase limit
 (AmountOutOfRange) or beyond its credit limit (InsufficientBalance), an authorization the buyer cancels.
 
-**History.** The flows stamp their rows with the current time and the processor keeps its own real
-clock. To give the demo 90 days of history, the demo post-dates the rows of the *merchant's* database after
-each simulated day: every timestamp written during the day's traffic (created_at, completed_at, debt_since,
-balance_seen_at, api_calls and audit_events included) is moved to the simulated moment of the event that
-wrote it, plus the real milliseconds since that event began; at the end the daily fee rollup is
-recounted from the moved rows. The processor's timestamps, and the Timestamp parameter recorded in
-api_calls.request_params, stay real. This is acceptable for demo data only; nothing else in fpscore
-rewrites history.
+**History.** The merchant and the embedded processor take their time from a clock (`connect`'s
+`clock`); the demo runs both on a `SimulatedClock` it moves to each event's simulated moment in the 90
+days, so every record is written at its time once (the daily fee rollup included) and both sides agree
+on when things happened. Nothing rewrites history. A remote processor (FPS_ENDPOINT) keeps its own real
+time, and so do the client's requests to it and their records in api_calls.
 
 **Deterministic.** One seeded `random.Random` decides every customer, purchase, top-up, refund and
 write-off; the same seed and size give the same traffic (identifiers and real times differ).
@@ -33,9 +30,9 @@ FPS_DEMO_PASSWORD when set (at least 10 characters), otherwise `demo-<role>-pass
 when the account is created. Demo settlements are made as demo-finance, refunds and write-offs as
 demo-support, purchases and top-ups by the `demo-storefront` job.
 
-Default size (30 customers, 90 days: about 1,300 purchases, 230 top-ups, 40 settlements) takes about 32 s
-on a 2-core machine with the embedded processor on SQLite (about 45 s while other work loads both cores);
-the flows' own calls are nearly all of it.
+Default size (30 customers, 90 days: about 1,300 purchases, 230 top-ups, 40 settlements) takes about 25 s
+on a 2-core machine with the embedded processor on SQLite (more while other work loads both cores); the
+flows' own calls are nearly all of it.
 """
 
 from __future__ import annotations
@@ -47,31 +44,27 @@ import os
 import random
 import sys
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, func, or_, select, update
+from sqlalchemy import Engine, Table, func, select
 
 from fpscore import sandbox
 from fpscore.config import Settings
 from fpscore.db import read_only, utcnow
 from fpscore.errors import FpsError
-from fpscore.merchant import analytics, fee_days, flows, movements, pipelines
+from fpscore.merchant import analytics, flows, movements, pipelines
 from fpscore.merchant.connect import Merchant, connect
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import (
     ROLES,
-    ApiCall,
     AuditEvent,
     Customer,
     MerchantInstrument,
-    Order,
     Staff,
-    TokenReference,
 )
 from fpscore.merchant.settlement import SettlementPolicy, due_instruments, settle_many
 from fpscore.merchant.staff import add_staff
@@ -89,17 +82,6 @@ STOREFRONT = Actor.job("demo-storefront", Permission.OPEN_INSTRUMENT, Permission
                        Permission.READ)  # fmt: skip
 FINANCE = Actor.staff("demo-finance", "finance")
 SUPPORT = Actor.staff("demo-support", "support")
-
-# The merchant's timestamps written by traffic, which the demo post-dates (see the module docstring).
-_POST_DATED: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    (Customer.__table__, ("created_at",)),
-    (Order.__table__, ("created_at",)),
-    (TokenReference.__table__, ("created_at", "completed_at")),
-    (MerchantInstrument.__table__, ("created_at", "debt_since", "balance_seen_at")),
-    *((kind.table, ("created_at", "completed_at")) for kind in movements.KINDS),
-    (ApiCall.__table__, ("created_at",)),
-    (AuditEvent.__table__, ("created_at",)),
-)
 
 
 class DemoError(Exception):
@@ -226,51 +208,22 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-# -- post-dating -----------------------------------------------------------------------------------------
+# -- time ----------------------------------------------------------------------------------------------
 
 
-class _PostDater:
-    """Moves the timestamps the day's traffic wrote in the merchant's database to simulated time."""
+class SimulatedClock:
+    """The demo's time, which the merchant and the embedded processor both run on: the moment it was last
+    set to (`at`: the simulated moment of the event under way) plus the real time since, so that the rows
+    one event writes keep their order."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.real: list[datetime] = []
-        self.simulated: list[datetime] = []
+    def __init__(self, moment: datetime):
+        self._moment, self._began = moment, time.monotonic()
 
-    def at(self, simulated: datetime) -> None:
-        """The next rows belong to an event at `simulated`."""
-        self.real.append(utcnow())
-        self.simulated.append(simulated)
+    def at(self, moment: datetime) -> None:
+        self._moment, self._began = moment, time.monotonic()
 
-    def _moved(self, value: datetime) -> datetime:
-        index = bisect_right(self.real, value) - 1
-        return self.simulated[index] + (value - self.real[index])
-
-    def _row(self, names: tuple[str, ...], row: Any, since: datetime) -> dict[str, Any]:
-        values: dict[str, Any] = {"row_id": row[0]}
-        for name, value in zip(names, row[1:], strict=True):
-            values[f"moved_{name}"] = self._moved(value) if value is not None and value >= since else value
-        return values
-
-    def flush(self) -> None:
-        if not self.real:
-            return
-        since = self.real[0]
-        with self.engine.begin() as conn:
-            for table, names in _POST_DATED:
-                columns = [table.c[name] for name in names]
-                rows = conn.execute(
-                    select(table.c.id, *columns).where(or_(*(column >= since for column in columns)))
-                ).all()
-                if not rows:
-                    continue
-                moved = {name: bindparam(f"moved_{name}", type_=table.c[name].type) for name in names}
-                conn.execute(
-                    update(table).where(table.c.id == bindparam("row_id")).values(moved),
-                    [self._row(names, row, since) for row in rows],
-                )
-        self.real.clear()
-        self.simulated.clear()
+    def __call__(self) -> datetime:
+        return self._moment + timedelta(seconds=time.monotonic() - self._began)
 
 
 # -- the traffic -----------------------------------------------------------------------------------------
@@ -295,11 +248,12 @@ class Counts:
 
 
 class _Traffic:
-    def __init__(self, merchant: Merchant, rng: random.Random, plans: list[CustomerPlan], start: datetime,
-                 days: int, policy: SettlementPolicy):  # fmt: skip
+    def __init__(self, merchant: Merchant, clock: SimulatedClock, rng: random.Random,
+                 plans: list[CustomerPlan], start: datetime, days: int,
+                 policy: SettlementPolicy):  # fmt: skip
         self.merchant, self.rng, self.plans, self.start, self.days = merchant, rng, plans, start, days
         self.policy = policy
-        self.dates = _PostDater(merchant.engine)
+        self.clock = clock
         self.counts = Counts()
         self._events: list[tuple[datetime, int, Callable[[datetime], None]]] = []
         self._sequence = itertools.count()
@@ -343,13 +297,11 @@ class _Traffic:
                 self._schedule(when, lambda at, plan=plan: self._close(plan, at))
         while self._events:
             when, _, action = heapq.heappop(self._events)
-            self.dates.at(when)
+            self.clock.at(when)
             action(when)
-        self.dates.flush()
         day_end = self.start + timedelta(days=day + 1, minutes=-5)
-        self.dates.at(day_end)
+        self.clock.at(day_end)
         self._settle_due(day_end)
-        self.dates.flush()
 
     # -- events
 
@@ -589,7 +541,8 @@ def run_demo(
     if len(demo_password("finance")) < 10:
         raise DemoError("FPS_DEMO_PASSWORD needs at least 10 characters")
     began = time.monotonic()
-    merchant = connect(settings)
+    clock = SimulatedClock(utcnow())  # real time until the traffic starts, and again after it
+    merchant = connect(settings, clock)
     try:
         ensure_demo_staff(merchant.engine, out)
         state = _existing(merchant)
@@ -602,7 +555,7 @@ def run_demo(
             rng = random.Random(seed)
             plans = _plan_customers(rng, customers, days)
             today = datetime.combine(utcnow().date(), clock_time(0), tzinfo=UTC)
-            traffic = _Traffic(merchant, rng, plans, today - timedelta(days=days), days,
+            traffic = _Traffic(merchant, clock, rng, plans, today - timedelta(days=days), days,
                                SettlementPolicy.from_env())  # fmt: skip
             with tqdm(
                 total=days, desc="demo traffic", unit="day", file=sys.stderr, disable=not progress
@@ -611,10 +564,7 @@ def run_demo(
                     traffic.run_day(day)
                     bar.set_postfix(purchases=traffic.counts.purchases, refresh=False)
                     bar.update(1)
-            with (
-                merchant.engine.begin() as conn
-            ):  # the flows put every fee on today: recount where they moved
-                fee_days.rebuild(conn)
+            clock.at(utcnow())
             merchant.audit.record_event(
                 "demo", DEMO_MARKER, "Done", f"seed {seed}",
                 f"{customers} customers, {days} days: {traffic.counts}",

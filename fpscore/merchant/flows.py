@@ -15,11 +15,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, text, update
 
-from fpscore.db import utcnow
 from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
 from fpscore.merchant import fee_days, movements
 from fpscore.merchant.connect import Merchant
@@ -85,12 +85,12 @@ def ensure_customer(merchant: Merchant, email: str, name: str | None = None) -> 
             return found
         return conn.execute(
             insert(_customers)
-            .values(email=email, name=name or email.split("@")[0], created_at=utcnow())
+            .values(email=email, name=name or email.split("@")[0], created_at=merchant.clock())
             .returning(_customers.c.id)
         ).scalar_one()
 
 
-def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int) -> None:
+def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int, now: datetime) -> None:
     """Move the merchant's book balance (prepaid balance or debt) and keep `debt_since` for postpaid."""
     row = conn.execute(
         update(_instruments)
@@ -102,7 +102,7 @@ def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int) -> N
         if row.balance_cents == 0:
             since = None
         else:
-            since = row.debt_since or utcnow()
+            since = row.debt_since or now
         conn.execute(update(_instruments).where(_instruments.c.id == instrument_id).values(debt_since=since))
 
 
@@ -110,15 +110,17 @@ def _move(merchant: Merchant, actor: Actor, table: Table, values: dict[str, Any]
     """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
     reference = new_reference(movements.of(table).prefix)
     with merchant.engine.begin() as conn:
-        row_id = _requested(conn, actor, table, reference, values)
+        row_id = _requested(conn, actor, table, reference, values, merchant.clock())
     return _send(merchant, actor, table, row_id, {**values, "caller_reference": reference}, found)
 
 
-def _requested(conn: Connection, actor: Actor, table: Table, reference: str, values: dict[str, Any]) -> int:
-    """Insert a movement row with status Requested; its id."""
+def _requested(
+    conn: Connection, actor: Actor, table: Table, reference: str, values: dict[str, Any], now: datetime
+) -> int:
+    """Insert a movement row with status Requested at `now`; its id."""
     return conn.execute(
         insert(table)
-        .values(caller_reference=reference, status="Requested", requested_by=actor.name, created_at=utcnow(),
+        .values(caller_reference=reference, status="Requested", requested_by=actor.name, created_at=now,
                 **values)
         .returning(table.c.id)
     ).scalar_one()  # fmt: skip
@@ -135,7 +137,7 @@ def unanswered(error: FpsError, resending: bool = False) -> bool:
 def cut_off(merchant: Merchant, table: Table) -> ColumnElement[bool]:
     """Requested movements no flow is waiting on any more: the flow gave up on the answer (error_code is
     set), or more time passed than the client's every attempt could take (the process died)."""
-    given_up_before = utcnow() - merchant.client.retry_budget()
+    given_up_before = merchant.clock() - merchant.client.retry_budget()
     return and_(
         text(IN_FLIGHT_WHERE),
         table.c.status == "Requested",
@@ -216,7 +218,7 @@ def _send(
                 conn.execute(
                     update(table)
                     .where(table.c.id == row_id, table.c.status == "Requested")
-                    .values(status="Failure", error_code=error.code, completed_at=utcnow())
+                    .values(status="Failure", error_code=error.code, completed_at=merchant.clock())
                 )
                 if table is _purchases:  # the order follows its payment
                     conn.execute(
@@ -228,32 +230,32 @@ def _send(
         raise
     with merchant.engine.begin() as conn:
         conn.execute(update(table).where(table.c.id == row_id).values(transaction_id=reply.transaction_id))
-        record_status(conn, table, row_id, reply.status)
+        record_status(conn, table, row_id, reply.status, merchant.clock())
     merchant.audit.record_event(actor.name, table.name, "Done", reference, reply.transaction_id)
     return Outcome(table.name, row_id, reference, reply.transaction_id, reply.status, reply.request_id)
 
 
-def record_status(conn: Connection, table: Table, row_id: int, status: str) -> None:
-    """Set a movement's status; the first time it becomes Success, its effects on the merchant's books
-    follow (balances, orders, refunded amounts, the daily fee rollup). Idempotent: the same status twice
-    changes nothing."""
+def record_status(conn: Connection, table: Table, row_id: int, status: str, now: datetime) -> None:
+    """Set a movement's status, learnt at `now`; the first time it becomes Success, its effects on the
+    merchant's books follow (balances, orders, refunded amounts, the daily fee rollup). Idempotent: the
+    same status twice changes nothing."""
     previous = conn.execute(select(table.c.status).where(table.c.id == row_id).with_for_update()).scalar_one()
     if previous == status or previous == "Success":
         return
-    done = utcnow() if status != "Pending" else None
+    done = now if status != "Pending" else None
     conn.execute(
         update(table).where(table.c.id == row_id).values(status=status, error_code=None, completed_at=done)
     )
     if status == "Success":
-        _apply_success(conn, table, row_id)
+        _apply_success(conn, table, row_id, now)
 
 
-def _apply_success(conn: Connection, table: Table, row_id: int) -> None:
+def _apply_success(conn: Connection, table: Table, row_id: int, now: datetime) -> None:
     row = conn.execute(select(table).where(table.c.id == row_id)).one()
     kind = conn.execute(
         select(_instruments.c.kind).where(_instruments.c.id == row.instrument_id)
     ).scalar_one()
-    _adjust_balance(conn, row.instrument_id, movements.of(table).sign(kind) * row.amount_cents)
+    _adjust_balance(conn, row.instrument_id, movements.of(table).sign(kind) * row.amount_cents, now)
     if table is _purchases:
         conn.execute(update(_orders).where(_orders.c.id == row.order_id).values(status="Paid"))
     elif table is _refunds:
@@ -315,13 +317,13 @@ def purchase(
             order_id = conn.execute(
                 insert(_orders)
                 .values(customer_id=found.customer_id, total_cents=amount.cents, currency=amount.currency,
-                        status="Open", created_at=utcnow())
+                        status="Open", created_at=merchant.clock())
                 .returning(_orders.c.id)
             ).scalar_one()  # fmt: skip
         values = {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
                   "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
                   "fee_alone_cents": merchant.fee_schedule.fee(amount).cents}  # fmt: skip
-        row_id = _requested(conn, actor, _purchases, reference, values)
+        row_id = _requested(conn, actor, _purchases, reference, values, merchant.clock())
     return _send(merchant, actor, _purchases, row_id, {**values, "caller_reference": reference}, found)
 
 
@@ -405,9 +407,8 @@ def refresh_balance(merchant: Merchant, actor: Actor, instrument_id: str) -> Amo
     else:
         live = merchant.client.get_debt_balance(instrument_id, actor=actor.name)
     with merchant.engine.begin() as conn:
-        conn.execute(
-            update(_instruments).where(_instruments.c.id == instrument_id).values(balance_seen_at=utcnow())
-        )
+        seen = update(_instruments).where(_instruments.c.id == instrument_id)
+        conn.execute(seen.values(balance_seen_at=merchant.clock()))
     return live
 
 

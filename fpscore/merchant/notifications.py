@@ -40,7 +40,7 @@ def apply_notification(merchant: Merchant, url_endpoint: str, params: Mapping[st
                     select(table.c.id).where(table.c.transaction_id == transaction_id)
                 ).scalar()
                 if row_id is not None:
-                    record_status(conn, table, row_id, status)
+                    record_status(conn, table, row_id, status, merchant.clock())
                     return f"{table.name} {row_id}: {status}"
         return f"transaction {transaction_id} is not one of ours"
     if kind == "TokenCancellation":

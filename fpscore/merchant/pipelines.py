@@ -33,7 +33,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from sqlalchemy import Row, insert, select, update
 
-from fpscore.db import utcnow
 from fpscore.errors import InvalidCallerReference
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import new_reference, require
@@ -95,7 +94,7 @@ def _start(
                 customer_id=customer_id, order_id=order_id, kind=kind, caller_reference_sender=sender,
                 caller_reference_funding=second if kind == "Prepaid" else None,
                 caller_reference_settlement=second if kind == "Postpaid" else None,
-                status="Started", created_at=utcnow(), **limits,
+                status="Started", created_at=merchant.clock(), **limits,
             )
         )  # fmt: skip
     params = {
@@ -216,7 +215,7 @@ def complete(merchant: Merchant, actor: Actor, url_endpoint: str, params: Mappin
         ended = conn.execute(
             update(_references).where(_references.c.id == reference.id, _references.c.status == "Started")
             .values(status=outcome, cbui_status=status[:4], error_message=message[:1000],
-                    completed_at=utcnow())
+                    completed_at=merchant.clock())
         ).rowcount  # fmt: skip
     if not ended:  # another return for it was stored meanwhile
         return _ended(merchant, actor, reference, status, params)
@@ -320,7 +319,7 @@ def _store_tokens(
     ids = _ids(ref.kind, params)
     if not all(value for name, value in ids.items() if name in ("id", "sender_token_id")):
         raise _refuse(merchant, actor, ref.caller_reference_sender, "a successful return without its tokens")
-    now = utcnow()
+    now = merchant.clock()
     with merchant.engine.begin() as conn:
         ended = conn.execute(
             update(_references).where(_references.c.id == ref.id, _references.c.status == ref.status)
@@ -358,7 +357,7 @@ def recover_round_trips(merchant: Merchant, actor: Actor, now: datetime | None =
     the wire names no instrument for a token, so its tokens cannot be stored without the return (on our
     processor the buyer confirming again gets it). FpsError when the processor cannot be asked."""
     require(merchant, actor, Permission.RECOVER, "round trips under way")
-    cutoff = (now or merchant.client.clock()) - LAPSED_AFTER
+    cutoff = (now or merchant.clock()) - LAPSED_AFTER
     with merchant.engine.connect() as conn:
         lapsed = conn.execute(
             select(_references)
@@ -375,7 +374,7 @@ def recover_round_trips(merchant: Merchant, actor: Actor, now: datetime | None =
         with merchant.engine.begin() as conn:
             abandoned += conn.execute(
                 update(_references).where(_references.c.id == ref.id, _references.c.status == "Started")
-                .values(status="Abandoned", error_message=message, completed_at=utcnow())
+                .values(status="Abandoned", error_message=message, completed_at=merchant.clock())
             ).rowcount  # fmt: skip
         merchant.audit.record_event(
             actor.name, "cbui_recover", "Abandoned", ref.caller_reference_sender, message

@@ -194,7 +194,7 @@ def fix(merchant: Merchant, actor: Actor, differences: list[Difference]) -> int:
             ).first()  # fmt: skip
             if claimed is None:
                 continue
-            record_status(conn, table, repair.row_id, repair.status)
+            record_status(conn, table, repair.row_id, repair.status, merchant.clock())
         detail = f"{repair.operation} {repair.transaction_id} {repair.status}"
         merchant.audit.record_event(actor.name, "reconcile_fix", "Done", difference.subject, detail)
         mended += 1

@@ -149,6 +149,6 @@ def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
                 status = merchant.client.get_transaction_status(transaction_id, actor=actor.name).status
                 if status != "Pending":
                     with merchant.engine.begin() as conn:
-                        flows.record_status(conn, table, row_id, status)
+                        flows.record_status(conn, table, row_id, status, merchant.clock())
                     changed += 1
     return changed

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_
 
-from fpscore.db import read_only, utcnow
+from fpscore.db import read_only
 from fpscore.errors import FpsError
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import FlowRefused, Outcome, require, settle
@@ -58,9 +58,8 @@ class SettleResult:
     error: str | None  # the FPS code and message, or why the merchant refused
 
 
-def _due(policy: SettlementPolicy, now: datetime | None) -> list[Any]:
+def _due(policy: SettlementPolicy, now: datetime) -> list[Any]:
     """The conditions for a postpaid instrument the policy says to settle at `now`."""
-    now = now or utcnow()
     return [
         _instruments.c.kind == "Postpaid",
         _instruments.c.balance_cents > 0,
@@ -82,7 +81,7 @@ def due_instruments(
 ) -> list[DueInstrument]:
     """The postpaid instruments the policy says to settle now, largest debt first (ties by id), at most
     `limit` (up to MAX_DUE) of them; `after`: the ones that come after that one in this order."""
-    conditions = _due(policy, now)
+    conditions = _due(policy, now or merchant.clock())
     if after is not None:
         conditions.append(
             tuple_(-_instruments.c.balance_cents, _instruments.c.id)
@@ -127,7 +126,7 @@ def due_totals(merchant: Merchant, policy: SettlementPolicy, now: datetime | Non
     with read_only(merchant.engine) as conn:
         rows = conn.execute(
             select(_instruments.c.currency, func.count(), func.sum(_instruments.c.balance_cents))
-            .where(*_due(policy, now))
+            .where(*_due(policy, now or merchant.clock()))
             .group_by(_instruments.c.currency)
             .order_by(_instruments.c.currency)
         ).all()
@@ -164,7 +163,7 @@ def settle_due(
     `progress(done, total, result)` after each, `total` as counted at the start. An instrument whose debt
     grows past the batch being settled waits for the next run."""
     require(merchant, actor, Permission.SETTLE, "due instruments")
-    now = utcnow()
+    now = merchant.clock()
     total = due_totals(merchant, policy, now).instruments
     results: list[SettleResult] = []
     attempted: set[str] = set()  # one attempt each: a debt settled in part can come round again

@@ -9,6 +9,7 @@ from dashapp import as_signed_in, new_app, no_exceptions, shown, sign_in_with_fo
 from sqlalchemy import select
 
 from dashboard import actions
+from fpscore.db import utcnow
 from fpscore.merchant import flows, settlement, staff
 from fpscore.merchant.roles import Actor, Forbidden, Permission
 from fpscore.merchant.schema import AuditEvent, FeeDay, Funding, MerchantInstrument, Staff
@@ -206,14 +207,15 @@ def test_health_shows_movements_in_flight_and_finance_resends_them(seeded, book)
     values = {"instrument_id": seeded.prepaid, "amount_cents": 300, "currency": "USD", "fee_cents": 20}
     with book.engine.begin() as conn:
         row_id = flows._requested(
-            conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-cut-off", values
+            conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-cut-off", values, utcnow()
         )
         conn.execute(
             Funding.__table__.update()
             .values(error_code="ServiceUnavailable")
             .where(Funding.__table__.c.id == row_id)
         )
-        flows._requested(conn, Actor.staff("fiona", "finance"), Funding.__table__, "fund-waiting", values)
+        waiting = Actor.staff("fiona", "finance")
+        flows._requested(conn, waiting, Funding.__table__, "fund-waiting", values, utcnow())
     at = as_signed_in("theo", "health")
     no_exceptions(at)
     [counts] = [frame.value for frame in at.dataframe if "Requested, no answer" in frame.value.columns]

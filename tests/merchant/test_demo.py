@@ -1,5 +1,6 @@
 """`fpscore demo` through the CLI entry point: a small size, the staff accounts, api_calls with their
-RequestIds, post-dated history, no difference at reconciliation, and a second run that adds nothing."""
+RequestIds, simulated history on which both sides agree, no difference at reconciliation, and a second
+run that adds nothing."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from fpscore.merchant.schema import (
     WriteOff,
 )
 from fpscore.merchant.staff import sign_in
+from fpscore.processor.schema import Transaction
 
 TABLES = (Customer, Order, TokenReference, MerchantInstrument, Purchase, Funding, Settlement, WriteOff,
           Refund, ApiCall, Staff)  # fmt: skip
@@ -72,11 +74,24 @@ def test_demo_runs_once_through_the_signed_path(data_dir, capsys):
     # Every answered FPS call carries the processor's RequestId.
     assert answered and all(request_id for _, request_id in answered)
     assert {"Pay", "FundPrepaid"} <= {action for action, _ in answered}
-    # History: the ten days before today, post-dated in the merchant's database only.
+    # History: the ten days before today, on the demo's clock on both sides: the processor made each
+    # payment between the merchant's asking for it and recording the answer.
     today = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
     assert all(today - timedelta(days=10) <= created < today for _, created, _ in purchases)
     assert len({created.date() for _, created, _ in purchases}) >= 5
     assert all(transaction_id for status, _, transaction_id in purchases if status == "Success")
+    with engine.connect() as conn:
+        answered = conn.execute(
+            select(table.c.transaction_id, table.c.created_at, table.c.completed_at).where(
+                table.c.status == "Success"
+            )
+        ).all()
+    processor = make_engine(f"sqlite:///{data_dir / 'processor.sqlite3'}")
+    transactions = Transaction.__table__
+    with processor.connect() as conn:
+        made = dict(conn.execute(select(transactions.c.id, transactions.c.created_at)).all())
+    processor.dispose()
+    assert [r for r in answered if not r.created_at <= made[r.transaction_id] <= r.completed_at] == []
 
     assert cli.main(["reconcile"]) == 0
     assert "0 differences" in capsys.readouterr().err

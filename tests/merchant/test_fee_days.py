@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
 from sqlalchemy import Engine, select, update
 
-from fpscore.db import migrate
+from fpscore.db import migrate, utcnow
 from fpscore.errors import InsufficientBalance
 from fpscore.merchant import analytics, fee_days, flows
 from fpscore.merchant.schema import FeeDay, Funding, Purchase, Refund, Settlement
@@ -64,7 +64,7 @@ def test_a_failed_or_repeated_answer_adds_nothing(merchant, processor):
     with merchant.engine.begin() as conn:  # the same answer recorded again
         purchase_id = conn.execute(select(Purchase.__table__.c.id).where(Purchase.__table__.c.status ==
                                    "Success")).scalar_one()  # fmt: skip
-        flows.record_status(conn, Purchase.__table__, purchase_id, "Success")
+        flows.record_status(conn, Purchase.__table__, purchase_id, "Success", utcnow())
     assert fee_days.differences(merchant.engine) == []
 
 
@@ -105,7 +105,7 @@ def test_any_order_of_answers_and_refunds_keeps_the_rollup(merchant_engine: Engi
                 row_id = conn.execute(select(table.c.id).order_by(table.c.id.desc()).limit(1)).scalar_one()
         for answer in answers:
             with engine.begin() as conn:
-                flows.record_status(conn, MOVEMENTS[kind], row_id, answer)
+                flows.record_status(conn, MOVEMENTS[kind], row_id, answer, utcnow())
         if kind != "purchase" or "Success" not in answers:
             continue
         left = cents
@@ -114,7 +114,9 @@ def test_any_order_of_answers_and_refunds_keeps_the_rollup(merchant_engine: Engi
                 continue
             refund_id = book.refund(row_id, instrument_id, when + timedelta(days=3), refund_cents)
             with engine.begin() as conn:
-                flows.record_status(conn, Refund.__table__, refund_id, "Success" if succeeds else "Failure")
+                flows.record_status(
+                    conn, Refund.__table__, refund_id, "Success" if succeeds else "Failure", utcnow()
+                )
             left -= refund_cents if succeeds else 0
     assert fee_days.differences(engine) == []
 
@@ -171,7 +173,7 @@ def test_concurrent_successes_on_one_day_all_count(merchant_engine: Engine):
 
     def succeed(purchase_id: int) -> None:
         with merchant_engine.begin() as conn:
-            flows.record_status(conn, Purchase.__table__, purchase_id, "Success")
+            flows.record_status(conn, Purchase.__table__, purchase_id, "Success", utcnow())
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(succeed, purchases))
@@ -194,7 +196,7 @@ def test_a_rebuild_meeting_a_flow_counts_its_movement_once(merchant_engine: Engi
 
     with merchant_engine.connect() as flow, ThreadPoolExecutor(max_workers=1) as pool:
         transaction = flow.begin()
-        flows.record_status(flow, Purchase.__table__, purchase_id, "Success")
+        flows.record_status(flow, Purchase.__table__, purchase_id, "Success", utcnow())
         rebuilding = pool.submit(rebuild)
         time.sleep(0.3)
         waited = not rebuilding.done()  # waiting for the flow's transaction

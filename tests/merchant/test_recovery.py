@@ -33,7 +33,7 @@ def requested(merchant, table, values, kind, died=True):
     ago than the client's every attempt could take (otherwise the flow may still be waiting)."""
     reference = flows.new_reference(kind)
     with merchant.engine.begin() as conn:
-        row_id = flows._requested(conn, STOREFRONT, table, reference, values)
+        row_id = flows._requested(conn, STOREFRONT, table, reference, values, utcnow())
         if died:
             asked = utcnow() - merchant.client.retry_budget() - timedelta(minutes=5)  # any client's budget
             conn.execute(table.update().where(table.c.id == row_id).values(created_at=asked))
