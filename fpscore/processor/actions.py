@@ -45,13 +45,13 @@ from fpscore.processor import ipn, ledger
 from fpscore.processor.base import ProcessorBase, TransactionResult
 from fpscore.processor.ledger import Guard, credit, debit
 from fpscore.processor.schema import Buyer, Caller, Instrument, Token, Transaction
+from fpscore.wire.catalogue import DESCRIPTION_LENGTH, check_length
 
 _tokens = Token.__table__
 _instruments = Instrument.__table__
 _callers = Caller.__table__
 _buyers = Buyer.__table__
 _transactions = Transaction.__table__
-MAX_DESCRIPTION = 160
 SUCCESS = ("Success", "Success", "The transaction was successful and the payment instrument was charged.")
 
 
@@ -65,8 +65,8 @@ def _request(
     """The request as the DuplicateRequest rule compares it, descriptions checked: every business
     parameter, including wire options that move nothing here (ChargeFeeTo, OverrideIPNURL, ...)."""
     for name, value in (("CallerDescription", caller_description), ("SenderDescription", sender_description)):
-        if value is not None and len(value) > MAX_DESCRIPTION:
-            raise InvalidParams(f"{name} is longer than {MAX_DESCRIPTION} characters")
+        if value is not None:
+            check_length(name, value, DESCRIPTION_LENGTH)
     amount = fields.get("Amount")
     return {
         **{f"option:{name}": value for name, value in (options or {}).items()},

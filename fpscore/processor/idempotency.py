@@ -21,8 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fpscore.errors import DuplicateRequest, InvalidParams
 from fpscore.processor.schema import CallerReferenceRecord
-
-MAX_CALLER_REFERENCE = 128
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, check_length
 
 _records = CallerReferenceRecord.__table__
 
@@ -61,12 +60,16 @@ class Reference:
     digest: str
 
 
+def check_reference(name: str, value: str) -> None:
+    """InvalidParams unless `value` is a usable caller reference: not blank, within the wire limit."""
+    if not value or not value.strip():
+        raise InvalidParams(f"{name} is required")
+    check_length(name, value, CALLER_REFERENCE_LENGTH)
+
+
 def reference(caller_id: int, action: str, caller_reference: str, request: Mapping[str, object]) -> Reference:
     """Check a CallerReference and fingerprint the request it names."""
-    if not caller_reference or not caller_reference.strip():
-        raise InvalidParams("CallerReference is required")
-    if len(caller_reference) > MAX_CALLER_REFERENCE:
-        raise InvalidParams(f"CallerReference is longer than {MAX_CALLER_REFERENCE} characters")
+    check_reference("CallerReference", caller_reference)
     canonical = json.dumps({k: str(v) for k, v in request.items() if v is not None}, sort_keys=True)
     digest = hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
     return Reference(caller_id, action, caller_reference, digest)

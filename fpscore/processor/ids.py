@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 import string
 
+from fpscore.wire.catalogue import TOKEN_ID_LENGTH, TRANSACTION_ID_LENGTH
+
 _ALPHABET = string.ascii_uppercase + string.digits
-TRANSACTION_ID_LENGTH = 35
-TOKEN_ID_LENGTH = 64
 
 
 def _random_id(length: int) -> str:

@@ -19,7 +19,7 @@ from fpscore.errors import AmountOutOfRange, DuplicateRequest, InvalidParams, In
 from fpscore.money import Amount
 from fpscore.processor import ipn, ledger
 from fpscore.processor.base import ProcessorBase
-from fpscore.processor.idempotency import MAX_CALLER_REFERENCE
+from fpscore.processor.idempotency import check_reference
 from fpscore.processor.ids import new_token_id
 from fpscore.processor.schema import Caller, Instrument, Token
 
@@ -66,13 +66,6 @@ def _check_validity(terms: _Terms, now: datetime) -> None:
         now - timedelta(minutes=15) <= terms.valid_from <= now + MAX_VALIDITY_START
     ):
         raise InvalidParams("validityStart must be between now and one year from now")
-
-
-def _check_reference(name: str, value: str) -> None:
-    if not value or not value.strip():
-        raise InvalidParams(f"{name} is required")
-    if len(value.encode()) > MAX_CALLER_REFERENCE:
-        raise InvalidParams(f"{name} is longer than {MAX_CALLER_REFERENCE} bytes")
 
 
 class InstrumentsMixin(ProcessorBase):
@@ -127,7 +120,7 @@ class InstrumentsMixin(ProcessorBase):
         """Issue the instrument and tokens, or answer those issued for these references; `then` runs in
         the same database transaction with the answer, and what it raises undoes the setup."""
         for role, value in refs.items():
-            _check_reference(f"callerReference ({role})", value)
+            check_reference(f"callerReference ({role})", value)
         if len(set(refs.values())) != len(refs):
             raise InvalidParams("the two caller references of a pipeline must differ")
         limits = (terms.funding_limit_cents, terms.credit_limit_cents, terms.purchase_limit_cents)

@@ -7,6 +7,11 @@ are ignored, as FPS ignored them; what would make a request ambiguous, unbounded
 XML is InvalidParams: a repeated name, more than `MAX_PARAMS` parameters, a name or value over
 `MAX_VALUE_BYTES`, control characters (a `ParameterError`, naming the parameter). An unsupported Version
 is InvalidParams too (FPS's error table has no version code, and every FPS client knows InvalidParams).
+
+Wire limits are defined here once and read everywhere else (the processor's checks, the CBUI start
+parameters). Every length limit counts characters (Unicode code points, as `len` and PostgreSQL's
+varchar count them), checked by `check_length`; only MAX_VALUE_BYTES counts UTF-8 bytes, a bound on any
+raw name or value before it is read as a parameter.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from fpscore.money import DEFAULT_CURRENCY, Amount
 VERSIONS = ("2008-09-17", "2010-08-28")
 MAX_PARAMS = 100
 MAX_VALUE_BYTES = 4096
+# Length limits, in characters.
+TOKEN_ID_LENGTH = 64
+TRANSACTION_ID_LENGTH = 35
+CALLER_REFERENCE_LENGTH = 128
+DESCRIPTION_LENGTH = 160
+URL_LENGTH = 2048
 # C0 and C1 controls (tab and newline included), DEL, surrogates and the XML non-characters.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # The same but for tab, LF and CR: what a value may not hold where `decode_params` allows line breaks.
@@ -35,6 +46,12 @@ _INTEGER = re.compile(r"[0-9]{1,9}")
 def namespace(version: str) -> str:
     """The XML namespace of responses to a request of `version`."""
     return f"http://fps.amazonaws.com/doc/{version}/"
+
+
+def check_length(name: str, value: str, limit: int) -> None:
+    """InvalidParams unless `value` holds at most `limit` characters."""
+    if len(value) > limit:
+        raise InvalidParams(f"{name} is longer than {limit} characters")
 
 
 class ParameterError(InvalidParams):
@@ -88,7 +105,7 @@ class Param:
     kwarg: str | None = None  # the Processor keyword it feeds; None: checked, not passed on
     required: bool = False
     kind: Kind = Kind.TEXT
-    max_length: int = 128
+    max_length: int = 128  # characters
     choices: Mapping[str, object] | None = None  # allowed values and what each is passed on as
     since: str = VERSIONS[0]
 
@@ -123,8 +140,7 @@ class Param:
         return [(name, params[name]) for name in names if params.get(name)]
 
     def _scalar(self, name: str, value: str) -> object:
-        if len(value) > self.max_length:
-            raise InvalidParams(f"{name} is longer than {self.max_length} characters")
+        check_length(name, value, self.max_length)
         if self.choices is not None:
             if value not in self.choices:
                 raise InvalidParams(f"{name} must be one of {', '.join(self.choices)}")
@@ -179,12 +195,6 @@ class ActionSpec:
 def _enum(*values: str) -> dict[str, str]:
     return {value: value for value in values}
 
-
-TOKEN_ID_LENGTH = 64
-TRANSACTION_ID_LENGTH = 35
-CALLER_REFERENCE_LENGTH = 128
-DESCRIPTION_LENGTH = 160
-URL_LENGTH = 2048
 
 OPERATIONS = ("Pay", "Refund", "Settle", "SettleDebt", "WriteOffDebt", "FundPrepaid", "Reserve")
 PAYMENT_METHODS = ("ABT", "ACH", "CC", "Debt", "Prepaid")

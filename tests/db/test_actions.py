@@ -9,6 +9,7 @@ from fpscore import errors
 from fpscore.db import utcnow
 from fpscore.processor import Processor
 from fpscore.processor.invariants import check_ledger
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH
 
 
 @pytest.fixture(autouse=True)
@@ -513,7 +514,7 @@ def test_setup_refusals(processor, caller_id, buyer_id):
     for bad in (
         {"caller_reference_funding": "s-2"},
         {"caller_reference_sender": ""},
-        {"caller_reference_sender": "é" * 65},
+        {"caller_reference_sender": "é" * (CALLER_REFERENCE_LENGTH + 1)},  # the limit counts characters
         {"payment_method": "GOLD"},
         {"validity_expiry": utcnow() - timedelta(days=1)},
         {"validity_start": utcnow() + timedelta(days=400)},

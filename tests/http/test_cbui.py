@@ -20,13 +20,14 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import pytest
 import requests
-from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, ledger_state
+from fpshttp import BOTH_BACKENDS, CALLER_KEY, CALLER_SECRET, amount, expect_error, ledger_state
 from helpers import failing_token_inserts, ref, serve, usd
 
 from fpscore import sandbox
 from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, verify_outbound
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH
 
 START = "/cobranded-ui/actions/start"
 RETURN_URL = "https://shop.example/fps/return?order=17"
@@ -252,6 +253,50 @@ def test_postpaid_round_trip(fps, processor, caller_id, base_url):
     assert processor.get_debt_balance(caller_id, params["creditInstrumentID"]).available.cents == 0
     [token] = processor.get_tokens(caller_id, caller_reference=query["callerReferenceSettlement"])
     assert token.token_id == params["settlementTokenID"]
+
+
+def _multibyte_reference(prefix: str, characters: int) -> str:
+    """A fresh CallerReference of `characters` characters, most of them 2, 3 and 4 bytes long in UTF-8."""
+    head = f"{ref(prefix)}-"
+    return head + ("é€𝄞" * characters)[: characters - len(head)]
+
+
+@BOTH_BACKENDS
+def test_a_multibyte_caller_reference_counts_characters_alike_in_the_api_and_the_cbui(
+    fps, processor, caller_id, base_url
+):
+    limit = CALLER_REFERENCE_LENGTH
+    at_limit = {name: _multibyte_reference(name, limit) for name in ("sender", "funding", "pay")}
+    assert all(len(value.encode()) > 2 * limit for value in at_limit.values())
+    browser = Browser()
+    query = start_query(callerReferenceSender=at_limit["sender"], callerReferenceFunding=at_limit["funding"])
+    confirm = browser.sign_in(browser.open(f"{base_url}{START}?{urlencode(query, quote_via=quote)}"))
+    _, params = returned(browser.submit(confirm, "confirm"))
+    assert params["status"] == "SC" and params["callerReference"] == at_limit["sender"]
+    [funding] = processor.get_tokens(caller_id, caller_reference=at_limit["funding"])
+    assert funding.token_id == params["fundingTokenID"]
+    fps.ok(
+        "FundPrepaid",
+        SenderTokenId=params["fundingTokenID"],
+        PrepaidInstrumentId=params["prepaidInstrumentID"],
+        CallerReference=at_limit["pay"],
+        **amount("FundingAmount", "20.00"),
+    )
+
+    over = _multibyte_reference("over", limit + 1)
+    refused = fps.call(
+        "Pay",
+        SenderTokenId=params["prepaidSenderTokenID"],
+        CallerReference=over,
+        **amount("TransactionAmount", "1.00"),
+    )
+    assert expect_error(refused, "InvalidParams", 400) == f"CallerReference is longer than {limit} characters"
+    for name in ("callerReferenceSender", "callerReferenceFunding"):
+        page = browser.open(start_url(base_url, **{name: over}))
+        html = assert_page(page, 400)
+        assert "Caller Input Exception: The following input(s) are not well formed: [" in html, name
+        assert f"<code>{name}</code> is longer than {limit} characters" in html, name
+    assert len(processor.get_tokens(caller_id)) == 2
 
 
 def test_cancel_on_either_page_returns_status_a_and_issues_nothing(fps, processor, caller_id, base_url):
