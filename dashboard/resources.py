@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import streamlit as st
 
 from fpscore.config import Settings
+from fpscore.merchant import analytics, queries
 from fpscore.merchant.connect import Merchant, connect
 from fpscore.merchant.settlement import (
     DueInstrument,
@@ -30,8 +31,9 @@ if TYPE_CHECKING:  # the dashboard never touches SQL itself
 
 READ_TTL_S = 30
 MAX_CACHED_READS = 500
-# Only these modules' functions are read through the cache (they take the engine first).
-READ_MODULES = frozenset({"fpscore.merchant.queries", "fpscore.merchant.analytics"})
+# Only these modules' functions are read through the cache (they take the engine first): the read models of
+# fpscore.merchant.queries (one module each) and analytics.
+READ_MODULES = queries.READ_MODULES | {analytics.__name__}
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,8 +73,8 @@ def _read(
 
 
 def read(function: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """`function(engine, *args, **kwargs)` for a read model of fpscore.merchant.queries or .analytics,
-    cached for READ_TTL_S seconds per configuration and arguments."""
+    """`function(engine, *args, **kwargs)` for a read model of READ_MODULES (fpscore.merchant.queries and
+    .analytics), cached for READ_TTL_S seconds per configuration and arguments."""
     return _read(_config_key(), function.__module__, function.__name__, args, tuple(sorted(kwargs.items())))
 
 
