@@ -2,6 +2,12 @@
 
 Every refused request raises one of these before anything moves. The wire layer renders them as the FPS
 error document; the client maps a received `<Code>` back to the same class with `error_class(code)`.
+
+`retriable` is the one answer to "may a client resend this request by itself?": yes exactly for the
+service faults (ServiceError), which are transient and, the CallerReference being the same, can only
+end in the original result. A business refusal is not, even where waiting could change the answer
+(InsufficientBalance succeeds once the buyer funds more): resending the same request at once meets the
+same refusal, and what to do next is the caller's decision.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ class FpsError(Exception):
 
     code = "InternalError"
     http_status = 400
-    retriable = False
+    retriable = False  # see the module docstring: True for the ServiceError family alone
 
     def __init__(self, message: str, *, request_id: str | None = None, http_status: int | None = None):
         super().__init__(message)
@@ -49,11 +55,8 @@ class ServiceError(FpsError):
 _CLASSES: dict[str, type[FpsError]] = {}
 
 
-def _define(code: str, family: type[FpsError], retriable: bool | None = None) -> type[FpsError]:
-    attrs: dict[str, object] = {"code": code, "__doc__": f"FPS error {code}."}
-    if retriable is not None:
-        attrs["retriable"] = retriable
-    cls = type(code, (family,), attrs)
+def _define(code: str, family: type[FpsError]) -> type[FpsError]:
+    cls = type(code, (family,), {"code": code, "__doc__": f"FPS error {code}."})
     _CLASSES[code] = cls
     return cls
 
@@ -85,8 +88,8 @@ IncompatibleTokens = _define("IncompatibleTokens", RequestError)
 DuplicateRequest = _define("DuplicateRequest", RequestError)
 
 AmountOutOfRange = _define("AmountOutOfRange", BusinessError)
-InsufficientBalance = _define("InsufficientBalance", BusinessError, retriable=True)
-PrepaidFundingLimitExceeded = _define("PrepaidFundingLimitExceeded", BusinessError, retriable=True)
+InsufficientBalance = _define("InsufficientBalance", BusinessError)
+PrepaidFundingLimitExceeded = _define("PrepaidFundingLimitExceeded", BusinessError)
 SettleAmountGreaterThanDebt = _define("SettleAmountGreaterThanDebt", BusinessError)
 RefundAmountExceeded = _define("RefundAmountExceeded", BusinessError)
 TransactionFullyRefundedAlready = _define("TransactionFullyRefundedAlready", BusinessError)

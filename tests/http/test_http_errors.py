@@ -21,9 +21,12 @@ from fpshttp import (
 )
 from helpers import open_prepaid, ref, serve, usd
 
+from fpscore import errors
+from fpscore.merchant.client import FpsClient as MerchantClient
 from fpscore.processor import InstrumentSetup, Processor
 from fpscore.processor.app import make_app
 from fpscore.signing import sign_query, utc_timestamp
+from fpscore.wire import render_error
 
 
 @dataclass
@@ -409,3 +412,36 @@ def test_unexpected_failure_is_internal_error(fps, processor, engine, caplog, mo
     assert b"hunter2" not in response.content and b"Traceback" not in response.content
     failure = next(record for record in caplog.records if record.exc_info)
     assert "hunter2" in str(failure.exc_info[1])  # the traceback stays in the server's log
+
+
+def test_the_merchant_client_resends_by_itself_exactly_the_errors_marked_retriable():
+    """errors.py is the one source: every code marked retriable is resent, up to the client's attempts,
+    every other code ends the call at its first answer."""
+    answering: list[type[errors.FpsError]] = []
+    received: list[str] = []
+
+    def app(environ, start_response):  # the processor's error document for the code under test
+        error = answering[0]("refused for the test")
+        received.append(error.code)
+        status = f"{error.http_status} {http.client.responses[error.http_status]}"
+        start_response(status, [("Content-Type", "text/xml")])
+        return [render_error(error, "00000000-0000-4000-8000-000000000000")]
+
+    families = (errors.RequestError, errors.BusinessError, errors.AuthError, errors.ServiceError)
+    codes = [cls.code for family in families for cls in family.__subclasses__()]
+    url, stop = serve(app)
+    client = MerchantClient(url, CALLER_KEY, CALLER_SECRET, max_attempts=3, sleep=lambda _s: None)
+    try:
+        for code in codes:
+            answering[:] = [errors.error_class(code)]
+            received.clear()
+            with pytest.raises(errors.FpsError) as raised:
+                client.call("Pay", {"CallerReference": ref()}, actor="test")
+            assert raised.value.code == code
+            assert received == [code] * (3 if answering[0].retriable else 1), code
+    finally:
+        stop()
+    assert not errors.InsufficientBalance.retriable and not errors.PrepaidFundingLimitExceeded.retriable
+    assert {code for code in codes if errors.error_class(code).retriable} == {
+        "InternalError", "Throttling", "ConcurrentModification", "ServiceUnavailable"
+    }  # fmt: skip
