@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, null, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, case, func, null, select
 
 from fpscore.db import read_only
 from fpscore.merchant.queries.paging import (
@@ -15,7 +15,7 @@ from fpscore.merchant.queries.paging import (
     MAX_EXPORT_ROWS,
     Page,
     bounds,
-    contains,
+    customer_search,
     optional_amount,
 )
 from fpscore.merchant.schema import Customer, MerchantInstrument
@@ -93,16 +93,8 @@ def _instrument_conditions(f: InstrumentFilter) -> list[ColumnElement[bool]]:
         if f.status not in STATUSES:
             raise ValueError(f"status is one of {STATUSES}")
         conditions.append(_instruments.c.status == f.status)
-    search = f.search.strip()[:254]
-    if search:
-        pattern = contains(search.lower())
-        conditions.append(
-            or_(
-                func.lower(_customers.c.email).like(pattern, escape="\\"),
-                func.lower(_customers.c.name).like(pattern, escape="\\"),
-                _instruments.c.id.like(contains(search), escape="\\"),
-            )
-        )
+    if (found := customer_search(f.search, _instruments.c.id)) is not None:
+        conditions.append(found)
     if f.balance_min_cents is not None:
         conditions.append(_instruments.c.balance_cents >= f.balance_min_cents)
     if f.balance_max_cents is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, func, select
 
 from fpscore.db import read_only
 from fpscore.merchant.movements import SETTLE_DEBT, WRITE_OFF_DEBT, MovementKind
@@ -16,7 +16,7 @@ from fpscore.merchant.queries.paging import (
     Page,
     bounds,
     capped_count,
-    contains,
+    customer_search,
     optional_amount,
 )
 from fpscore.merchant.schema import Customer, MerchantInstrument
@@ -65,16 +65,8 @@ class MovementList:
 
 def _movement_conditions(table: Any, f: MovementFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    search = f.search.strip()[:254]
-    if search:
-        pattern = contains(search.lower())
-        conditions.append(
-            or_(
-                func.lower(_customers.c.email).like(pattern, escape="\\"),
-                func.lower(_customers.c.name).like(pattern, escape="\\"),
-                table.c.instrument_id.like(contains(search), escape="\\"),
-            )
-        )
+    if (found := customer_search(f.search, table.c.instrument_id)) is not None:
+        conditions.append(found)
     if f.requested_by.strip():
         conditions.append(table.c.requested_by == f.requested_by.strip().lower()[:64])
     if f.status:

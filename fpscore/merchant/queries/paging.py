@@ -8,14 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 
+from fpscore.merchant.schema import Customer
 from fpscore.money import DEFAULT_CURRENCY, Amount
 
 MAX_PAGE_SIZE = 200
 MAX_OFFSET = 100_000
 MAX_COUNT = 10_000
 MAX_EXPORT_ROWS = 10_000
+_customers = Customer.__table__
 
 
 T = TypeVar("T")
@@ -58,6 +60,20 @@ def contains(text: str) -> str:
     """A LIKE pattern matching `text` anywhere, with the user's wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def customer_search(search: str, instrument_id: Any) -> ColumnElement[bool] | None:
+    """Rows whose customer's email or name (any case), or whose instrument id, holds `search` (at most 254
+    characters of it); None when it is blank. The query joins `customers`."""
+    search = search.strip()[:254]
+    if not search:
+        return None
+    pattern = contains(search.lower())
+    return or_(
+        func.lower(_customers.c.email).like(pattern, escape="\\"),
+        func.lower(_customers.c.name).like(pattern, escape="\\"),
+        instrument_id.like(contains(search), escape="\\"),
+    )
 
 
 def optional_amount(cents: int | None, currency: str | None = None) -> Amount | None:
