@@ -15,7 +15,7 @@ What a day holds (the rules of fpscore.merchant.analytics):
 
 The flows keep it: `record_success` runs in the very transaction that marks a movement Success
 (`flows.record_status`), so the rollup cannot disagree with the records it sums. `rebuild` recomputes it
-from the records (after tools wrote or moved records directly, and `fpscore rebuild-rollup`), and
+from the records (after tools wrote records directly, and `fpscore rebuild-rollup`), and
 `differences` compares the two on demand (the Health page, `fpscore reconcile`).
 """
 
@@ -191,7 +191,7 @@ def _from_records(dialect: str) -> Select[Any]:
 
 def rebuild(conn: Connection) -> None:
     """Recompute every day from the records, in `conn`'s transaction (after records were written or
-    changed directly, as bench/large.py, the demo and `fpscore rebuild-rollup` do), each day in shard 0.
+    changed directly, as bench/large.py and `fpscore rebuild-rollup` do), each day in shard 0.
     On PostgreSQL the table is locked first, so that a movement recorded meanwhile is counted once: by
     this rebuild if it committed before, by its own flow after."""
     if conn.dialect.name == "postgresql":
