@@ -1,57 +1,32 @@
 """Health (finance, troubleshooter): the movements left in flight (always shown: an indexed count; finance
-can resend them), and on demand, reconcile the merchant's records with the processor's (every difference
-listed), check that the daily fee rollup adds up to the records and, when the processor runs in this
-process, check the ledger's invariants. Those read a lot, so they run only when asked, and the last result
-stays for this session."""
+can resend them), and on demand the merchant side's health call (`fpscore.merchant.health`): reconciliation
+with the processor (every difference listed), the daily fee rollup against its records and, when the
+processor runs in this process, the ledger's invariants. Those read a lot, so they run only when asked,
+and the last result stays for this session."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import streamlit as st
 
 from dashboard import actions, auth, resources
 from dashboard import components as ui
 from dashboard.text import md
-from fpscore.db import utcnow
-from fpscore.errors import FpsError
-from fpscore.merchant import fee_days, recovery
-from fpscore.merchant.flows import FlowRefused
-from fpscore.merchant.reconcile import Difference, reconcile
-from fpscore.merchant.roles import Forbidden, Permission
-from fpscore.processor.invariants import check_ledger
+from fpscore.merchant import health, recovery
+from fpscore.merchant.health import Health
+from fpscore.merchant.roles import Permission
 
 RESULT_KEY = "health_result"
 
 
-@dataclass(frozen=True)
-class Checked:
-    at: str
-    differences: list[Difference] | None
-    reconcile_error: str | None
-    problems: list[str] | None  # None: the ledger is not here to check
-    rollup: list[fee_days.RollupDifference]
-
-
-def run_checks() -> Checked:
-    merchant = resources.merchant()
-    started = ui.when(utcnow(), seconds=True)
-    differences, error = None, None
+def run_checks() -> Health:
     with st.status("Checking…", expanded=True) as status:
-        try:
-            differences = reconcile(
-                merchant, auth.actor(), progress=lambda step: st.write(f"Reconciliation: {md(step)}…")
-            )
-        except (FpsError, Forbidden, FlowRefused) as exc:
-            error = ui.describe(exc)
-        st.write("Fee rollup: adding up the records…")
-        rollup = fee_days.differences(merchant.engine)
-        problems = None
-        if merchant.processor_engine is not None:
-            st.write("Ledger: checking every invariant…")
-            problems = check_ledger(merchant.processor_engine)
-        status.update(label=f"Checked at {started}", state="complete", expanded=False)
-    return Checked(started, differences, error, problems, rollup)
+        result = health.check(
+            resources.merchant(), auth.actor(), progress=lambda step: st.write(f"{md(step)}…")
+        )
+        status.update(
+            label=f"Checked at {ui.when(result.checked_at, seconds=True)}", state="complete", expanded=False
+        )
+    return result
 
 
 def in_flight_section() -> None:
@@ -94,16 +69,15 @@ def in_flight_section() -> None:
         )
 
 
-def show_result(result: Checked) -> None:
+def show_result(result: Health) -> None:
+    at = ui.when(result.checked_at, seconds=True)
     st.subheader("Reconciliation")
-    if result.reconcile_error:
-        st.error(result.reconcile_error)
+    if result.reconcile_error is not None:
+        st.error(ui.describe(result.reconcile_error))
     elif not result.differences:
-        st.success(
-            f"The merchant's records and the processor agree (checked {result.at}).", icon=":material/check:"
-        )
+        st.success(f"The merchant's records and the processor agree (checked {at}).", icon=":material/check:")
     else:
-        st.error(f"{len(result.differences)} differences (checked {result.at}).")
+        st.error(f"{len(result.differences)} differences (checked {at}).")
         records = [
             {"Kind": d.kind, "Subject": d.subject, "Merchant says": d.merchant, "Processor says": d.processor}
             for d in result.differences
@@ -132,20 +106,20 @@ def show_result(result: Checked) -> None:
         )
 
     st.subheader("Ledger invariants")
-    if result.problems is None:
+    if not result.ledger_checked:
         st.info(
             "Not available here: the processor runs elsewhere (FPS_ENDPOINT is set), so its ledger is "
             "checked on its own side. Reconciliation above still compares both sides through the protocol.",
             icon=":material/cloud_off:",
         )
-    elif not result.problems:
+    elif not result.ledger_problems:
         st.success(
             "Every transaction balances, and every stored balance equals its entries.",
             icon=":material/check:",
         )
     else:
-        st.error(f"{len(result.problems)} problems in the ledger.")
-        problems = [{"Problem": text} for text in result.problems]
+        st.error(f"{len(result.ledger_problems)} problems in the ledger.")
+        problems = [{"Problem": text} for text in result.ledger_problems]
         ui.table(problems, key="health_problems")
         ui.csv_button(
             "CSV of the problems",
@@ -165,8 +139,9 @@ st.caption(
     "summarises. The ledger check proves the processor's books balance."
 )
 if st.button("Run the checks", type="primary", icon=":material/play_arrow:", key="health_run"):
-    st.session_state[RESULT_KEY] = run_checks()
-result: Checked | None = st.session_state.get(RESULT_KEY)
+    with ui.guarded():
+        st.session_state[RESULT_KEY] = run_checks()
+result: Health | None = st.session_state.get(RESULT_KEY)
 if result is None:
     ui.empty("Nothing checked yet in this session. Run the checks: they take a moment on a large book.")
 else:

@@ -1,0 +1,53 @@
+"""The merchant side's health in one call, for the back office (which reads no processor module): the
+merchant's records reconciled with the processor's through the protocol, the daily fee rollup against the
+records it sums, and the processor's ledger invariants only when the processor is embedded in this process
+(`Health.ledger_checked` says whether they were; a remote processor checks its ledger on its own side).
+Each part reads a lot: run it when asked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fpscore.errors import FpsError
+from fpscore.merchant import fee_days
+from fpscore.merchant.connect import Merchant
+from fpscore.merchant.flows import FlowRefused
+from fpscore.merchant.reconcile import Difference, reconcile
+from fpscore.merchant.roles import Actor, Permission, require
+from fpscore.processor.invariants import check_ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    checked_at: datetime
+    differences: list[Difference] | None  # None when reconciliation could not run: `reconcile_error` says why
+    reconcile_error: FpsError | FlowRefused | None
+    rollup: list[fee_days.RollupDifference]
+    ledger_checked: bool  # False: the processor runs elsewhere, so its ledger is not here to check
+    ledger_problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.differences == [] and not self.rollup and not self.ledger_problems
+
+
+def check(merchant: Merchant, actor: Actor, progress: Callable[[str], None] = lambda _step: None) -> Health:
+    """Every check there is here (RECONCILE permission); `progress` hears each step as it starts. A
+    reconciliation the processor or the records refuse is reported in the result, the other checks still
+    run."""
+    require(merchant.audit, actor, Permission.RECONCILE, "health")
+    checked_at = merchant.clock()
+    differences, error = None, None
+    try:
+        differences = reconcile(merchant, actor, progress=lambda step: progress(f"Reconciliation: {step}"))
+    except (FpsError, FlowRefused) as exc:
+        error = exc
+    progress("Fee rollup: adding up the records")
+    rollup = fee_days.differences(merchant.engine)
+    problems: list[str] = []
+    if merchant.processor_engine is not None:
+        progress("Ledger: checking every invariant")
+        problems = check_ledger(merchant.processor_engine)
+    return Health(checked_at, differences, error, rollup, merchant.processor_engine is not None, problems)
