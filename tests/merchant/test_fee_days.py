@@ -8,6 +8,7 @@ Fees (the default schedule): 0.99 -> 10, 4.99 -> 30, 10.00 -> 59, 12.97 -> 37.61
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -17,7 +18,7 @@ from book import Book, at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from journeys import FINANCE, STOREFRONT, SUPPORT, open_postpaid, open_prepaid
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, event, select, update
 
 from fpscore.db import migrate, utcnow
 from fpscore.errors import InsufficientBalance
@@ -185,24 +186,40 @@ def test_concurrent_successes_on_one_day_all_count(merchant_engine: Engine):
 def test_a_rebuild_meeting_a_flow_counts_its_movement_once(merchant_engine: Engine):
     """A rebuild waits for a flow that is recording a Success (on PostgreSQL by locking the table; on
     SQLite by its write lock), and no flow can commit in the middle of a rebuild: otherwise the DELETE
-    could miss the flow's new row while the INSERT counted its movement again. Counted once."""
+    could miss the flow's new row while the INSERT counted its movement again. Counted once. The rebuild
+    is seen to ask the database before the flow commits, and to get its DELETE through only after."""
     book = Book(merchant_engine)
     book.instrument("PI-A", "a@buyers.example", "Prepaid")
     purchase_id = book.purchase("PI-A", at("2024-03-01", 10), "0.99", status="Requested")
+    rebuilder: list[int] = []  # the rebuild's thread
+    moments: dict[str, float] = {}
+
+    def through(_conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() in rebuilder and statement.lstrip().upper().startswith("DELETE"):
+            moments["through"] = time.monotonic()
 
     def rebuild() -> None:
+        rebuilder.append(threading.get_ident())
+        moments["asked"] = time.monotonic()  # what follows waits in the database, from the connection on
         with merchant_engine.begin() as conn:
             fee_days.rebuild(conn)
 
-    with merchant_engine.connect() as flow, ThreadPoolExecutor(max_workers=1) as pool:
-        transaction = flow.begin()
-        flows.record_status(flow, Purchase.__table__, purchase_id, "Success", utcnow())
-        rebuilding = pool.submit(rebuild)
-        time.sleep(0.3)
-        waited = not rebuilding.done()  # waiting for the flow's transaction
-        transaction.commit()
-        rebuilding.result(timeout=30)
-    assert waited
+    event.listen(merchant_engine, "after_cursor_execute", through)
+    try:
+        with merchant_engine.connect() as flow, ThreadPoolExecutor(max_workers=1) as pool:
+            transaction = flow.begin()
+            flows.record_status(flow, Purchase.__table__, purchase_id, "Success", utcnow())
+            rebuilding = pool.submit(rebuild)
+            deadline = time.monotonic() + 10
+            while "asked" not in moments and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # time enough for a rebuild that did not wait to get through
+            committed = time.monotonic()
+            transaction.commit()
+            rebuilding.result(timeout=30)
+    finally:
+        event.remove(merchant_engine, "after_cursor_execute", through)
+    assert moments["asked"] < committed < moments["through"]
     assert fee_days.differences(merchant_engine) == []
     [day] = analytics.fees_by_period(merchant_engine, "day")
     assert day.purchases == 1
