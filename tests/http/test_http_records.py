@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from fpshttp import (
@@ -16,9 +17,16 @@ from fpshttp import (
     ledger_state,
 )
 from helpers import ref
+from sqlalchemy import event
 
 from fpscore.processor import api
 from fpscore.wire import parse_error, parse_response
+
+
+def elapsed_ms(response) -> float:
+    """How long the client waited for the answer's headers (the server's latency cannot exceed it), with
+    a millisecond for the server's rounding."""
+    return response.elapsed.total_seconds() * 1000 + 1
 
 
 def _request_id(response) -> str:
@@ -52,7 +60,7 @@ def test_every_answer_recorded_and_logged_once(fps, engine, prepaid, caplog):
         row = rows[ids[name]]
         assert row["http_status"] == response.status_code
         assert row["response_body"] == response.text
-        assert row["latency_ms"] >= 0
+        assert 0 <= row["latency_ms"] <= elapsed_ms(response)
 
     paid, short, forged = rows[ids["paid"]], rows[ids["short"]], rows[ids["forged"]]
     assert paid["transaction_id"] == parse_response(responses["paid"].content)[1].findtext("TransactionId")
@@ -137,3 +145,33 @@ def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplo
         200,
     )
     assert ledger_state(engine)[1][0] == before[1][0] + 1
+
+
+def test_latency_is_the_time_the_request_took(fps, engine, prepaid, caplog):
+    """A Pay whose ledger write the database holds up for DELAY_S is recorded and logged as taking at least
+    that long, and no longer than the client waited; a quick call next to it is recorded as quick."""
+    delay_s = 0.25
+
+    def slow_ledger_write(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
+            time.sleep(delay_s)
+
+    event.listen(engine, "before_cursor_execute", slow_ledger_write)
+    try:
+        with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
+            slow = fps.call(
+                "Pay",
+                SenderTokenId=prepaid.sender_token_id,
+                CallerReference=ref(),
+                **amount("TransactionAmount", "1.00"),
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", slow_ledger_write)
+    quick = fps.call("GetPrepaidBalance", PrepaidInstrumentId=prepaid.instrument_id)
+    expect_success(slow, "Pay", "2010-08-28")
+    rows = {row["request_id"]: row for row in api_requests(engine)}
+    slow_ms, quick_ms = rows[_request_id(slow)]["latency_ms"], rows[_request_id(quick)]["latency_ms"]
+    assert delay_s * 1000 <= slow_ms <= elapsed_ms(slow)
+    assert 0 <= quick_ms <= elapsed_ms(quick) and quick_ms < delay_s * 1000
+    [logged] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "fpscore.processor.api"]
+    assert slow_ms <= logged["latency_ms"] <= elapsed_ms(slow)  # logged after the commit, recorded before

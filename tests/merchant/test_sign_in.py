@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from helpers import sign_in_refusals
 from pgschema import PostgresSchema
 from sqlalchemy import Engine, func, insert, select, text, update
@@ -20,7 +18,7 @@ from sqlalchemy import Engine, func, insert, select, text, update
 from fpscore.db import make_engine, migrate, utcnow
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
-from fpscore.merchant.schema import Base, SignInFailures, Staff
+from fpscore.merchant.schema import SignInFailures, Staff
 from fpscore.merchant.staff import SignInLimits, SignInRefused
 
 PASSWORD = "the right password"
@@ -166,12 +164,6 @@ def test_unknown_wrong_locked_and_disabled_answer_alike_at_one_cost(engine):
     details = sign_in_refusals(engine)
     for reason in ("unknown user", "too many failed sign-ins", "disabled account", "wrong password"):
         assert any(detail.startswith(reason) for detail in details), reason
-
-
-def test_merchant_migrations_match_the_models(engine):
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_concurrent_right_and_wrong_passwords_from_one_address_each_get_their_answer(engine, monkeypatch):
