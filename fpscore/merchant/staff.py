@@ -1,4 +1,5 @@
-"""Staff accounts: creation, password hashing with scrypt (a standard slow KDF), and throttled sign-in.
+"""Staff accounts: creation, password hashing with scrypt (a standard slow KDF, at OWASP's cost; a hash
+made at a lower cost is made again when its owner signs in), and throttled sign-in.
 
 Sign-in counts failures in the database (`sign_in_failures`, shared by every dashboard process) in four
 scopes: a user name from one client address, a user name, a client address, and everyone. An attempt
@@ -20,6 +21,7 @@ when there is no usable account); the audit trail records the real reason and th
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -42,7 +44,10 @@ from fpscore.merchant.schema import SignInFailures, Staff
 
 _staff = Staff.__table__
 _failures = SignInFailures.__table__
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# OWASP's cost for scrypt (N=2**17, r=8, p=1): 128 MiB and about half a second a hash. A stored hash made
+# at a lower cost is made again at this one when its owner next signs in.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+SCRYPT_MAXMEM = 256 * 1024**2  # what one check may take; a stored hash that asks for more never matches
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 LOCAL_CLIENT = "local"  # the client address of an attempt made on this machine
@@ -99,28 +104,46 @@ class StaffMember:
         return Actor.staff(self.username, self.role)
 
 
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=SCRYPT_MAXMEM)
+
+
 def hash_password(password: str) -> str:
+    """`scrypt$N$r$p$salt$digest` (base64) at the current cost."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
     encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded[0]}${encoded[1]}"
 
 
+def _parsed(stored: str) -> tuple[int, int, int, bytes, bytes]:
+    """(N, r, p, salt, digest) of a stored hash; ValueError when it is no scrypt hash."""
+    scheme, n, r, p, salt, digest = stored.split("$")
+    if scheme != "scrypt":
+        raise ValueError("not an scrypt hash")
+    return int(n), int(r), int(p), base64.b64decode(salt), base64.b64decode(digest)
+
+
 def check_password(password: str, stored: str) -> bool:
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
+        n, r, p, salt, expected = _parsed(stored)
+        actual = _scrypt(password, salt, n, r, p, len(expected))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+def weaker_than_current(stored: str) -> bool:
+    """Whether `stored` was made at a lower cost than hash_password's (then it is made again at sign-in)."""
+    n, r, *_ = _parsed(stored)
+    return n < SCRYPT_N or r < SCRYPT_R
+
+
+@functools.cache
+def _dummy_hash(n: int) -> str:
+    """A hash of nothing anyone knows, at the current cost `n` (one per cost): checked when there is no
+    usable account, so that a refusal costs what a wrong password costs."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _check_role(role: str) -> None:
@@ -272,10 +295,12 @@ def sign_in(
     _run(engine, lambda conn: _forget(conn, _failures.c.expires_at <= now))
     row, full = _run(engine, lambda conn: _take_slots(conn, username, counted, limits, now))
     usable = row if full is None and row is not None and row.disabled_at is None else None
-    right = check_password(password, _DUMMY_HASH if usable is None else usable.password_hash)
+    right = check_password(password, _dummy_hash(SCRYPT_N) if usable is None else usable.password_hash)
     audit = AuditLog(engine)
     if usable is not None and right:
         _run(engine, lambda conn: _give_back(conn, username, counted))
+        if weaker_than_current(usable.password_hash):
+            _rehash(engine, usable, password)
         audit.record_event(username, "sign_in", "Done", None, f"from {client}")
         return _member(usable)
     if full is not None:
@@ -288,6 +313,18 @@ def sign_in(
         reason = "wrong password"
     audit.record_event(username, "sign_in", "Refused", None, f"{reason} from {client}")
     raise SignInRefused(reason)
+
+
+def _rehash(engine: Engine, row: Row[Any], password: str) -> None:
+    """Store `password` (just checked against `row`) hashed at the current cost, unless the account's
+    password changed meanwhile. Not a change of credentials: sessions stay."""
+    stronger = hash_password(password)
+    with engine.begin() as conn:
+        conn.execute(
+            update(_staff)
+            .where(_staff.c.id == row.id, _staff.c.password_hash == row.password_hash)
+            .values(password_hash=stronger)
+        )
 
 
 def _lift_lockout(conn: Connection, username: str) -> None:

@@ -5,6 +5,7 @@ account per role. Shared by the AppTest suite and the browser test."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,14 +13,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "merchant"))
 import journeys  # noqa: E402
 from journeys import STOREFRONT  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
 from fpscore import sandbox  # noqa: E402
 from fpscore.config import Settings  # noqa: E402
+from fpscore.db import utcnow  # noqa: E402
 from fpscore.merchant import flows, pipelines  # noqa: E402
 from fpscore.merchant.connect import Merchant, connect  # noqa: E402
 from fpscore.merchant.roles import Actor, Permission  # noqa: E402
-from fpscore.merchant.schema import ApiCall  # noqa: E402
-from fpscore.merchant.staff import add_staff  # noqa: E402
+from fpscore.merchant.schema import ApiCall, Staff  # noqa: E402
+from fpscore.merchant.staff import hash_password  # noqa: E402
 from fpscore.money import Amount  # noqa: E402
 
 SUPPORT_JOB = Actor.job("support-desk", Permission.READ, Permission.REFUND, Permission.WRITE_OFF)
@@ -82,9 +85,30 @@ class Seeded:
     extra: list[str] = field(default_factory=list)
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per test process (at the production cost, about half a second): every test
+    account shares it."""
+    return hash_password(PASSWORD)
+
+
+def add_account(merchant: Merchant, username: str, role: str, display_name: str) -> None:
+    """A staff account with the password PASSWORD, as `staff.add_staff` would make it."""
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            insert(Staff.__table__).values(
+                username=username,
+                display_name=display_name,
+                role=role,
+                password_hash=password_hash(),
+                created_at=utcnow(),
+            )
+        )
+
+
 def seed_staff(merchant: Merchant) -> None:
     for role, username in STAFF.items():
-        add_staff(merchant.engine, username, role, PASSWORD, display_name=username.title())
+        add_account(merchant, username, role, username.title())
 
 
 def seed(merchant: Merchant, *, staff: bool = True) -> Seeded:
@@ -139,7 +163,7 @@ class Hostile:
 
 def seed_hostile(merchant: Merchant) -> Hostile:
     seed_staff(merchant)
-    add_staff(merchant.engine, HOSTILE_STAFF, "support", PASSWORD, display_name=HOSTILE_STAFF_NAME)
+    add_account(merchant, HOSTILE_STAFF, "support", HOSTILE_STAFF_NAME)
     made = Hostile()
     customer = flows.ensure_customer(merchant, HOSTILE_EMAIL, HOSTILE_NAME)
     url = pipelines.start_postpaid(

@@ -4,6 +4,8 @@ account for everyone else, and every refusal gives one answer at one cost and is
 
 from __future__ import annotations
 
+import base64
+import functools
 import statistics
 import time
 from collections.abc import Iterator
@@ -25,13 +27,20 @@ PASSWORD = "the right password"
 WRONG = "a wrong password"
 ADMIN = Actor.staff("ada", "admin")
 PARALLEL = 16
-PASSWORD_HASH = staff.hash_password(PASSWORD)
+OWASP_N = staff.SCRYPT_N  # the production cost
+TEST_N = 2**14  # the throttling tests hash at this cost: their time goes to the sign-ins' database work
 ACCOUNTS = {"ada": "admin"} | dict.fromkeys(["fiona", "sam", "ana", "theo", "fred", "sue"], "finance")
 
 
+@functools.cache
+def password_hash(n: int) -> str:
+    return staff.hash_password(PASSWORD)  # at staff.SCRYPT_N, which is `n`
+
+
 @pytest.fixture
-def engine(backend: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
-    """A migrated merchant database with a few staff accounts, on each backend."""
+def engine(backend: str, tmp_path, monkeypatch) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A migrated merchant database with a few staff accounts, on each backend; passwords hashed at TEST_N."""
+    monkeypatch.setattr(staff, "SCRYPT_N", TEST_N)
     schema = None
     if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'merchant.sqlite3'}")
@@ -43,7 +52,7 @@ def engine(backend: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyp
         conn.execute(
             insert(Staff.__table__),
             [
-                {"username": name, "display_name": name, "role": role, "password_hash": PASSWORD_HASH,
+                {"username": name, "display_name": name, "role": role, "password_hash": password_hash(TEST_N),
                  "created_at": utcnow()}
                 for name, role in ACCOUNTS.items()
             ],
@@ -232,3 +241,42 @@ def test_an_ipv6_client_is_counted_by_its_64_and_an_ipv4_mapped_one_by_its_ipv4_
     for _ in range(limits.per_account_and_client):
         assert not attempt(engine, "sam", WRONG, client="::ffff:192.0.2.44")
     assert not attempt(engine, "sam", PASSWORD, client="192.0.2.44")
+
+
+def stored_hash(engine: Engine, username: str) -> tuple[str, object]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Staff.password_hash, Staff.credentials_changed_at).where(Staff.username == username)
+        ).one()
+    return row.password_hash, row.credentials_changed_at
+
+
+def test_passwords_are_hashed_at_owasps_cost_and_a_weaker_hash_is_made_again_at_sign_in(engine, monkeypatch):
+    monkeypatch.setattr(staff, "SCRYPT_N", OWASP_N)
+    assert (OWASP_N, staff.SCRYPT_R, staff.SCRYPT_P) == (2**17, 8, 1)
+    made = staff.hash_password(PASSWORD)
+    assert made.startswith(f"scrypt${2**17}$8$1$") and staff.check_password(PASSWORD, made)
+    assert not staff.check_password(WRONG, made)
+
+    weak, changed_at = stored_hash(engine, "sam")  # made at TEST_N
+    assert weak.startswith(f"scrypt${TEST_N}$") and staff.weaker_than_current(weak)
+    assert (
+        not attempt(engine, "sam", WRONG) and stored_hash(engine, "sam")[0] == weak
+    )  # no rehash on a refusal
+    started = time.perf_counter()
+    assert attempt(engine, "sam", PASSWORD)
+    rehashed = time.perf_counter() - started
+    strong, still_changed_at = stored_hash(engine, "sam")
+    assert strong.startswith(f"scrypt${2**17}$8$1$") and not staff.weaker_than_current(strong)
+    assert still_changed_at == changed_at  # the same credentials: sessions stay
+    started = time.perf_counter()
+    assert attempt(engine, "sam", PASSWORD) and stored_hash(engine, "sam")[0] == strong  # made once
+    print(f"sign-in with a rehash {rehashed:.2f} s, at OWASP's cost {time.perf_counter() - started:.2f} s")
+
+
+def test_a_stored_hash_asking_for_more_memory_than_allowed_never_matches():
+    n = 2**21  # 2 GiB at r=8
+    salt, digest = (base64.b64encode(b"x" * size).decode() for size in (16, 32))
+    started = time.perf_counter()
+    assert not staff.check_password(PASSWORD, f"scrypt${n}$8$1${salt}${digest}")
+    assert time.perf_counter() - started < 1  # refused before any work
