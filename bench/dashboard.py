@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).addFilter(_Quiet())
 
     from dashboard import resources
+    from fpscore.config import Settings
     from fpscore.merchant import analytics, fee_days, flows, queries
     from fpscore.merchant.roles import Actor
     from fpscore.merchant.settlement import SettlementPolicy, due_instruments, due_totals
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     everything, searched = queries.InstrumentFilter(), queries.InstrumentFilter(search="buyer42")
     events = queries.AuditEventFilter()
     settled, written = queries.MovementFilter("settlements"), queries.MovementFilter("write_offs")
-    policy = SettlementPolicy.from_env()
+    policy = SettlementPolicy.of(Settings.from_env())
     today = datetime.now(UTC).date()
     days = (today - timedelta(days=89), today + timedelta(days=1))  # the page's default range
     reads: tuple[tuple[str, Callable[[], Any]], ...] = (

@@ -16,7 +16,6 @@ followed after sign-in.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import streamlit as st
 
 from dashboard import resources
 from dashboard.text import md
+from fpscore.config import Settings
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
 from fpscore.merchant.staff import SignInRefused, StaffMember
@@ -34,9 +34,6 @@ from fpscore.merchant.staff import SignInRefused, StaffMember
 SESSION_KEY = "fps_session"
 DESTINATION_KEY = "fps_destination"
 NOTICE_KEY = "fps_auth_notice"
-TRUSTED_HEADER_ENV = "FPS_TRUSTED_USER_HEADER"
-IDLE_ENV = "FPS_SESSION_IDLE_MINUTES"
-DEFAULT_IDLE = timedelta(hours=8)
 MAX_REMEMBERED_PARAMS = 10
 
 
@@ -49,12 +46,11 @@ class Destination:
 
 
 def idle_timeout() -> timedelta:
-    minutes = os.environ.get(IDLE_ENV)
-    return timedelta(minutes=int(minutes)) if minutes else DEFAULT_IDLE
+    return Settings.from_env().session_idle
 
 
 def trusted_header() -> str | None:
-    return os.environ.get(TRUSTED_HEADER_ENV) or None
+    return Settings.from_env().trusted_user_header
 
 
 def request_headers() -> Mapping[str, str]:

@@ -59,7 +59,7 @@ def merchant() -> Merchant:
 
 
 def policy() -> SettlementPolicy:
-    return SettlementPolicy.from_env()
+    return SettlementPolicy.of(Settings.from_env())
 
 
 @st.cache_data(ttl=READ_TTL_S, max_entries=MAX_CACHED_READS, show_spinner=False)

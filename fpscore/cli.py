@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -43,7 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _staff_add(args: argparse.Namespace, settings: Settings) -> int:
     from fpscore.merchant.staff import add_staff
 
-    password = os.environ.get("FPS_STAFF_PASSWORD") or getpass.getpass(f"Password for {args.name}: ")
+    password = settings.staff_password or getpass.getpass(f"Password for {args.name}: ")
     engine = make_engine(settings.database_url)
     migrate(engine, "merchant")
     try:
@@ -134,7 +133,7 @@ def _settle(args: argparse.Namespace, settings: Settings) -> int:
         bar.update(1)
 
     with tqdm(desc="settling", unit="instrument", file=sys.stderr) as bar:
-        results = settle_due(merchant, _job_actor("settle-due"), SettlementPolicy.from_env(), advance)
+        results = settle_due(merchant, _job_actor("settle-due"), SettlementPolicy.of(settings), advance)
     failed = [result for result in results if result.error]
     for result in results:
         outcome = result.error or f"{result.outcome.transaction_id} {result.outcome.status}"  # type: ignore[union-attr]

@@ -5,15 +5,22 @@ it is the owner's alone."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypeVar
 
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every FPS_* setting, read in one place; no other module reads the environment."""
+
     data_dir: Path
     processor_database_url: str
     database_url: str  # the merchant's own database
@@ -23,12 +30,27 @@ class Settings:
     caller_name: str
     caller_email: str
     fee_schedule: FeeSchedule
+    settle_share: Decimal = Decimal("0.8")  # settle when the debt reaches this share of the credit limit
+    settle_after: timedelta = timedelta(days=30)  # or when the oldest unsettled debt is this old
+    session_idle: timedelta = timedelta(hours=8)  # a dashboard session ends after this long unused
+    trusted_user_header: str | None = None  # behind a single-sign-on proxy: the header naming the user
+    staff_password: str | None = None  # `fpscore staff add` takes it instead of asking
+    demo_password: str | None = None  # the demo's staff accounts take it instead of demo-<role>-pass
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of `environ` (default: this process's environment); ValueError names the setting
+        that is not valid."""
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("FPS_DATA_DIR", "data")).resolve()
         fee_text = env.get("FPS_FEE_SCHEDULE")
+        share = _parsed(env, "FPS_SETTLE_SHARE", Decimal, "0.8")
+        if not Decimal(0) < share <= Decimal(1):
+            raise ValueError("FPS_SETTLE_SHARE is a share of the credit limit in (0, 1], e.g. 0.8")
+        days = _parsed(env, "FPS_SETTLE_AFTER_DAYS", int, "30")
+        minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, "480")
+        if days < 0 or minutes < 1:
+            raise ValueError("FPS_SETTLE_AFTER_DAYS is at least 0 and FPS_SESSION_IDLE_MINUTES at least 1")
         return cls(
             data_dir=data_dir,
             processor_database_url=env.get("FPS_PROCESSOR_DATABASE_URL")
@@ -40,7 +62,20 @@ class Settings:
             caller_name=env.get("FPS_CALLER_NAME") or "Tune Shop",
             caller_email=env.get("FPS_CALLER_EMAIL") or "billing@tuneshop.example",
             fee_schedule=FeeSchedule.parse(fee_text) if fee_text else DEFAULT_FEE_SCHEDULE,
+            settle_share=share,
+            settle_after=timedelta(days=days),
+            session_idle=timedelta(minutes=minutes),
+            trusted_user_header=env.get("FPS_TRUSTED_USER_HEADER") or None,
+            staff_password=env.get("FPS_STAFF_PASSWORD") or None,
+            demo_password=env.get("FPS_DEMO_PASSWORD") or None,
         )
+
+
+def _parsed(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: str) -> T:
+    try:
+        return parse(env.get(name) or default)
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"{name} is not valid: {env.get(name)!r}") from None
 
 
 def private_dir(path: Path) -> Path:

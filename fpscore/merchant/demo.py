@@ -40,7 +40,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 import random
 import sys
 import time
@@ -460,12 +459,11 @@ class DemoSummary:
         ]
 
 
-def demo_password(role: str, environ: dict[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    return env.get("FPS_DEMO_PASSWORD") or f"demo-{role}-pass"
+def demo_password(settings: Settings, role: str) -> str:
+    return settings.demo_password or f"demo-{role}-pass"
 
 
-def ensure_demo_staff(engine: Engine, out: Callable[[str], None]) -> list[str]:
+def ensure_demo_staff(engine: Engine, settings: Settings, out: Callable[[str], None]) -> list[str]:
     """Create the demo account of each role that is missing; print each new password once."""
     table = Staff.__table__
     created = []
@@ -477,7 +475,7 @@ def ensure_demo_staff(engine: Engine, out: Callable[[str], None]) -> list[str]:
         username = f"demo-{role}"
         if username in existing:
             continue
-        password = demo_password(role)
+        password = demo_password(settings, role)
         add_staff(engine, username, role, password, f"Demo {role.title()}")
         out(f"staff account {username} ({role}) created, password: {password}")
         created.append(username)
@@ -538,13 +536,13 @@ def run_demo(
 
     if not 1 <= customers <= MAX_CUSTOMERS or not 1 <= days <= MAX_DAYS:
         raise DemoError(f"customers is 1 to {MAX_CUSTOMERS} and days 1 to {MAX_DAYS}")
-    if len(demo_password("finance")) < 10:
+    if len(demo_password(settings, "finance")) < 10:
         raise DemoError("FPS_DEMO_PASSWORD needs at least 10 characters")
     began = time.monotonic()
     clock = SimulatedClock(utcnow())  # real time until the traffic starts, and again after it
     merchant = connect(settings, clock)
     try:
-        ensure_demo_staff(merchant.engine, out)
+        ensure_demo_staff(merchant.engine, settings, out)
         state = _existing(merchant)
         if state == "partial":
             raise DemoError("a previous demo run stopped half-way; run it again on empty databases "
@@ -556,7 +554,7 @@ def run_demo(
             plans = _plan_customers(rng, customers, days)
             today = datetime.combine(utcnow().date(), clock_time(0), tzinfo=UTC)
             traffic = _Traffic(merchant, clock, rng, plans, today - timedelta(days=days), days,
-                               SettlementPolicy.from_env())  # fmt: skip
+                               SettlementPolicy.of(settings))  # fmt: skip
             with tqdm(
                 total=days, desc="demo traffic", unit="day", file=sys.stderr, disable=not progress
             ) as bar:

@@ -4,15 +4,14 @@ instrument on its own, so one refusal never stops the others, and reports progre
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_
 
+from fpscore.config import Settings
 from fpscore.db import read_only
 from fpscore.errors import FpsError
 from fpscore.merchant.connect import Merchant
@@ -32,14 +31,9 @@ class SettlementPolicy:
     max_age: timedelta = timedelta(days=30)  # or debt older than 30 days
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SettlementPolicy:
-        """FPS_SETTLE_SHARE (e.g. 0.8) and FPS_SETTLE_AFTER_DAYS (e.g. 30)."""
-        env = os.environ if environ is None else environ
-        share = Decimal(env.get("FPS_SETTLE_SHARE", "0.8"))
-        days = int(env.get("FPS_SETTLE_AFTER_DAYS", "30"))
-        if not (Decimal(0) < share <= Decimal(1)) or days < 0:
-            raise ValueError("FPS_SETTLE_SHARE is in (0, 1] and FPS_SETTLE_AFTER_DAYS at least 0")
-        return cls(int(share * 10_000), timedelta(days=days))
+    def of(cls, settings: Settings) -> SettlementPolicy:
+        """The policy FPS_SETTLE_SHARE and FPS_SETTLE_AFTER_DAYS set."""
+        return cls(int(settings.settle_share * 10_000), settings.settle_after)
 
 
 @dataclass(frozen=True, slots=True)

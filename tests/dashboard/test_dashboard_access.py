@@ -126,7 +126,7 @@ def test_admins_cannot_reset_their_own_password_from_the_page(seeded):
 
 def test_a_session_ends_after_being_idle(seeded):
     at = as_signed_in("ana")
-    at.session_state["fps_session"]["last_seen"] = time.time() - auth.DEFAULT_IDLE.total_seconds() - 60
+    at.session_state["fps_session"]["last_seen"] = time.time() - auth.idle_timeout().total_seconds() - 60
     at.run()
     assert texts(at.title) == ["FPS Back Office"]
     assert any("without activity" in text for text in texts(at.info))
@@ -192,7 +192,7 @@ class TestTrustedHeader:
 
     @pytest.fixture(autouse=True)
     def sso(self, seeded, monkeypatch):
-        monkeypatch.setenv(auth.TRUSTED_HEADER_ENV, self.HEADER)
+        monkeypatch.setenv("FPS_TRUSTED_USER_HEADER", self.HEADER)
         self.headers: dict[str, str] = {}
         monkeypatch.setattr(auth, "request_headers", lambda: self.headers)
 
