@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 import requests
 
-_TIMEOUT = 30
+_TIMEOUT_S = 30
 
 
 class BuyerWalkFailed(Exception):
@@ -102,12 +102,12 @@ def _submit(
     if missing := sorted(set(values) - set(form.fields)):
         raise BuyerWalkFailed(f"no field {', '.join(missing)} on the form posting to {url}")
     data = {**form.fields, **values, "decision": decision}
-    return session.post(url, data=data, headers=headers, timeout=_TIMEOUT, allow_redirects=False)
+    return session.post(url, data=data, headers=headers, timeout=_TIMEOUT_S, allow_redirects=False)
 
 
 def sign_in(session: requests.Session, start_url: str, email: str, name: str | None = None) -> Confirmation:
     """Open `start_url` and sign in as `email`: the confirmation page's form."""
-    response = session.get(start_url, timeout=_TIMEOUT, allow_redirects=False)
+    response = session.get(start_url, timeout=_TIMEOUT_S, allow_redirects=False)
     url, form = _pipeline_form(start_url, response)
     headers = {"Origin": "{0.scheme}://{0.netloc}".format(urlsplit(start_url))}
     response = _submit(session, url, form, "continue", headers, email=email, name=name or "")

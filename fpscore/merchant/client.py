@@ -8,6 +8,7 @@ a Pay whose answer was lost is answered again with its TransactionId, never made
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,9 +28,8 @@ from fpscore.wire import parse_amount, parse_error, parse_response
 API_VERSION = "2010-08-28"
 CBUI_VERSION = "2009-01-09"
 CBUI_PATH = "cobranded-ui/actions/start"
-TRANSIENT_HTTP = frozenset({500, 502, 503, 504})
-RETRIABLE_CODES = frozenset({"InternalError", "Throttling", "ConcurrentModification", "ServiceUnavailable"})
-DEFAULT_TIMEOUT = (3.05, 30.0)  # connect, read (seconds)
+DEFAULT_TIMEOUT_S = (3.05, 30.0)  # connect, read
+MAX_BACKOFF_S = 4.0  # the longest wait between two attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +99,12 @@ class FpsClient:
         *,
         audit: AuditLog | None = None,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout_s: tuple[float, float] = DEFAULT_TIMEOUT_S,
         max_attempts: int = 4,
         backoff_s: float = 0.25,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
     ):
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -115,18 +116,23 @@ class FpsClient:
         self._secret = secret_access_key
         self.audit = audit
         self.session = session or requests.Session()
-        self.timeout = timeout
+        self.timeout_s = timeout_s
         self.max_attempts = max(1, min(max_attempts, 10))
         self.backoff_s = backoff_s
         self.clock = clock
         self.sleep = sleep
+        self.jitter = jitter
 
     def retry_budget(self) -> timedelta:
         """The longest one call can take, every attempt timing out: after that, no caller still waits for
         its answer."""
-        connect, read = self.timeout
-        backoff = sum(self.backoff_s * 2 ** (attempt - 2) for attempt in range(2, self.max_attempts + 1))
-        return timedelta(seconds=self.max_attempts * (connect + read) + backoff)
+        connect_s, read_s = self.timeout_s
+        waits_s = sum(self._backoff_s(attempt) for attempt in range(2, self.max_attempts + 1))
+        return timedelta(seconds=self.max_attempts * (connect_s + read_s) + waits_s)
+
+    def _backoff_s(self, attempt: int) -> float:
+        """The longest wait before `attempt` (2, 3, …): doubling from backoff_s, at most MAX_BACKOFF_S."""
+        return min(self.backoff_s * 2 ** (attempt - 2), MAX_BACKOFF_S)
 
     # -- the one way out ----------------------------------------------------------------------------
 
@@ -137,8 +143,9 @@ class FpsClient:
         request = {"Action": action, "Version": API_VERSION, **params}
         last_error: FpsError | None = None
         for attempt in range(1, self.max_attempts + 1):
-            if attempt > 1:
-                self.sleep(self.backoff_s * 2 ** (attempt - 2))
+            if attempt > 1:  # a random share of the wait, so that clients failing together retry apart
+                longest_s = self._backoff_s(attempt)
+                self.sleep(self.jitter(longest_s / 2, longest_s))
             signed = sign_query(
                 {
                     **request,
@@ -155,7 +162,7 @@ class FpsClient:
             http_status: int | None = None
             body: bytes | None = None
             try:
-                response = self.session.post(self.endpoint, data=signed, timeout=self.timeout)
+                response = self.session.post(self.endpoint, data=signed, timeout=self.timeout_s)
                 http_status, body = response.status_code, response.content
                 reply = self._interpret(action, http_status, body)
             except requests.RequestException as exc:
@@ -166,14 +173,10 @@ class FpsClient:
                 self._record(request, attempt, started, actor, instrument_id, http_status, body, reply, None)
                 return reply
             self._record(request, attempt, started, actor, instrument_id, http_status, body, None, last_error)
-            if not self._transient(last_error, http_status):
+            if not last_error.retriable:  # fpscore.errors says which errors a client resends by itself
                 raise last_error
         assert last_error is not None
         raise last_error
-
-    @staticmethod
-    def _transient(error: FpsError, http_status: int | None) -> bool:
-        return error.code in RETRIABLE_CODES or (http_status in TRANSIENT_HTTP and error.retriable)
 
     @staticmethod
     def _interpret(action: str, http_status: int, body: bytes) -> Reply:

@@ -57,9 +57,8 @@ from fpscore.db import read_only, utcnow
 from fpscore.errors import FpsError
 from fpscore.merchant import analytics, flows, movements, pipelines
 from fpscore.merchant.connect import Merchant, connect
-from fpscore.merchant.roles import Actor, Permission
+from fpscore.merchant.roles import ROLES, Actor, Permission
 from fpscore.merchant.schema import (
-    ROLES,
     AuditEvent,
     Customer,
     MerchantInstrument,

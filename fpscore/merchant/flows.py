@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, text, update
 
 from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
-from fpscore.merchant import fee_days, movements
+from fpscore.merchant import fee_days, movements, roles
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.movements import FUND_PREPAID, PAY, REFUND, SETTLE_DEBT, WRITE_OFF_DEBT
-from fpscore.merchant.roles import Actor, Forbidden, Permission
+from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import IN_FLIGHT_WHERE, Customer, MerchantInstrument, Order
 from fpscore.money import Amount
 
@@ -62,11 +62,9 @@ def new_reference(kind: str) -> str:
 
 
 def require(merchant: Merchant, actor: Actor, permission: Permission, subject: str | None = None) -> None:
-    """Refuse, and record the refusal, unless `actor` may do `permission`."""
-    if not actor.may(permission):
-        error = Forbidden(actor, permission)
-        merchant.audit.record_event(actor.name, permission.value, "Refused", subject, str(error))
-        raise error
+    """Refuse, and record the refusal, unless `actor` may do `permission` (`roles.require` on the
+    merchant's audit log)."""
+    roles.require(merchant.audit, actor, permission, subject)
 
 
 def instrument(merchant: Merchant, instrument_id: str) -> Any:

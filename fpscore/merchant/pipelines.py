@@ -166,7 +166,7 @@ def verify_signed(
     pem = merchant.certificates.get(certificate_url)
     if pem is None:
         try:
-            response = merchant.client.session.get(certificate_url, timeout=merchant.client.timeout)
+            response = merchant.client.session.get(certificate_url, timeout=merchant.client.timeout_s)
             response.raise_for_status()
             pem = merchant.certificates[certificate_url] = response.content
         except requests.RequestException:

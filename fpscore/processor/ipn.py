@@ -135,7 +135,7 @@ class IpnDispatcher:
         base_url: str,
         *,
         backoff: Backoff = Backoff(),
-        timeout: float = 10.0,
+        timeout_s: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         session: requests.Session | None = None,
     ):
@@ -143,7 +143,7 @@ class IpnDispatcher:
         self.keys = keys
         self.base_url = base_url.rstrip("/")
         self.backoff = backoff
-        self.timeout = timeout
+        self.timeout_s = timeout_s
         self.clock = clock
         self.session = session or requests.Session()
 
@@ -198,7 +198,7 @@ class IpnDispatcher:
         status: int | None = None
         error: str | None = None
         try:
-            response = self.session.post(url, data=params, timeout=self.timeout, allow_redirects=False)
+            response = self.session.post(url, data=params, timeout=self.timeout_s, allow_redirects=False)
             status = response.status_code
             if status != 200:
                 error = f"HTTP {status}"
