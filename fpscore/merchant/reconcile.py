@@ -31,7 +31,9 @@ from fpscore.merchant.schema import MerchantInstrument
 from fpscore.money import Amount
 
 MAX_PAGES = 10_000
+PAGE_SIZE = 200  # transactions per GetAccountActivity page
 MAX_BALANCE_CHECKS = 2_000
+STOPPED = "stopped at a limit"  # a Difference saying what was not compared
 IN_FLIGHT = ("Requested", "Pending")
 _instruments = MerchantInstrument.__table__
 
@@ -83,16 +85,19 @@ def _recorded(merchant: Merchant, since: datetime) -> list[_Recorded]:
         return [_Recorded(*row) for row in conn.execute(union_all(*selects))]
 
 
-def _activity(merchant: Merchant, actor: Actor, since: datetime) -> dict[str, ActivityItem]:
+def _activity(
+    merchant: Merchant, actor: Actor, since: datetime
+) -> tuple[dict[str, ActivityItem], datetime | None]:
+    """The processor's transactions from `since`, and where reading stopped at MAX_PAGES (None: all)."""
     items: dict[str, ActivityItem] = {}
     start: datetime | None = since
     for _ in range(MAX_PAGES):
         if start is None:
             break
-        page = merchant.client.get_account_activity(start=start, actor=actor.name)
+        page = merchant.client.get_account_activity(start=start, max_batch_size=PAGE_SIZE, actor=actor.name)
         items.update((item.transaction_id, item) for item in page.items)
         start = page.next_start
-    return items
+    return items, start
 
 
 def reconcile(
@@ -108,7 +113,7 @@ def reconcile(
     step("reading the merchant's records")
     recorded = _recorded(merchant, since)
     step("reading the processor's account activity")
-    processor = _activity(merchant, actor, since)
+    processor, unread_from = _activity(merchant, actor, since)
     by_reference = {(item.operation, item.caller_reference): item for item in processor.values()}
     differences: list[Difference] = []
     matched: set[str] = set()
@@ -128,6 +133,9 @@ def reconcile(
         if transaction_id not in matched:
             differences.append(Difference("unknown to the merchant", transaction_id, "no record",
                                           f"{item.operation} {item.amount} {item.status}"))  # fmt: skip
+    if unread_from is not None:
+        differences.append(Difference(STOPPED, "account activity", f"{len(processor)} transactions read",
+                                      f"not read from {unread_from.isoformat()} on (MAX_PAGES)"))  # fmt: skip
     step("comparing balances")
     differences += _balances(merchant, actor, explained, totals=not explained)
     return differences
@@ -216,8 +224,13 @@ def _balances(merchant: Merchant, actor: Actor, explained: set[str], totals: boo
         instruments = conn.execute(
             select(_instruments.c.id, _instruments.c.kind, _instruments.c.balance_cents)
             .order_by(_instruments.c.id)
-            .limit(MAX_BALANCE_CHECKS)
+            .limit(MAX_BALANCE_CHECKS + 1)
         ).all()
+    if len(instruments) > MAX_BALANCE_CHECKS:
+        instruments = instruments[:MAX_BALANCE_CHECKS]
+        compared = f"the first {MAX_BALANCE_CHECKS} compared"
+        differences.append(Difference(STOPPED, "instrument balances", compared,
+                                      f"instruments after {instruments[-1].id} not asked"))  # fmt: skip
     liability = merchant.client.get_total_prepaid_liability(actor=actor.name)
     debt = merchant.client.get_outstanding_debt_balance(actor=actor.name)
     for name, book, live in (

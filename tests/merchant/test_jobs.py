@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from fpscore.cli import main
 from fpscore.merchant import flows, settlement
+from fpscore.merchant import reconcile as reconcile_module
 from fpscore.merchant.connect import connect
 from fpscore.merchant.notifications import apply_notification, ipn_app
 from fpscore.merchant.reconcile import reconcile
@@ -190,3 +191,16 @@ def test_ipn_delivered_by_the_served_processor_to_the_listener(served_settings, 
     finally:
         listener.shutdown()
         merchant.close()
+
+
+def test_reconcile_says_what_it_did_not_compare_when_it_stops_at_its_limits(merchant, monkeypatch):
+    prepaid, postpaid, _song = traffic(merchant)
+    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 1)
+    monkeypatch.setattr(reconcile_module, "MAX_PAGES", 2)  # 2 of the 3 transactions
+    monkeypatch.setattr(reconcile_module, "MAX_BALANCE_CHECKS", 1)  # 1 of the 2 instruments
+    stopped = [d for d in reconcile(merchant, FINANCE) if d.kind == reconcile_module.STOPPED]
+    assert [(d.subject, d.merchant) for d in stopped] == [
+        ("account activity", "2 transactions read"),
+        ("instrument balances", "the first 1 compared"),
+    ]
+    assert f"instruments after {min(prepaid, postpaid)} not asked" == stopped[1].processor
