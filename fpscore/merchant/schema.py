@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
 from fpscore.merchant.roles import ROLES
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, TRANSACTION_ID_LENGTH
 
 
 class Base(DeclarativeBase):
@@ -106,9 +107,11 @@ class TokenReference(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     kind: Mapped[str] = mapped_column(String(8))
-    caller_reference_sender: Mapped[str] = mapped_column(String(128), unique=True)
-    caller_reference_funding: Mapped[str | None] = mapped_column(String(128), unique=True)
-    caller_reference_settlement: Mapped[str | None] = mapped_column(String(128), unique=True)
+    caller_reference_sender: Mapped[str] = mapped_column(String(CALLER_REFERENCE_LENGTH), unique=True)
+    caller_reference_funding: Mapped[str | None] = mapped_column(String(CALLER_REFERENCE_LENGTH), unique=True)
+    caller_reference_settlement: Mapped[str | None] = mapped_column(
+        String(CALLER_REFERENCE_LENGTH), unique=True
+    )
     funding_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
     credit_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
     purchase_limit_cents: Mapped[int | None] = mapped_column(BigInteger)
@@ -172,8 +175,8 @@ class _Movement:
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    caller_reference: Mapped[str] = mapped_column(String(128), unique=True)
-    transaction_id: Mapped[str | None] = mapped_column(String(35), index=True)
+    caller_reference: Mapped[str] = mapped_column(String(CALLER_REFERENCE_LENGTH), unique=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(TRANSACTION_ID_LENGTH), index=True)
     status: Mapped[str] = mapped_column(String(16))  # Requested, Pending, Success, Failure
     error_code: Mapped[str | None] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(64))  # staff username or job name
@@ -248,9 +251,9 @@ class ApiCall(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     action: Mapped[str] = mapped_column(String(48))
-    caller_reference: Mapped[str | None] = mapped_column(String(128), index=True)
+    caller_reference: Mapped[str | None] = mapped_column(String(CALLER_REFERENCE_LENGTH), index=True)
     request_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    transaction_id: Mapped[str | None] = mapped_column(String(35), index=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(TRANSACTION_ID_LENGTH), index=True)
     instrument_id: Mapped[str | None] = mapped_column(String(64), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     http_status: Mapped[int | None] = mapped_column(Integer)

@@ -42,6 +42,7 @@ from fpscore.processor.parties import CallerAccount
 from fpscore.processor.schema import ApiRequest
 from fpscore.signing import check_timestamp, verify_outbound, verify_query
 from fpscore.wire import Fields, action_and_version, decode_params, render_error, render_success
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, TRANSACTION_ID_LENGTH
 
 logger = logging.getLogger(__name__)
 
@@ -321,14 +322,14 @@ class QueryApi:
             return {
                 "request_id": request_id,
                 "action": _clip(params.get("Action"), 64),
-                "caller_reference": _clip(params.get("CallerReference"), 128),
+                "caller_reference": _clip(params.get("CallerReference"), CALLER_REFERENCE_LENGTH),
                 "http_status": status,
                 "error_code": error_code,
                 "latency_ms": round((time.perf_counter() - started) * 1000),
                 "received_at": received_at,
                 "caller_id": exchange.caller_id,
                 "access_key_id": _clip(params.get("AWSAccessKeyId"), 128),
-                "transaction_id": transaction_id or _clip(params.get("TransactionId"), 35),
+                "transaction_id": transaction_id or _clip(params.get("TransactionId"), TRANSACTION_ID_LENGTH),
                 "response_body": body.decode("utf-8"),
             }
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
+from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, DESCRIPTION_LENGTH, TRANSACTION_ID_LENGTH
 
 
 class Base(DeclarativeBase):
@@ -130,7 +131,7 @@ class Token(Base):
     token_type: Mapped[str] = mapped_column(String(16))
     instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
     caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
-    caller_reference: Mapped[str] = mapped_column(String(128))
+    caller_reference: Mapped[str] = mapped_column(String(CALLER_REFERENCE_LENGTH))
     friendly_name: Mapped[str | None] = mapped_column(String(128))
     payment_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="Active")
@@ -150,7 +151,7 @@ class Transaction(Base):
         Index("ix_transactions_caller_created", "caller_id", "created_at", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(35), primary_key=True)
+    id: Mapped[str] = mapped_column(String(TRANSACTION_ID_LENGTH), primary_key=True)
     caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
     operation: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
@@ -160,9 +161,9 @@ class Transaction(Base):
     currency: Mapped[str] = mapped_column(String(3))
     fee_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    caller_reference: Mapped[str] = mapped_column(String(128))
-    caller_description: Mapped[str | None] = mapped_column(String(160))
-    sender_description: Mapped[str | None] = mapped_column(String(160))
+    caller_reference: Mapped[str] = mapped_column(String(CALLER_REFERENCE_LENGTH))
+    caller_description: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
+    sender_description: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     sender_token_id: Mapped[str | None] = mapped_column(ForeignKey("tokens.id"))
     instrument_id: Mapped[str | None] = mapped_column(ForeignKey("instruments.id"), index=True)
     payment_method: Mapped[str] = mapped_column(String(16))
@@ -194,7 +195,7 @@ class CallerReferenceRecord(Base):
 
     caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), primary_key=True)
     action: Mapped[str] = mapped_column(String(32), primary_key=True)
-    caller_reference: Mapped[str] = mapped_column(String(128), primary_key=True)
+    caller_reference: Mapped[str] = mapped_column(String(CALLER_REFERENCE_LENGTH), primary_key=True)
     request_digest: Mapped[str] = mapped_column(String(64))
     # Written before the transaction row, in the same database transaction: checked at commit.
     transaction_id: Mapped[str | None] = mapped_column(
@@ -231,10 +232,10 @@ class ApiRequest(Base):
     action: Mapped[str | None] = mapped_column(String(64))
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
     access_key_id: Mapped[str | None] = mapped_column(String(128))
-    caller_reference: Mapped[str | None] = mapped_column(String(128))
+    caller_reference: Mapped[str | None] = mapped_column(String(CALLER_REFERENCE_LENGTH))
     http_status: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[str | None] = mapped_column(String(64))
-    transaction_id: Mapped[str | None] = mapped_column(String(35))
+    transaction_id: Mapped[str | None] = mapped_column(String(TRANSACTION_ID_LENGTH))
     latency_ms: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
 
