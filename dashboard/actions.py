@@ -198,11 +198,14 @@ def _recover(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result
 
     report = recovery.recover(merchant, actor, progress=progress)
     answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
-    text = f"Recorded {report.total} answers ({answers or 'none'})."
+    text = f"Recorded {components.count(report.total, 'answer')} ({answers or 'none'})."
     if report.unanswered:
-        text += f" {len(report.unanswered)} still got no answer: try again later."
+        text += (
+            f" {components.count(len(report.unanswered), 'request')} still got no answer: try again later."
+        )
     if report.mismatched:
-        text += f" {len(report.mismatched)} differ from what the processor holds: run the checks below."
+        text += (f" {components.count(len(report.mismatched), 'request')} differ from what the processor "
+                 "holds: run the checks below.")  # fmt: skip
     return text, rows
 
 

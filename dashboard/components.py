@@ -37,6 +37,11 @@ def money(amount: Amount | None) -> Decimal | None:
     return None if amount is None else amount.to_decimal()
 
 
+def count(number: int, noun: str) -> str:
+    """`number` with its noun: "1 request", "3 requests"."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
 def usd(amount: Amount | None) -> str:
     """An amount for text: $1,234.56 (negative: -$1.00)."""
     if amount is None:

@@ -53,13 +53,13 @@ def in_flight_section() -> None:
     if not auth.actor().may(Permission.RECOVER):
         st.info("Finance can resend them here; `fpscore recover` does it from the command line.")
         return
-    label = "Resend the request cut off" if waiting == 1 else f"Resend the {waiting} requests cut off"
+    label = "Resend the request cut off" if waiting == 1 else f"Resend the {waiting:,} requests cut off"
     if st.button(label, icon=":material/replay:", key="health_recover"):
         actions.propose(
             actions.Pending(
                 kind="recover",
                 title=label,
-                moves=tuple((c.operation, f"{c.cut_off} requests") for c in counts if c.cut_off),
+                moves=tuple((c.operation, ui.count(c.cut_off, "request")) for c in counts if c.cut_off),
                 params={"waiting": waiting},
                 page="health",
                 warning="Each is sent again exactly as it was asked, under its own CallerReference: what the "

@@ -235,7 +235,7 @@ def test_health_shows_movements_in_flight_and_finance_resends_them(seeded, book)
     assert "#### Resend the request cut off" in shown(at.markdown)  # the dialog, before anything moves
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
-    assert shown(at.success)[0] == "Recorded 1 answers (1 Success)."
+    assert shown(at.success)[0] == "Recorded 1 answer (1 Success)."
     with book.engine.connect() as conn:
         table = Funding.__table__
         statuses = dict(
