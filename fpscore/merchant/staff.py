@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,9 @@ _failures = SignInFailures.__table__
 # at a lower cost is made again at this one when its owner next signs in.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 SCRYPT_MAXMEM = 256 * 1024**2  # what one check may take; a stored hash that asks for more never matches
+# Password checks run at once in one process: each takes 128 MiB, so a burst of sign-ins queues here
+# instead of exhausting the host's memory.
+_CHECKS = threading.BoundedSemaphore(4)
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 LOCAL_CLIENT = "local"  # the client address of an attempt made on this machine
@@ -295,7 +299,11 @@ def sign_in(
     _run(engine, lambda conn: _forget(conn, _failures.c.expires_at <= now))
     row, full = _run(engine, lambda conn: _take_slots(conn, username, counted, limits, now))
     usable = row if full is None and row is not None and row.disabled_at is None else None
-    right = check_password(password, _dummy_hash(SCRYPT_N) if usable is None else usable.password_hash)
+    with _CHECKS:
+        right = check_password(password, _dummy_hash(SCRYPT_N) if usable is None else usable.password_hash)
+        if usable is not None and not right and weaker_than_current(usable.password_hash):
+            # a refusal costs what it costs for an unknown name, or the cheaper check would tell them apart
+            check_password(password, _dummy_hash(SCRYPT_N))
     audit = AuditLog(engine)
     if usable is not None and right:
         _run(engine, lambda conn: _give_back(conn, username, counted))

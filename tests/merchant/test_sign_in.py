@@ -175,6 +175,15 @@ def test_unknown_wrong_locked_and_disabled_answer_alike_at_one_cost(engine):
         assert any(detail.startswith(reason) for detail in details), reason
 
 
+def test_a_wrong_password_on_a_weaker_stored_hash_costs_what_an_unknown_name_costs(engine, monkeypatch):
+    """Accounts keep their old, cheaper hash until their owner signs in; a wrong password on one must not
+    answer faster than an unknown name, or the time would tell which accounts exist."""
+    monkeypatch.setattr(staff, "SCRYPT_N", TEST_N * 4)  # the stored hashes (TEST_N) are now the weaker
+    wrong = _median_seconds(engine, "sam", WRONG, "192.0.2.11")
+    unknown = _median_seconds(engine, "nobody", WRONG, "192.0.2.12")
+    assert unknown / 1.5 < wrong, (wrong, unknown)
+
+
 def test_concurrent_right_and_wrong_passwords_from_one_address_each_get_their_answer(engine, monkeypatch):
     """Sign-ins sharing an address take and give back the same slots at once: none may fail or deadlock,
     and the overall count ends at the wrong passwords (every right one gave its slot back)."""
