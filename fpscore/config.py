@@ -15,6 +15,8 @@ from typing import TypeVar
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 
 T = TypeVar("T")
+MAX_SETTLE_AFTER_DAYS = 3_650
+MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,14 @@ class Settings:
         data_dir = Path(env.get("FPS_DATA_DIR", "data")).resolve()
         fee_text = env.get("FPS_FEE_SCHEDULE")
         share = _parsed(env, "FPS_SETTLE_SHARE", Decimal, "0.8")
-        if not Decimal(0) < share <= Decimal(1):
+        if not (share.is_finite() and Decimal(0) < share <= Decimal(1)):
             raise ValueError("FPS_SETTLE_SHARE is a share of the credit limit in (0, 1], e.g. 0.8")
         days = _parsed(env, "FPS_SETTLE_AFTER_DAYS", int, "30")
+        if not 0 <= days <= MAX_SETTLE_AFTER_DAYS:
+            raise ValueError(f"FPS_SETTLE_AFTER_DAYS is 0 to {MAX_SETTLE_AFTER_DAYS}")
         minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, "480")
-        if days < 0 or minutes < 1:
-            raise ValueError("FPS_SETTLE_AFTER_DAYS is at least 0 and FPS_SESSION_IDLE_MINUTES at least 1")
+        if not 1 <= minutes <= MAX_SESSION_IDLE_MINUTES:
+            raise ValueError(f"FPS_SESSION_IDLE_MINUTES is 1 to {MAX_SESSION_IDLE_MINUTES}")
         return cls(
             data_dir=data_dir,
             processor_database_url=env.get("FPS_PROCESSOR_DATABASE_URL")

@@ -5,7 +5,8 @@ refusal recorded) unless the actor's role allows it.
 Every money movement follows one shape: the row is written first with a fresh CallerReference and status
 Requested (so a crash leaves a record of what was asked), then the call is made (retries reuse the
 reference), then the row takes the TransactionId and status, or the FPS error code. The request is built
-from the row alone (its kind's `request` in `fpscore.merchant.movements`), so a movement that got no
+from the row and its instrument's token ids, which never change (its kind's `request` in
+`fpscore.merchant.movements`), so a movement that got no
 answer at all (the process died, the processor was unreachable) stays Requested until
 `fpscore.merchant.recovery` resends it, unchanged.
 """

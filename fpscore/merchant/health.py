@@ -16,7 +16,6 @@ from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.reconcile import Difference, reconcile
 from fpscore.merchant.roles import Actor, Permission, require
-from fpscore.processor.invariants import check_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,9 @@ def check(merchant: Merchant, actor: Actor, progress: Callable[[str], None] = la
     progress("Fee rollup: adding up the records")
     rollup = fee_days.differences(merchant.engine)
     problems: list[str] = []
-    if merchant.processor_engine is not None:
+    if merchant.processor_engine is not None:  # embedded: the processor's code is loaded already
+        from fpscore.processor.invariants import check_ledger
+
         progress("Ledger: checking every invariant")
         problems = check_ledger(merchant.processor_engine)
     return Health(checked_at, differences, error, rollup, merchant.processor_engine is not None, problems)

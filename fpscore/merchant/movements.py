@@ -1,7 +1,7 @@
 """The movement registry: every kind of money movement the merchant asks the processor for, one
 `MovementKind` each — its table, FPS operation, CallerReference prefix, effect on the merchant's book
-balance, fee and detail columns, how its FPS request is built from its row, and whether reconciliation
-compares its fee.
+balance, fee and detail columns, how its FPS request is built from its row (and its instrument's token
+ids, which never change: a resend is the same request), and whether reconciliation compares its fee.
 
 Everything that treats movements alike reads them from here: the flows (`flows.record_status` moves the
 book balance by `sign`, `flows._send` sends `request`), recovery, reconciliation, notifications, the
@@ -44,7 +44,7 @@ class MovementKind:
     effect: Mapping[str, int]
     fee: str | None  # the column of the fee the merchant pays for it: reconciled, counted as fees paid
     detail: str | None  # the column saying what it was for: the product, or the reason
-    request: Request  # its FPS request, built from its row alone, so that a resend is the same request
+    request: Request  # its FPS request, from its row and its instrument: a resend is the same request
 
     def sign(self, instrument_kind: str) -> int:
         """+1 or -1: how a successful movement of this kind moves an instrument's book balance."""
@@ -108,7 +108,8 @@ WRITE_OFF_DEBT = MovementKind("WriteOff", "WriteOffDebt", WriteOff.__table__, "w
 REFUND = MovementKind("Refund", "Refund", Refund.__table__, "refund", {"Prepaid": 1, "Postpaid": -1}, None,
                       "reason", _refund)  # fmt: skip
 
-KINDS: tuple[MovementKind, ...] = (PAY, FUND_PREPAID, SETTLE_DEBT, WRITE_OFF_DEBT, REFUND)
+# In the order movements of the same moment are listed in an instrument's history.
+KINDS: tuple[MovementKind, ...] = (FUND_PREPAID, PAY, REFUND, SETTLE_DEBT, WRITE_OFF_DEBT)
 BY_OPERATION: dict[str, MovementKind] = {kind.operation: kind for kind in KINDS}
 _BY_TABLE: dict[str, MovementKind] = {kind.table.name: kind for kind in KINDS}
 

@@ -4,8 +4,9 @@ A flow writes its movement row (status Requested) before it calls the processor,
 after. If the process dies in between, or the processor cannot be reached, the row stays Requested: the
 processor may or may not have moved the money. `recover` resends each such movement with its stored
 CallerReference and the same parameters (its kind's `request` in `fpscore.merchant.movements` builds it
-from the row alone), so the processor answers the original TransactionId if it performed it, or performs
-it now, exactly once; the answer is recorded as the flow would have (balances, orders, the fee rollup follow).
+from the row and its instrument's unchanging token ids), so the processor answers the original
+TransactionId if it performed it, or performs it now, exactly once; the answer is recorded as the flow
+would have (balances, orders, the fee rollup follow).
 
 Only movements no flow waits on any more are resent (`flows.cut_off`: the flow gave up on the answer,
 or more time passed than the client's attempts can take), so recovery never races a live flow that is

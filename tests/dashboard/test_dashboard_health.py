@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,23 @@ def test_health_is_refused_without_the_reconcile_permission_and_the_refusal_reco
             )
         ).all()
     assert [tuple(row) for row in refused] == [("ana", "health")]
+
+
+def test_what_the_back_office_imports_from_fpscore_loads_no_processor_module():
+    """Not only the pages' own imports: nothing they import from fpscore pulls the processor in (the
+    embedded processor is loaded by `connect` only when it runs in this process)."""
+    wanted = sorted(
+        {
+            name
+            for folder in ("pages", "dashboard")
+            for path in (ROOT / folder).glob("*.py")
+            for name in imported_modules(path)
+            if name.startswith("fpscore")
+        }
+    )
+    probe = "import importlib, sys\n" + "".join(f"importlib.import_module({name!r})\n" for name in wanted)
+    probe += "print(sorted(m for m in sys.modules if m.startswith('fpscore.processor')))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert wanted and loaded.stdout.strip() == "[]"

@@ -32,8 +32,10 @@ def test_every_setting_has_its_default_and_is_read_from_the_environment():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("FPS_SETTLE_SHARE", "1.5"), ("FPS_SETTLE_SHARE", "lots"), ("FPS_SETTLE_AFTER_DAYS", "-1"),
-     ("FPS_SESSION_IDLE_MINUTES", "0"), ("FPS_SESSION_IDLE_MINUTES", "an hour")],
+    [("FPS_SETTLE_SHARE", "1.5"), ("FPS_SETTLE_SHARE", "lots"), ("FPS_SETTLE_SHARE", "nan"),
+     ("FPS_SETTLE_SHARE", "sNaN"), ("FPS_SETTLE_AFTER_DAYS", "-1"), ("FPS_SETTLE_AFTER_DAYS", "9" * 30),
+     ("FPS_SESSION_IDLE_MINUTES", "0"), ("FPS_SESSION_IDLE_MINUTES", "an hour"),
+     ("FPS_SESSION_IDLE_MINUTES", "9" * 30)],
 )  # fmt: skip
 def test_a_setting_that_is_not_valid_is_refused_by_name(name, value):
     with pytest.raises(ValueError, match=name):

@@ -109,8 +109,8 @@ class InstrumentView:
     refundable: tuple[RefundablePurchase, ...]  # newest first, at most MAX_REFUNDABLE
 
 
-# Movements of the same moment are listed in the order of their kinds' names.
-_KIND_RANK = {name: rank for rank, name in enumerate(sorted(kind.name for kind in movements.KINDS), 1)}
+# Movements of the same moment are listed in the registry's order of kinds.
+_KIND_RANK = {kind.name: rank for rank, kind in enumerate(movements.KINDS, 1)}
 
 
 def _movement_selects(instrument_id: str, instrument_kind: str) -> list[Select[Any]]:
