@@ -15,6 +15,9 @@ from typing import TypeVar
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 
 T = TypeVar("T")
+DEFAULT_SETTLE_SHARE = "0.8"  # settle when the debt reaches this share of the credit limit,
+DEFAULT_SETTLE_AFTER_DAYS = "30"  # or when the oldest unsettled debt is this old
+DEFAULT_SESSION_IDLE_MINUTES = "480"
 MAX_SETTLE_AFTER_DAYS = 3_650
 MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
 
@@ -32,12 +35,12 @@ class Settings:
     caller_name: str
     caller_email: str
     fee_schedule: FeeSchedule
-    settle_share: Decimal = Decimal("0.8")  # settle when the debt reaches this share of the credit limit
-    settle_after: timedelta = timedelta(days=30)  # or when the oldest unsettled debt is this old
-    session_idle: timedelta = timedelta(hours=8)  # a dashboard session ends after this long unused
-    trusted_user_header: str | None = None  # behind a single-sign-on proxy: the header naming the user
-    staff_password: str | None = None  # `fpscore staff add` takes it instead of asking
-    demo_password: str | None = None  # the demo's staff accounts take it instead of demo-<role>-pass
+    settle_share: Decimal  # settle when the debt reaches this share of the credit limit
+    settle_after: timedelta  # or when the oldest unsettled debt is this old
+    session_idle: timedelta  # a dashboard session ends after this long unused
+    trusted_user_header: str | None  # behind a single-sign-on proxy: the header naming the user
+    staff_password: str | None  # `fpscore staff add` takes it instead of asking
+    demo_password: str | None  # the demo's staff accounts take it instead of demo-<role>-pass
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,13 +49,13 @@ class Settings:
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("FPS_DATA_DIR", "data")).resolve()
         fee_text = env.get("FPS_FEE_SCHEDULE")
-        share = _parsed(env, "FPS_SETTLE_SHARE", Decimal, "0.8")
+        share = _parsed(env, "FPS_SETTLE_SHARE", Decimal, DEFAULT_SETTLE_SHARE)
         if not (share.is_finite() and Decimal(0) < share <= Decimal(1)):
             raise ValueError("FPS_SETTLE_SHARE is a share of the credit limit in (0, 1], e.g. 0.8")
-        days = _parsed(env, "FPS_SETTLE_AFTER_DAYS", int, "30")
+        days = _parsed(env, "FPS_SETTLE_AFTER_DAYS", int, DEFAULT_SETTLE_AFTER_DAYS)
         if not 0 <= days <= MAX_SETTLE_AFTER_DAYS:
             raise ValueError(f"FPS_SETTLE_AFTER_DAYS is 0 to {MAX_SETTLE_AFTER_DAYS}")
-        minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, "480")
+        minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, DEFAULT_SESSION_IDLE_MINUTES)
         if not 1 <= minutes <= MAX_SESSION_IDLE_MINUTES:
             raise ValueError(f"FPS_SESSION_IDLE_MINUTES is 1 to {MAX_SESSION_IDLE_MINUTES}")
         return cls(

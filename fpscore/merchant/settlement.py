@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_
 
-from fpscore.config import Settings
+from fpscore.config import DEFAULT_SETTLE_AFTER_DAYS, DEFAULT_SETTLE_SHARE, Settings
 from fpscore.db import read_only
 from fpscore.errors import FpsError
 from fpscore.merchant.connect import Merchant
@@ -27,8 +28,11 @@ MAX_DUE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class SettlementPolicy:
-    share_basis_points: int = 8_000  # debt at or over 80% of the credit limit
-    max_age: timedelta = timedelta(days=30)  # or debt older than 30 days
+    """Settle when the debt is at least `share_basis_points` of the credit limit, or older than `max_age`
+    (the defaults: those of FPS_SETTLE_SHARE and FPS_SETTLE_AFTER_DAYS)."""
+
+    share_basis_points: int = int(Decimal(DEFAULT_SETTLE_SHARE) * 10_000)
+    max_age: timedelta = timedelta(days=int(DEFAULT_SETTLE_AFTER_DAYS))
 
     @classmethod
     def of(cls, settings: Settings) -> SettlementPolicy:
