@@ -197,8 +197,7 @@ def _recover(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result
         bar.progress(min(len(rows) / waiting, 1.0), text=f"{len(rows)} of {waiting} resent")
 
     report = recovery.recover(merchant, actor, progress=progress)
-    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
-    text = f"Recorded {components.count(report.total, 'answer')} ({answers or 'none'})."
+    text = f"Recorded {components.count(report.total, 'answer')} ({report.answers})."
     if report.unanswered:
         text += (
             f" {components.count(len(report.unanswered), 'request')} still got no answer: try again later."

@@ -96,8 +96,7 @@ def _recovery_steps(merchant: Merchant, everything: bool) -> int:
             merchant, _job_actor("recover"), everything=everything,
             progress=lambda _reference, _outcome: bar.update(1),
         )  # fmt: skip
-    answers = ", ".join(f"{count} {status}" for status, count in sorted(report.recorded.items()))
-    print(f"recovered {report.total} movements left in flight ({answers or 'none'}); "
+    print(f"recovered {report.total} movements left in flight ({report.answers}); "
           f"{len(report.unanswered)} still without an answer", file=sys.stderr)  # fmt: skip
     for reference in report.unanswered:
         print(f"still in flight\t{reference}", file=sys.stderr)

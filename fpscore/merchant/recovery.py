@@ -20,11 +20,11 @@ GetTransactionStatus for them instead, for when notifications cannot reach the m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import ColumnElement, Table, func, select, text
 
 from fpscore.db import read_only
 from fpscore.errors import DuplicateRequest, FpsError
@@ -32,10 +32,9 @@ from fpscore.merchant import flows
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.movements import KINDS
 from fpscore.merchant.roles import Actor, Permission
-from fpscore.merchant.schema import IN_FLIGHT_WHERE, MerchantInstrument
+from fpscore.merchant.schema import IN_FLIGHT_WHERE
 
 BATCH = 500
-_instruments = MerchantInstrument.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +55,17 @@ def in_flight(merchant: Merchant) -> list[InFlight]:
     with read_only(merchant.engine) as conn:
         for kind in KINDS:
             table = kind.table
-            by_status = dict(
-                conn.execute(
-                    select(table.c.status, func.count()).where(text(IN_FLIGHT_WHERE)).group_by(table.c.status)
-                ).all()
-            )
+            by_status = {
+                status: (count, stale)
+                for status, count, stale in conn.execute(
+                    select(table.c.status, func.count(), func.count().filter(flows.cut_off(merchant, table)))
+                    .where(text(IN_FLIGHT_WHERE))
+                    .group_by(table.c.status)
+                )
+            }
             if by_status:
-                stale = conn.execute(select(func.count()).where(flows.cut_off(merchant, table))).scalar_one()
-                requested, pending = by_status.get("Requested", 0), by_status.get("Pending", 0)
-                counts.append(InFlight(kind.operation, requested, stale, pending))
+                requested, stale = by_status.get("Requested", (0, 0))
+                counts.append(InFlight(kind.operation, requested, stale, by_status.get("Pending", (0, 0))[0]))
     return counts
 
 
@@ -82,6 +83,11 @@ class Recovered:
     def total(self) -> int:
         return sum(self.recorded.values())
 
+    @property
+    def answers(self) -> str:
+        """The answers recorded, e.g. "2 Failure, 5 Success" ("none")."""
+        return ", ".join(f"{count} {status}" for status, count in sorted(self.recorded.items())) or "none"
+
 
 def recover(
     merchant: Merchant,
@@ -95,27 +101,34 @@ def recover(
     flows.require(merchant, actor, Permission.RECOVER, "movements in flight")
     report = Recovered()
     for table in (kind.table for kind in KINDS):
-        after = 0
         waiting = text(IN_FLIGHT_WHERE) if everything else flows.cut_off(merchant, table)
-        while True:
-            query = select(table).where(waiting, table.c.status == "Requested", table.c.id > after)
-            with read_only(merchant.engine) as conn:
-                rows = conn.execute(query.order_by(table.c.id).limit(BATCH)).all()
-            if not rows:
-                break
-            after = rows[-1].id
-            for row in rows:
-                outcome = _resend(merchant, actor, table, row, report)
-                if progress is not None:
-                    progress(row.caller_reference, outcome)
+        for row in _in_order(merchant, table, waiting, table.c.status == "Requested"):
+            outcome = _resend(merchant, actor, table, row, report)
+            if progress is not None:
+                progress(row.caller_reference, outcome)
     return report
 
 
+def _in_order(merchant: Merchant, table: Table, *conditions: ColumnElement[bool]) -> Iterator[Any]:
+    """The rows of `table` meeting `conditions`, oldest first, read BATCH at a time (each batch in a
+    short read transaction, so that what is done with a row is not held up by the read)."""
+    after = 0
+    while True:
+        with read_only(merchant.engine) as conn:
+            rows = conn.execute(
+                select(table).where(*conditions, table.c.id > after).order_by(table.c.id).limit(BATCH)
+            ).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        yield from rows
+
+
 def _resend(merchant: Merchant, actor: Actor, table: Table, row: Any, report: Recovered) -> str:
-    with read_only(merchant.engine) as conn:
-        found = conn.execute(select(_instruments).where(_instruments.c.id == row.instrument_id)).one()
     try:
-        status = flows.resend(merchant, actor, table, row, found).status
+        status = flows.resend(
+            merchant, actor, table, row, flows.instrument(merchant, row.instrument_id)
+        ).status
     except FpsError as error:
         if isinstance(error, DuplicateRequest):
             report.mismatched.append(row.caller_reference)
@@ -133,23 +146,11 @@ def follow_up_pending(merchant: Merchant, actor: Actor) -> int:
     flows.require(merchant, actor, Permission.RECOVER, "pending movements")
     changed = 0
     for table in (kind.table for kind in KINDS):
-        after = 0
-        while True:
-            with read_only(merchant.engine) as conn:
-                pending = conn.execute(
-                    select(table.c.id, table.c.transaction_id)
-                    .where(text(IN_FLIGHT_WHERE), table.c.status == "Pending", table.c.id > after)
-                    .where(table.c.transaction_id.is_not(None))
-                    .order_by(table.c.id)
-                    .limit(BATCH)
-                ).all()
-            if not pending:
-                break
-            after = pending[-1].id
-            for row_id, transaction_id in pending:
-                status = merchant.client.get_transaction_status(transaction_id, actor=actor.name).status
-                if status != "Pending":
-                    with merchant.engine.begin() as conn:
-                        flows.record_status(conn, table, row_id, status, merchant.clock())
-                    changed += 1
+        pending = (text(IN_FLIGHT_WHERE), table.c.status == "Pending", table.c.transaction_id.is_not(None))
+        for row in _in_order(merchant, table, *pending):
+            status = merchant.client.get_transaction_status(row.transaction_id, actor=actor.name).status
+            if status != "Pending":
+                with merchant.engine.begin() as conn:
+                    flows.record_status(conn, table, row.id, status, merchant.clock())
+                changed += 1
     return changed
