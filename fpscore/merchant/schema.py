@@ -70,6 +70,28 @@ class SignInFailures(Base):
 
 
 class Customer(Base):
+class StaffSession(Base):
+    """A signed-in browser (all its tabs): named by a cookie that carries the session id, kept here only as
+    its SHA-256. It ends at sign-out, after the idle time, or when its account is disabled or its password
+    reset (`end_reason`); fpscore.merchant.sessions reads and ends it."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "end_reason IN ('sign_out', 'idle', 'disabled', 'password_reset')", name="end_reason"
+        ),
+    )
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    credentials_changed_at: Mapped[datetime | None]  # the account's, as when the password was checked
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
