@@ -15,6 +15,7 @@ from fpscore.merchant.roles import ROLE_PERMISSIONS, ROLES
 from fpscore.merchant.staff import StaffAccount
 
 PAGE = "staff"
+ROLE_OF_KEY = "staff_role_of"  # the account and role the Role selector was last set from
 
 
 def records(accounts: list[StaffAccount]) -> list[dict[str, Any]]:
@@ -64,7 +65,11 @@ def manage(accounts: list[StaffAccount]) -> None:
     account = by_name[chosen]
     me = auth.member().username
     cols = st.columns(3, vertical_alignment="bottom")
-    role = cols[0].selectbox("Role", ROLES, index=ROLES.index(account.role), key="staff_role")
+    if st.session_state.get(ROLE_OF_KEY) != (account.username, account.role):
+        # another account chosen, or its role changed: the selector starts from its role
+        st.session_state[ROLE_OF_KEY] = (account.username, account.role)
+        st.session_state["staff_role"] = account.role
+    role = cols[0].selectbox("Role", ROLES, key="staff_role")
     if cols[0].button("Change role", key="staff_change_role", disabled=role == account.role, width="stretch"):
         granted = ", ".join(sorted(p.value.replace("_", " ") for p in ROLE_PERMISSIONS[role]))
         actions.propose(
