@@ -1,8 +1,9 @@
 """The money-moving FPS actions: FundPrepaid, Pay, Refund, SettleDebt, WriteOffDebt.
 
-Each runs in one database transaction under its CallerReference (see `base.ProcessorBase._transact`):
-checks first, then the transaction row and its balanced ledger posting. Every refusal is an FpsError and
-rolls the whole database transaction back, so a refused request moves nothing.
+Each runs under its CallerReference in a savepoint of a group-committed batch (see
+`base.ProcessorBase._transact` and `batch`): checks first, then the transaction row and its balanced
+ledger posting. Every refusal is an FpsError and rolls the action's savepoint back, so a refused request
+moves nothing.
 
 Postings (debit +, credit -; see `ledger.NORMAL_SIDE`):
   FundPrepaid X, fee f:  Dr funding(buyer) X, Cr prepaid(instrument) X; Dr caller f, Cr fees f
@@ -228,6 +229,7 @@ class ActionsMixin(ProcessorBase):
         sender_description: str | None,
         account_kind: str,
         guard: Guard,
+        later: ledger.Later,
     ) -> None:
         """The aggregated charge (FundPrepaid, SettleDebt): the buyer's funding source pays `amount` onto
         the instrument's account, and the caller pays the processor's fee on it."""
@@ -248,7 +250,7 @@ class ActionsMixin(ProcessorBase):
                 debit(row.balance_account_id, "caller", fee.cents),
                 credit(self._fees_account(conn, fee.currency), "fees", fee.cents),
             ]
-        ledger.post(conn, transaction_id, legs, {row.account_id: guard})
+        ledger.post(conn, transaction_id, legs, {row.account_id: guard}, later)
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -276,7 +278,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Funding",))
             if row.instrument_id != prepaid_instrument_id:
                 raise IncompatibleTokens("The funding token does not belong to this prepaid instrument")
@@ -291,7 +293,7 @@ class ActionsMixin(ProcessorBase):
             )
             self._charge_buyer(
                 conn, transaction_id, caller_id, "FundPrepaid", row, amount, caller_reference, now,
-                ipn_url, caller_description, sender_description, "prepaid", guard,
+                ipn_url, caller_description, sender_description, "prepaid", guard, later,
             )  # fmt: skip
             return "Success"
 
@@ -319,7 +321,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("PrepaidSender", "CreditSender"))
             self._usable_instrument(row, now)
             _check_currency(amount, row.currency, "TransactionAmount")
@@ -345,7 +347,7 @@ class ActionsMixin(ProcessorBase):
                 debit(row.account_id, account_kind, amount.cents),
                 credit(row.balance_account_id, "caller", amount.cents),
             ]
-            ledger.post(conn, transaction_id, legs, {row.account_id: guard})
+            ledger.post(conn, transaction_id, legs, {row.account_id: guard}, later)
             return "Success"
 
         return self._transact(caller_id, "Pay", caller_reference, request, execute)
@@ -370,7 +372,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, refund_id: str, now: datetime) -> str:
+        def execute(conn: Connection, refund_id: str, now: datetime, later: ledger.Later) -> str:
             original = conn.execute(
                 select(
                     _transactions.c.id,
@@ -441,7 +443,7 @@ class ActionsMixin(ProcessorBase):
                 debit(original.balance_account_id, "caller", refund_amount.cents),
                 credit(original.account_id, account_kind, refund_amount.cents),
             ]
-            ledger.post(conn, refund_id, legs, guards)
+            ledger.post(conn, refund_id, legs, guards, later)
             return "Success"
 
         return self._transact(caller_id, "Refund", caller_reference, request, execute)
@@ -470,7 +472,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Settlement",))
             if row.instrument_id != credit_instrument_id:
                 raise IncompatibleTokens("The settlement token does not belong to this credit instrument")
@@ -478,7 +480,7 @@ class ActionsMixin(ProcessorBase):
             guard = Guard(SettleAmountGreaterThanDebt, "The settlement amount is greater than the debt")
             self._charge_buyer(
                 conn, transaction_id, caller_id, "SettleDebt", row, amount, caller_reference, now,
-                ipn_url, caller_description, sender_description, "receivable", guard,
+                ipn_url, caller_description, sender_description, "receivable", guard, later,
             )  # fmt: skip
             return "Success"
 
@@ -500,7 +502,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
             row = self._credit_instrument(conn, caller_id, credit_instrument_id)
             _check_currency(amount, row.currency, "AdjustmentAmount")
             self._record(
@@ -514,7 +516,7 @@ class ActionsMixin(ProcessorBase):
                 credit(row.account_id, "receivable", amount.cents),
             ]
             guard = Guard(SettleAmountGreaterThanDebt, "The write-off amount is greater than the debt")
-            ledger.post(conn, transaction_id, legs, {row.account_id: guard})
+            ledger.post(conn, transaction_id, legs, {row.account_id: guard}, later)
             return "Success"
 
         return self._transact(caller_id, "WriteOffDebt", caller_reference, request, execute)

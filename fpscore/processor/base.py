@@ -1,4 +1,4 @@
-"""The processor's shared machinery: its engine, fee schedule and clock, and the one-transaction,
+"""The processor's shared machinery: its engine, fee schedule and clock, its group commit, and the
 CallerReference-guarded frame every money-moving action runs in."""
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import DBAPIError
 
-from fpscore.db import retryable, utcnow
-from fpscore.errors import ConcurrentModification
+from fpscore.db import is_sqlite, utcnow
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 from fpscore.processor import idempotency, ledger
+from fpscore.processor.batch import GroupCommit, Retry
 from fpscore.processor.ids import new_transaction_id
 from fpscore.processor.schema import Transaction
 
-MAX_ATTEMPTS = 5
+POSTGRES_LEADERS = 4  # batches in flight at once on PostgreSQL (see fpscore.processor.batch)
 _transactions = Transaction.__table__
 
 
@@ -60,6 +59,8 @@ class ProcessorBase:
         self.fee_schedule = fee_schedule
         self.clock = clock
         self._fees_account_ids: dict[str, int] = {}
+        # One batcher per processor: SQLite takes one writer at a time anyway; PostgreSQL overlaps several.
+        self.group_commit = GroupCommit(engine, leaders=1 if is_sqlite(engine) else POSTGRES_LEADERS)
 
     def _transact(
         self,
@@ -67,32 +68,32 @@ class ProcessorBase:
         action: str,
         caller_reference: str,
         request: Mapping[str, object],
-        execute: Callable[[Connection, str, datetime], str],
+        execute: Callable[[Connection, str, datetime, ledger.Later], str],
     ) -> TransactionResult:
-        """Run `execute(conn, transaction_id, now)` once per CallerReference, in one database transaction.
+        """Run `execute(conn, transaction_id, now, later)` once per CallerReference, in a batch of the
+        group commit (its unguarded legs go to `later`, see `ledger.post`).
 
         A repeat of the same request answers the original TransactionId and its current status. The hook
-        set by `in_transaction`, if any, runs last in the same transaction.
+        set by `in_transaction`, if any, runs last in the same transaction (and savepoint).
         """
         ref = idempotency.reference(caller_id, action, caller_reference, request)
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                with self.engine.begin() as conn:
-                    transaction_id, now = new_transaction_id(), self.clock()
-                    if idempotency.claim(conn, ref, transaction_id, now):
-                        result = TransactionResult(transaction_id, execute(conn, transaction_id, now))
-                    else:
-                        existing = idempotency.replay(conn, ref)
-                        result = TransactionResult(existing, self._status(conn, existing), replayed=True)
-                    if (hook := _in_transaction.get()) is not None:
-                        hook(conn, result)
-                    return result
-            except idempotency.ReferenceTaken:
-                continue
-            except DBAPIError as exc:
-                if not retryable(exc):
-                    raise
-        raise ConcurrentModification(f"{action} {caller_reference!r} kept meeting concurrent updates; retry")
+        hook = _in_transaction.get()  # read here: the batch may run on another thread
+
+        def attempt(conn: Connection, later: ledger.Later) -> TransactionResult:
+            transaction_id, now = new_transaction_id(), self.clock()
+            if idempotency.claim(conn, ref, transaction_id, now):
+                result = TransactionResult(transaction_id, execute(conn, transaction_id, now, later))
+            else:
+                try:
+                    existing = idempotency.replay(conn, ref)
+                except idempotency.ReferenceTaken:
+                    raise Retry from None
+                result = TransactionResult(existing, self._status(conn, existing), replayed=True)
+            if hook is not None:
+                hook(conn, result)
+            return result
+
+        return self.group_commit.run(attempt)
 
     @staticmethod
     def _status(conn: Connection, transaction_id: str) -> str:

@@ -5,6 +5,12 @@ running balance moves by its legs times the account's normal side, in one UPDATE
 clause carries the guard (a prepaid balance never below zero, a debt never above its limit), so a
 concurrent writer can never push a balance past its bound: the guard is re-checked under the row lock.
 Accounts are updated in ascending id order, so two postings never wait on each other in a cycle.
+
+Accounts of the kinds no guard ever bounds (DEFERRED_KINDS: a caller's earnings, the fee income, the
+buyers' funding sources, bad debt) may move later: `post` given a `Later` keeps their legs there, and
+`apply_later` moves each such account once with the sum of them all and writes their entries, the
+running balance after each posting in the order they were posted. Group commit does this once per batch
+(`fpscore.processor.batch`), so that Pays to one merchant do not queue on the merchant's balance row.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ NORMAL_SIDE = {
     "caller": CREDIT,
     "fees": CREDIT,
 }
+
+# Kinds of account no posting guards: their legs may move after the posting (see `apply_later`).
+DEFERRED_KINDS = frozenset({"funding", "bad_debt", "caller", "fees"})
 
 _accounts = LedgerAccount.__table__
 _entries = LedgerEntry.__table__
@@ -90,8 +99,19 @@ def account_id_by_code(conn: Connection, code: str) -> int | None:
     return conn.execute(select(_accounts.c.id).where(_accounts.c.code == code)).scalar_one_or_none()
 
 
-def post(conn: Connection, transaction_id: str, legs: list[Leg], guards: dict[int, Guard]) -> None:
-    """Record `legs` for `transaction_id` and move the running balances, or raise a guard's error.
+class Later(list[tuple[str, list[Leg]]]):
+    """Postings' legs on DEFERRED_KINDS accounts, by transaction, in posting order, not yet moved."""
+
+
+def post(
+    conn: Connection,
+    transaction_id: str,
+    legs: list[Leg],
+    guards: dict[int, Guard],
+    later: Later | None = None,
+) -> None:
+    """Record `legs` for `transaction_id` and move the running balances, or raise a guard's error; the
+    legs on DEFERRED_KINDS accounts go to `later` instead, when given.
 
     Must run inside the caller's database transaction: on error nothing of it may be committed.
     """
@@ -99,25 +119,53 @@ def post(conn: Connection, transaction_id: str, legs: list[Leg], guards: dict[in
         raise AssertionError(f"unbalanced posting for {transaction_id}: {legs}")
     if any(leg.amount_cents == 0 for leg in legs):
         raise AssertionError(f"zero leg in posting for {transaction_id}")
+    if any(leg.kind in DEFERRED_KINDS for leg in legs if leg.account_id in guards):
+        raise AssertionError(f"a guard on an account that moves later, in {transaction_id}")
+    if later is not None:
+        deferred = [leg for leg in legs if leg.kind in DEFERRED_KINDS]
+        if deferred:
+            later.append((transaction_id, deferred))
+            legs = [leg for leg in legs if leg.kind not in DEFERRED_KINDS]
     deltas: dict[int, int] = defaultdict(int)
     for leg in legs:
         deltas[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
     balances = {}
     for account_id in sorted(deltas):
         balances[account_id] = _move(conn, account_id, deltas[account_id], guards.get(account_id))
-    # Legs of one account in one posting share the balance after the posting.
-    conn.execute(
-        _INSERT_ENTRIES,
-        [
-            {
-                "transaction_id": transaction_id,
-                "account_id": leg.account_id,
-                "amount_cents": leg.amount_cents,
-                "balance_after_cents": balances[leg.account_id],
-            }
-            for leg in legs
-        ],
-    )
+    if legs:
+        conn.execute(_INSERT_ENTRIES, _entry_rows(transaction_id, legs, balances))
+
+
+def apply_later(conn: Connection, later: Later) -> None:
+    """Move each account of `later` once by the sum of its legs (in ascending id order, as `post`), and
+    write the legs' entries with the running balance after each posting."""
+    totals: dict[int, int] = defaultdict(int)
+    for _transaction_id, legs in later:
+        for leg in legs:
+            totals[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
+    balances = {}
+    for account_id in sorted(totals):  # the balance before the first of them
+        balances[account_id] = _move(conn, account_id, totals[account_id], None) - totals[account_id]
+    rows = []
+    for transaction_id, legs in later:
+        for leg in legs:
+            balances[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
+        rows += _entry_rows(transaction_id, legs, balances)
+    if rows:
+        conn.execute(_INSERT_ENTRIES, rows)
+
+
+def _entry_rows(transaction_id: str, legs: list[Leg], balances: dict[int, int]) -> list[dict[str, object]]:
+    """The entries of one posting: legs of one account share the balance after the posting."""
+    return [
+        {
+            "transaction_id": transaction_id,
+            "account_id": leg.account_id,
+            "amount_cents": leg.amount_cents,
+            "balance_after_cents": balances[leg.account_id],
+        }
+        for leg in legs
+    ]
 
 
 def _move(conn: Connection, account_id: int, delta: int, guard: Guard | None) -> int:

@@ -1,0 +1,168 @@
+"""Group commit: the money-moving actions running at once in one process, committed together.
+
+One durable commit costs one fsync (SQLite `synchronous=FULL`) or one WAL flush (PostgreSQL), so a
+processor that commits each action alone can never do more actions per second than the disk does
+flushes. Here each action joins a queue; a leader (one of the waiting threads: no thread of its own to
+start or stop) takes up to `max_batch` of them and runs them in one database transaction, each inside a
+SAVEPOINT of its own: a refused action (an FpsError) rolls back to its savepoint alone and answers its
+own error, the others go on. The unguarded legs of the batch's postings (the callers' and fee accounts,
+see `ledger.post`) move their balances once per batch, after the last action, so that actions paying
+one merchant do not queue on its balance row. Then one COMMIT, and only then is any action of the batch
+answered. A batch whose transaction fails (its COMMIT, or a statement that leaves it unusable) answers
+every action in it with ServiceUnavailable, which FPS clients retry under the same CallerReference: the
+action either committed (the retry replays it) or did not (the retry runs it).
+
+A request waits at most `max_wait_s` for others to join its batch (and only when the previous batch
+held more than one action: a lone payer never waits), plus the batches ahead of it. `leaders` batches
+may run at once: 1 on SQLite, where writers take the database lock in turn anyway; more on PostgreSQL,
+whose concurrent commits flush together and whose statements' round trips then overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from fpscore.db import retryable
+from fpscore.errors import ConcurrentModification, ServiceUnavailable
+from fpscore.processor import ledger
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BATCH = 64
+MAX_WAIT_S = 0.002
+MAX_ATTEMPTS = 5  # an action meeting a deadlock or serialization failure runs again in a later batch
+COMMIT_FAILED_MESSAGE = "The transaction could not be committed; send the request again"
+# One action, run inside its savepoint: the batch's connection, and where its deferred legs go.
+Action = Callable[[Connection, ledger.Later], T]
+
+
+class Retry(Exception):
+    """Raised by an action whose work must start over in a later batch (nothing of it is kept)."""
+
+
+@dataclass(eq=False)
+class _Work(Generic[T]):
+    action: Action[T]
+    wake: threading.Event = field(default_factory=threading.Event)
+    leading: bool = False
+    done: bool = False
+    attempts: int = 0
+    value: T | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Runs actions in shared transactions on `engine` (see the module's docstring)."""
+
+    def __init__(
+        self, engine: Engine, *, leaders: int = 1, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S
+    ):
+        self.engine = engine
+        self.leaders = leaders
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.commits = 0  # batches committed, and the actions in them: the bench's Pays per commit
+        self.committed_actions = 0
+        self._lock = threading.Condition()
+        self._pending: list[_Work[object]] = []
+        self._leading = 0
+        self._last_size = 1
+
+    def run(self, action: Action[T]) -> T:
+        """`action(conn, later)`'s result once its batch has committed, or the error it raised."""
+        work: _Work[T] = _Work(action)
+        with self._lock:
+            self._pending.append(work)  # type: ignore[arg-type]
+            self._lock.notify()
+            if self._leading < self.leaders:
+                self._leading += 1
+                work.leading = True
+        while not work.done:
+            if work.leading:
+                self._lead(work)
+            else:
+                work.wake.wait()
+                work.wake.clear()
+        if work.error is not None:
+            raise work.error
+        return work.value  # type: ignore[return-value]
+
+    def _lead(self, work: _Work[T]) -> None:
+        """Run one batch, then hand the lead to the oldest waiting action (or give it up)."""
+        try:
+            with self._lock:
+                deadline = time.monotonic() + self.max_wait_s
+                wanted = min(self._last_size, self.max_batch)
+                while len(self._pending) < wanted and (left := deadline - time.monotonic()) > 0:
+                    self._lock.wait(left)
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                if batch:
+                    self._last_size = len(batch)
+            if batch:
+                self._commit(batch)
+        finally:
+            with self._lock:
+                work.leading = False
+                self._leading -= 1
+                successor = next((w for w in self._pending if not w.leading), None)
+                if successor is not None and self._leading < self.leaders:
+                    self._leading += 1
+                    successor.leading = True
+                    successor.wake.set()
+
+    def _commit(self, batch: list[_Work[object]]) -> None:
+        kept: list[_Work[object]] = []
+        again: list[_Work[object]] = []
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                later = ledger.Later()
+                for work in batch:
+                    staged = ledger.Later()
+                    try:
+                        with conn.begin_nested():
+                            work.value = work.action(conn, staged)
+                    except Retry:
+                        again.append(work)
+                    except DBAPIError as exc:
+                        if not retryable(exc):
+                            raise  # the transaction may be unusable: the whole batch fails
+                        again.append(work)
+                    except Exception as exc:  # a refusal (FpsError), or a fault of this action alone
+                        work.error = exc
+                        work.done = True
+                    else:
+                        later.extend(staged)
+                        kept.append(work)
+                ledger.apply_later(conn, later)
+        except Exception:
+            # Refusals too: they may have read what the batch wrote before them, which is gone.
+            logger.exception("A batch of %d actions could not be committed", len(batch))
+            for work in batch:
+                work.value, work.error, work.done = None, ServiceUnavailable(COMMIT_FAILED_MESSAGE), True
+            again = []
+        else:
+            with self._lock:
+                self.commits += 1
+                self.committed_actions += len(kept)
+            for work in kept:
+                work.done = True
+        for work in again:
+            work.attempts += 1
+            if work.attempts >= MAX_ATTEMPTS:
+                work.error = ConcurrentModification("The request kept meeting concurrent updates; retry")
+                work.done = True
+        with self._lock:
+            self._pending[:0] = [work for work in again if not work.done]
+        for work in batch:
+            if work.done:
+                work.wake.set()
