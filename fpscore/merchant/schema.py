@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -33,6 +34,13 @@ from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, TRANSACTION_ID_LENGT
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UtcDateTime}
+
+
+def _code_point_ordered(length: int) -> Any:
+    """Text of at most `length` characters ordered by code point on both backends (SQLite's own order;
+    PostgreSQL's under COLLATE "C"), so that the search box's prefixes are ranges of its indexes
+    (fpscore.merchant.queries.search)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Staff(Base):
@@ -69,7 +77,6 @@ class SignInFailures(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)  # forgotten then; each failure moves it on
 
 
-class Customer(Base):
 class StaffSession(Base):
     """A signed-in browser (all its tabs): named by a cookie that carries the session id, kept here only as
     its SHA-256. It ends at sign-out, after the idle time, or when its account is disabled or its password
@@ -92,11 +99,13 @@ class StaffSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(16))
 
 
+class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_name_folded", func.lower(text("name"))),)  # the search by name
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    name: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str] = mapped_column(_code_point_ordered(254), unique=True)
+    name: Mapped[str] = mapped_column(_code_point_ordered(128))
     created_at: Mapped[datetime]
 
 
@@ -155,7 +164,7 @@ class MerchantInstrument(Base):
         Index("ix_instruments_kind_status", "kind", "status", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the processor's instrument id
+    id: Mapped[str] = mapped_column(_code_point_ordered(64), primary_key=True)  # the processor's id
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(8))
     sender_token_id: Mapped[str] = mapped_column(String(64))
@@ -274,7 +283,7 @@ class ApiCall(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     action: Mapped[str] = mapped_column(String(48))
     caller_reference: Mapped[str | None] = mapped_column(String(CALLER_REFERENCE_LENGTH), index=True)
-    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(_code_point_ordered(64), index=True)
     transaction_id: Mapped[str | None] = mapped_column(String(TRANSACTION_ID_LENGTH), index=True)
     instrument_id: Mapped[str | None] = mapped_column(String(64), index=True)
     attempt: Mapped[int] = mapped_column(Integer)

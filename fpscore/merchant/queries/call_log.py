@@ -1,5 +1,7 @@
-"""The Audit page's record of FPS calls: every attempt of every call, filtered and paged newest first, and
-the whole record of one request (its attempts, the movement it carried, the order it paid for)."""
+"""The Audit page's record of FPS calls: every attempt of every call, filtered and paged newest first (the
+money-moving actions unless reads are asked for too), and the whole record of one request (its attempts,
+the movement it carried, the order it paid for, the purchase's timeline), found by its RequestId (with or
+without its `:0`-style suffix, or by a start only it has), CallerReference or TransactionId."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from sqlalchemy import ColumnElement, Engine, or_, select
 
 from fpscore.db import read_only
 from fpscore.merchant import movements
-from fpscore.merchant.movements import PAY
+from fpscore.merchant.movements import PAY, REFUND
+from fpscore.merchant.queries.audit_trail import TimelineStep, timeline
 from fpscore.merchant.queries.paging import MAX_EXPORT_ROWS, Page, bounds, capped_count
+from fpscore.merchant.queries.search import MIN_REQUEST_PREFIX, request_id_matches
 from fpscore.merchant.schema import ApiCall, Customer, Order
 from fpscore.money import Amount
 from fpscore.wire import ACTIONS
 
 MAX_ATTEMPTS_SHOWN = 50
+MONEY_ACTIONS = frozenset(movements.BY_OPERATION)  # the calls that move money; the others read or cancel
 
 _customers = Customer.__table__
 _orders = Order.__table__
@@ -37,6 +42,7 @@ class ApiCallFilter:
     errors_only: bool = False
     since: datetime | None = None
     until: datetime | None = None  # exclusive
+    every_action: bool = False  # balance and status reads and token calls too (an `action` asked is shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,7 @@ class CallRecord:
     attempts: tuple[ApiAttempt, ...]  # oldest first
     movement: MovementSummary | None
     order: OrderSummary | None
+    timeline: tuple[TimelineStep, ...] = ()  # of the purchase the movement is or refunds
 
     @property
     def instrument_id(self) -> str | None:
@@ -152,6 +159,8 @@ def _api_call_conditions(f: ApiCallFilter) -> list[ColumnElement[bool]]:
     ):
         if value.strip():
             conditions.append(column == value.strip()[:128])
+    if not (f.every_action or f.action.strip()):
+        conditions.append(_api_calls.c.action.in_(sorted(MONEY_ACTIONS)))
     if f.errors_only:
         conditions.append(_api_calls.c.error_code.is_not(None))
     if f.since is not None:
@@ -187,19 +196,24 @@ def api_calls_export(engine: Engine, f: ApiCallFilter, limit: int = MAX_EXPORT_R
     return [_call_row(r) for r in rows]
 
 
-def _movement_by_reference(conn: Any, caller_reference: str) -> tuple[MovementSummary | None, int | None]:
-    """The movement carrying `caller_reference` and the order it belongs to."""
+def _movement_by_reference(
+    conn: Any, caller_reference: str
+) -> tuple[MovementSummary | None, int | None, int | None]:
+    """The movement carrying `caller_reference`, the order it belongs to and the purchase it is or
+    refunds."""
     for kind in movements.KINDS:
         table = kind.table
         row = conn.execute(select(table).where(table.c.caller_reference == caller_reference)).one_or_none()
         if row is None:
             continue
-        order_id = None
+        order_id, purchase_id = None, row.id if kind is PAY else None
+        if kind is REFUND:
+            purchase_id = row.purchase_id
         if "order_id" in table.c:
             order_id = row.order_id
-        elif "purchase_id" in table.c:
+        elif purchase_id is not None:
             order_id = conn.execute(
-                select(_purchases.c.order_id).where(_purchases.c.id == row.purchase_id)
+                select(_purchases.c.order_id).where(_purchases.c.id == purchase_id)
             ).scalar_one_or_none()
         summary = MovementSummary(
             kind.name,
@@ -213,8 +227,8 @@ def _movement_by_reference(conn: Any, caller_reference: str) -> tuple[MovementSu
             row.completed_at,
             row._mapping[kind.detail] if kind.detail else None,
         )
-        return summary, order_id
-    return None, None
+        return summary, order_id, purchase_id
+    return None, None, None
 
 
 def call_record(
@@ -228,14 +242,15 @@ def call_record(
     )
     with read_only(engine) as conn:
         if request_id:
+            request_id = _one_request_id(conn, request_id) or ""
+            if not request_id:
+                return None
             seed = conn.execute(
-                select(_api_calls.c.caller_reference, _api_calls.c.transaction_id)
+                select(_api_calls.c.caller_reference)
                 .where(_api_calls.c.request_id == request_id)
                 .order_by(_api_calls.c.id)
                 .limit(1)
-            ).one_or_none()
-            if seed is None:
-                return None
+            ).one()
             caller_reference = seed.caller_reference or ""
             condition = (
                 _api_calls.c.caller_reference == caller_reference
@@ -263,9 +278,10 @@ def call_record(
             .order_by(_api_calls.c.created_at, _api_calls.c.id)
             .limit(MAX_ATTEMPTS_SHOWN)
         ).all()
-        movement, order_id = (
-            _movement_by_reference(conn, caller_reference) if caller_reference else (None, None)
+        movement, order_id, purchase_id = (
+            _movement_by_reference(conn, caller_reference) if caller_reference else (None, None, None)
         )
+        steps = timeline(conn, purchase_id) if purchase_id is not None else ()
         if not rows and movement is None:
             return None
         order = None
@@ -278,7 +294,24 @@ def call_record(
             if o is not None:
                 order = OrderSummary(o.id, o.email, Amount(o.total_cents, o.currency), o.status, o.created_at)
     attempts = tuple(ApiAttempt(_call_row(r), _params(r.request_params), r.response_body) for r in rows)
-    return CallRecord(attempts, movement, order)
+    return CallRecord(attempts, movement, order, steps)
+
+
+def _one_request_id(conn: Any, text: str) -> str | None:
+    """The RequestId `text` names: itself, or the one RequestId it starts once its suffix is taken off;
+    None when none or several match."""
+    if conn.execute(select(_api_calls.c.id).where(_api_calls.c.request_id == text).limit(1)).first():
+        return text
+    if len(text) < MIN_REQUEST_PREFIX:
+        return None
+    found = (
+        conn.execute(
+            select(_api_calls.c.request_id).where(request_id_matches(conn, text)).distinct().limit(2)
+        )
+        .scalars()
+        .all()
+    )
+    return found[0] if len(found) == 1 else None
 
 
 def _params(text: str) -> dict[str, str]:
