@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, text, update
 
 from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
-from fpscore.merchant import fee_days, movements, roles
+from fpscore.merchant import fee_days, movements, reasons, roles
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.movements import FUND_PREPAID, PAY, REFUND, SETTLE_DEBT, WRITE_OFF_DEBT
+from fpscore.merchant.reasons import REFUND_CODES, WRITE_OFF_CODES, ReasonCode
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.merchant.schema import IN_FLIGHT_WHERE, Customer, MerchantInstrument, Order
 from fpscore.money import Amount
@@ -37,7 +38,6 @@ _fundings = FUND_PREPAID.table
 _settlements = SETTLE_DEBT.table
 _write_offs = WRITE_OFF_DEBT.table
 _refunds = REFUND.table
-MAX_REASON = 1000
 MAX_EARLIER = 20  # earlier movements in flight a flow looks at before it refuses to add another
 
 
@@ -47,7 +47,8 @@ class FlowRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a money flow did: its row, the CallerReference and the processor's answer."""
+    """What a money flow did: its row, the CallerReference, the processor's answer, and the amount moved
+    with the fee the merchant paid on it (fundings and settlements)."""
 
     table: str
     row_id: int
@@ -55,6 +56,8 @@ class Outcome:
     transaction_id: str
     status: str
     request_id: str
+    amount: Amount
+    fee: Amount | None
 
 
 def new_reference(kind: str) -> str:
@@ -225,13 +228,36 @@ def _send(
                         .where(_orders.c.id == movement["order_id"], _orders.c.status == "Open")
                         .values(status="Failed")
                     )
-        merchant.audit.record_event(actor.name, table.name, "Failed", reference, str(error))
+        merchant.audit.record_event(
+            actor.name, table.name, "Failed", reference, _event_detail(table, movement, str(error))
+        )
         raise
     with merchant.engine.begin() as conn:
         conn.execute(update(table).where(table.c.id == row_id).values(transaction_id=reply.transaction_id))
         record_status(conn, table, row_id, reply.status, merchant.clock())
-    merchant.audit.record_event(actor.name, table.name, "Done", reference, reply.transaction_id)
-    return Outcome(table.name, row_id, reference, reply.transaction_id, reply.status, reply.request_id)
+    merchant.audit.record_event(
+        actor.name, table.name, "Done", reference,
+        _event_detail(table, movement, f"TransactionId {reply.transaction_id}"),
+    )  # fmt: skip
+    kind, currency = movements.of(table), movement["currency"]
+    return Outcome(
+        table.name, row_id, reference, reply.transaction_id, reply.status, reply.request_id,
+        Amount(movement["amount_cents"], currency),
+        Amount(movement[kind.fee], currency) if kind.fee else None,
+    )  # fmt: skip
+
+
+def _event_detail(table: Table, movement: Mapping[str, Any], outcome: str) -> str:
+    """What the staff event of a movement says: its amount, what it was for (the product, or the reason
+    and the purchase it disputes), then `outcome` (the TransactionId, or the error)."""
+    kind = movements.of(table)
+    parts = [f"{movement['currency']} {Amount(movement['amount_cents'], movement['currency'])}"]
+    if kind.detail:
+        parts.append(str(movement[kind.detail]))
+    disputed = movement.get("disputed_purchase_id") or movement.get("purchase_id")
+    if disputed:
+        parts.append(f"purchase {disputed}")
+    return " · ".join([*parts, outcome])
 
 
 def record_status(conn: Connection, table: Table, row_id: int, status: str, now: datetime) -> None:
@@ -273,7 +299,7 @@ def _reason(reason: str) -> str:
     reason = " ".join(reason.split())
     if not reason:
         raise InvalidParams("a reason is required")
-    return reason[:MAX_REASON]
+    return reason[: reasons.MAX_NOTE]
 
 
 # -- flows ---------------------------------------------------------------------------------------------
@@ -327,11 +353,19 @@ def purchase(
 
 
 def refund_purchase(
-    merchant: Merchant, actor: Actor, purchase_id: int, reason: str, amount: Amount | None = None
+    merchant: Merchant,
+    actor: Actor,
+    purchase_id: int,
+    note: str = "",
+    amount: Amount | None = None,
+    *,
+    code: str = ReasonCode.OTHER,
 ) -> Outcome:
-    """Refund all (amount None: what remains) or part of a purchase: back to the balance, or off the debt."""
+    """Refund all (amount None: what remains) or part of a purchase: back to the balance, or off the debt.
+    Why: a reason code of `reasons.REFUND_CODES` and a note ("other", the default, needs one); the
+    purchase refunded is the one disputed."""
     require(merchant, actor, Permission.REFUND, f"purchase {purchase_id}")
-    reason = _reason(reason)
+    why = reasons.reason(code, note, REFUND_CODES)
     with merchant.engine.connect() as conn:
         bought = conn.execute(select(_purchases).where(_purchases.c.id == purchase_id)).one_or_none()
     if bought is None or bought.status != "Success" or bought.transaction_id is None:
@@ -352,7 +386,8 @@ def refund_purchase(
     return _move(
         merchant, actor, _refunds,
         {"purchase_id": purchase_id, "instrument_id": bought.instrument_id,
-         "amount_cents": refund_amount.cents, "currency": refund_amount.currency, "reason": reason},
+         "amount_cents": refund_amount.cents, "currency": refund_amount.currency, "reason": why.text,
+         "reason_code": why.code.value},
         found,
     )  # fmt: skip
 
@@ -380,21 +415,43 @@ def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount 
     )  # fmt: skip
 
 
-def write_off(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount, reason: str) -> Outcome:
-    """WriteOffDebt: forgive part or all of a debt, with the reason recorded. Cannot be undone."""
+def write_off(
+    merchant: Merchant,
+    actor: Actor,
+    instrument_id: str,
+    amount: Amount,
+    note: str = "",
+    *,
+    code: str = ReasonCode.OTHER,
+    disputed_purchase_id: int | None = None,
+) -> Outcome:
+    """WriteOffDebt: forgive part or all of a debt. Cannot be undone. Why: a reason code and a note
+    ("other", the default, needs one), and optionally the purchase of this instrument it disputes."""
     require(merchant, actor, Permission.WRITE_OFF, instrument_id)
-    reason = _reason(reason)
+    why = reasons.reason(code, note, WRITE_OFF_CODES)
     found = instrument(merchant, instrument_id)
     if found.kind != "Postpaid":
         raise FlowRefused("only postpaid debt can be written off")
+    if disputed_purchase_id is not None:
+        _check_disputed(merchant, found, disputed_purchase_id)
     _clear_the_way(merchant, actor, _write_offs, found)
 
     return _move(
         merchant, actor, _write_offs,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
-         "reason": reason},
+         "reason": why.text, "reason_code": why.code.value, "disputed_purchase_id": disputed_purchase_id},
         found,
     )  # fmt: skip
+
+
+def _check_disputed(merchant: Merchant, found: Any, purchase_id: int) -> None:
+    """Refuse a disputed purchase that is not a completed purchase of this instrument."""
+    with merchant.engine.connect() as conn:
+        bought = conn.execute(
+            select(_purchases.c.instrument_id, _purchases.c.status).where(_purchases.c.id == purchase_id)
+        ).one_or_none()
+    if bought is None or bought.instrument_id != found.id or bought.status != "Success":
+        raise FlowRefused(f"purchase {purchase_id} is not a completed purchase of this instrument")
 
 
 def refresh_balance(merchant: Merchant, actor: Actor, instrument_id: str) -> Amount:

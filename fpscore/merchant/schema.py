@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from fpscore.db import NAMING, BigId, UtcDateTime
+from fpscore.merchant.reasons import CODE_LENGTH, REFUND_CODES, WRITE_OFF_CODES, sql_in
 from fpscore.merchant.roles import ROLES
 from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, TRANSACTION_ID_LENGTH
 
@@ -245,15 +246,26 @@ class WriteOff(_Movement, Base):
     __tablename__ = "write_offs"
 
     instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # in words (reasons.Reason.text), as sent to the processor
+    reason_code: Mapped[str] = mapped_column(
+        String(CODE_LENGTH),
+        CheckConstraint(f"reason_code IN {sql_in(WRITE_OFF_CODES)}", name="reason_code"),
+        server_default="other",  # rows from before reason codes: their reason is the note
+    )
+    disputed_purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchases.id"), index=True)
 
 
 class Refund(_Movement, Base):
     __tablename__ = "refunds"
 
-    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)  # the disputed one
     instrument_id: Mapped[str] = mapped_column(ForeignKey("instruments.id"), index=True)
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # in words (reasons.Reason.text), as sent to the processor
+    reason_code: Mapped[str] = mapped_column(
+        String(CODE_LENGTH),
+        CheckConstraint(f"reason_code IN {sql_in(REFUND_CODES)}", name="reason_code"),
+        server_default="other",  # rows from before reason codes: their reason is the note
+    )
 
 
 class FeeDay(Base):
@@ -296,6 +308,7 @@ class ApiCall(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
 
 
 class AuditEvent(Base):

@@ -39,6 +39,33 @@ class SettlementPolicy:
         """The policy FPS_SETTLE_SHARE and FPS_SETTLE_AFTER_DAYS set."""
         return cls(int(settings.settle_share * 10_000), settings.settle_after)
 
+    def __str__(self) -> str:
+        return (
+            f"debt at {self.share_basis_points / 100:g}% of the credit limit or more, "
+            f"or owed for more than {_days(self.max_age)}"
+        )
+
+    def share_reached(self, debt: Amount, credit_limit: Amount) -> bool:
+        return debt.cents * 10_000 >= credit_limit.cents * self.share_basis_points
+
+    def aged(self, debt_since: datetime | None, now: datetime) -> bool:
+        return debt_since is not None and debt_since <= now - self.max_age
+
+    def why_due(self, debt: Amount, credit_limit: Amount, debt_since: datetime | None, now: datetime) -> str:
+        """Why the policy says to settle a debt at `now`, in words: the share of the credit limit it
+        reached, how long it has been owed, or both ("" when it is not due)."""
+        why = []
+        if self.share_reached(debt, credit_limit):
+            used = f"{debt.cents * 100 // credit_limit.cents}%" if credit_limit.cents else "all"
+            why.append(f"{used} of the credit limit")
+        if self.aged(debt_since, now) and debt_since is not None:
+            why.append(f"owed {_days(now - debt_since)}")
+        return " and ".join(why)
+
+
+def _days(interval: timedelta) -> str:
+    return "1 day" if interval.days == 1 else f"{interval.days} days"
+
 
 @dataclass(frozen=True, slots=True)
 class DueInstrument:
@@ -47,6 +74,7 @@ class DueInstrument:
     debt: Amount
     credit_limit: Amount
     debt_since: datetime | None
+    why: str  # why the policy says to settle it (SettlementPolicy.why_due)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +85,8 @@ class SettleResult:
 
 
 def _due(policy: SettlementPolicy, now: datetime) -> list[Any]:
-    """The conditions for a postpaid instrument the policy says to settle at `now`."""
+    """The conditions for a postpaid instrument the policy says to settle at `now` (in SQL what
+    `share_reached` and `aged` say of one debt)."""
     return [
         _instruments.c.kind == "Postpaid",
         _instruments.c.balance_cents > 0,
@@ -79,7 +108,8 @@ def due_instruments(
 ) -> list[DueInstrument]:
     """The postpaid instruments the policy says to settle now, largest debt first (ties by id), at most
     `limit` (up to MAX_DUE) of them; `after`: the ones that come after that one in this order."""
-    conditions = _due(policy, now or merchant.clock())
+    now = now or merchant.clock()
+    conditions = _due(policy, now)
     if after is not None:
         conditions.append(
             tuple_(-_instruments.c.balance_cents, _instruments.c.id)
@@ -100,16 +130,12 @@ def due_instruments(
             .order_by(_instruments.c.balance_cents.desc(), _instruments.c.id)
             .limit(max(1, min(limit, MAX_DUE)))
         ).all()
-    return [
-        DueInstrument(
-            row.id,
-            row.email,
-            Amount(row.balance_cents, row.currency),
-            Amount(row.credit_limit_cents, row.currency),
-            row.debt_since,
-        )  # fmt: skip
-        for row in rows
-    ]
+    due = []
+    for row in rows:
+        debt, limit = Amount(row.balance_cents, row.currency), Amount(row.credit_limit_cents, row.currency)
+        why = policy.why_due(debt, limit, row.debt_since, now)
+        due.append(DueInstrument(row.id, row.email, debt, limit, row.debt_since, why))
+    return due
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,7 @@ from fpscore.merchant.queries.one_instrument import (
     instrument_detail,
     instrument_history,
     instrument_view,
+    refundable_purchases,
 )
 from fpscore.merchant.queries.paging import MAX_COUNT, MAX_EXPORT_ROWS, MAX_OFFSET, MAX_PAGE_SIZE, Page
 from fpscore.merchant.queries.search import (
@@ -103,6 +104,6 @@ __all__ = [
     "OrderSummary", "Page", "RefundablePurchase", "action_names", "api_calls", "api_calls_export",
     "audit_events", "audit_events_export", "call_record", "instrument_detail", "instrument_history",
     "instrument_view", "instruments", "instruments_export", "movements", "movements_export",
-    "staff_names", "HitKind", "MovementRecord", "SearchHit", "SearchResult",
+    "refundable_purchases", "staff_names", "HitKind", "MovementRecord", "SearchHit", "SearchResult",
     "TimelineStep", "find", "movement_record", "purchase_timeline",
 ]  # fmt: skip

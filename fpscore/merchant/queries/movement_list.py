@@ -47,7 +47,9 @@ class MovementRow:
     customer_email: str
     amount: Amount
     fee: Amount | None  # settlements: the fee charged
-    reason: str | None  # write-offs: why
+    reason: str | None  # write-offs: why, in words
+    reason_code: str | None  # write-offs: fpscore.merchant.reasons.ReasonCode
+    disputed_purchase_id: int | None  # write-offs: the purchase disputed, if one was named
     status: str
     error_code: str | None
     caller_reference: str
@@ -104,6 +106,8 @@ def _movement_row(kind: MovementKind, r: Any) -> MovementRow:
         Amount(r.amount_cents, r.currency),
         optional_amount(r._mapping[kind.fee], r.currency) if kind.fee else None,
         r._mapping[kind.detail] if kind.detail == "reason" else None,
+        r._mapping.get("reason_code"),
+        r._mapping.get("disputed_purchase_id"),
         r.status,
         r.error_code,
         r.caller_reference,

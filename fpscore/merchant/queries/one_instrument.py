@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     Engine,
     Integer,
     Select,
@@ -237,20 +238,30 @@ def instrument_view(
             .order_by(*_newest_first(running))
             .limit(MAX_HISTORY_POINTS)
         ).all()
-        refundable = conn.execute(
-            select(_purchases)
-            .where(
-                _purchases.c.instrument_id == detail.instrument_id,
-                _purchases.c.status == "Success",
-                _purchases.c.transaction_id.is_not(None),
-                _purchases.c.refunded_cents < _purchases.c.amount_cents,
-            )
-            .order_by(_purchases.c.created_at.desc(), _purchases.c.id.desc())
-            .limit(MAX_REFUNDABLE)
-        ).all()
+        refundable = _refundable(conn, detail.instrument_id, MAX_REFUNDABLE)
     history = tuple(_history_entry(r, c) for r in rows)
     series = tuple(BalancePoint(at, Amount(int(cents), c)) for at, cents in reversed(points))
-    purchases = tuple(
+    return InstrumentView(
+        detail,
+        Page(history, min(total, MAX_COUNT), total > MAX_COUNT, page, page_size),
+        series,
+        refundable,
+    )
+
+
+def _refundable(conn: Connection, instrument_id: str, limit: int) -> tuple[RefundablePurchase, ...]:
+    rows = conn.execute(
+        select(_purchases)
+        .where(
+            _purchases.c.instrument_id == instrument_id,
+            _purchases.c.status == "Success",
+            _purchases.c.transaction_id.is_not(None),
+            _purchases.c.refunded_cents < _purchases.c.amount_cents,
+        )
+        .order_by(_purchases.c.created_at.desc(), _purchases.c.id.desc())
+        .limit(max(1, min(limit, MAX_REFUNDABLE)))
+    ).all()
+    return tuple(
         RefundablePurchase(
             p.id,
             p.order_id,
@@ -261,14 +272,17 @@ def instrument_view(
             p.transaction_id,
             p.created_at,
         )
-        for p in refundable
+        for p in rows
     )
-    return InstrumentView(
-        detail,
-        Page(history, min(total, MAX_COUNT), total > MAX_COUNT, page, page_size),
-        series,
-        purchases,
-    )
+
+
+def refundable_purchases(
+    engine: Engine, instrument_id: str, limit: int = MAX_REFUNDABLE
+) -> tuple[RefundablePurchase, ...]:
+    """The instrument's completed purchases with something left to refund, newest first, at most `limit`
+    (at most MAX_REFUNDABLE): what a refund gives back, and what a write-off may name as disputed."""
+    with read_only(engine) as conn:
+        return _refundable(conn, instrument_id, limit)
 
 
 def instrument_history(
