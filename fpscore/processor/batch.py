@@ -75,7 +75,18 @@ class GroupCommit:
         self._lock = threading.Condition()
         self._pending: list[_Work[object]] = []
         self._leading = 0
+        self._running = 0
         self._last_size = 1
+
+    def waiting(self) -> int:
+        """How many actions wait for a batch to take them."""
+        with self._lock:
+            return len(self._pending)
+
+    def committing(self) -> bool:
+        """Whether a batch is running now."""
+        with self._lock:
+            return self._running > 0
 
     def run(self, action: Action[T]) -> T:
         """`action(conn, later)`'s result once its batch has committed, or the error it raised."""
@@ -98,6 +109,7 @@ class GroupCommit:
 
     def _lead(self, work: _Work[T]) -> None:
         """Run one batch, then hand the lead to the oldest waiting action (or give it up)."""
+        batch: list[_Work[object]] = []
         try:
             with self._lock:
                 deadline = time.monotonic() + self.max_wait_s
@@ -108,10 +120,12 @@ class GroupCommit:
                 del self._pending[: self.max_batch]
                 if batch:
                     self._last_size = len(batch)
+                    self._running += 1
             if batch:
                 self._commit(batch)
         finally:
             with self._lock:
+                self._running -= bool(batch)
                 work.leading = False
                 self._leading -= 1
                 successor = next((w for w in self._pending if not w.leading), None)

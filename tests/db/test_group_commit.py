@@ -1,0 +1,182 @@
+"""Group commit: actions running at once share a transaction, each in its own savepoint.
+
+A batch is made deterministic by holding the first action inside its transaction (its `in_transaction`
+hook waits) until the others queue behind it: they then form the next batch together.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from helpers import open_postpaid, open_prepaid, ref, usd
+from sqlalchemy import Connection, func, insert, select
+
+from fpscore.db import is_sqlite
+from fpscore.errors import DuplicateRequest, FpsError, InsufficientBalance, ServiceUnavailable
+from fpscore.processor import Processor
+from fpscore.processor.base import in_transaction
+from fpscore.processor.invariants import check_ledger
+from fpscore.processor.schema import ApiRequest, LedgerEntry, Transaction
+
+TIMEOUT_S = 30.0
+_transactions = Transaction.__table__
+_entries = LedgerEntry.__table__
+
+
+@pytest.fixture
+def holder(
+    processor: Processor, caller_id: int, buyer_id: int
+) -> Callable[[list[Callable[[], Any]]], list[Any]]:
+    """`in_one_batch(actions)`: run a first Pay that holds its batch open until every one of `actions`
+    waits for the group commit (queued one after the other), so that they make the next batch together,
+    in their order; each one's result or the FpsError it raised."""
+    token = open_prepaid(processor, caller_id, buyer_id, fund="1.00").sender_token_id
+    processor.group_commit.leaders = 1  # one batch at a time (PostgreSQL runs several): a known order
+
+    def in_one_batch(actions: list[Callable[[], Any]]) -> list[Any]:
+        results: list[Any] = [None] * len(actions)
+        held: list[Any] = []
+
+        def hold(_conn: Connection, _result: object) -> None:
+            deadline = time.monotonic() + TIMEOUT_S
+            while processor.group_commit.waiting() < len(actions) and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+        def run(index: int) -> None:
+            try:
+                results[index] = actions[index]()
+            except FpsError as exc:
+                results[index] = exc
+
+        first = threading.Thread(
+            target=lambda: held.append(pay(processor, caller_id, token, "0.01", hook=hold)())
+        )
+        first.start()
+        while not processor.group_commit.committing():
+            time.sleep(0.001)
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+        for queued, thread in enumerate(threads, 1):  # one at a time: the batch runs them in this order
+            thread.start()
+            while processor.group_commit.waiting() < queued and thread.is_alive():
+                time.sleep(0.001)
+        for thread in [first, *threads]:
+            thread.join(TIMEOUT_S)
+            assert not thread.is_alive(), "an action never got its answer"
+        assert held[0].status == "Success"
+        return results
+
+    return in_one_batch
+
+
+def pay(processor: Processor, caller_id: int, token_id: str, amount: str, reference: str | None = None,
+        hook: Callable[[Connection, object], None] | None = None) -> Callable[[], Any]:  # fmt: skip
+    """A Pay to run later, with `hook` in its transaction if given."""
+
+    def action() -> Any:
+        with in_transaction(hook or (lambda _conn, _result: None)):
+            return processor.pay(caller_id, sender_token_id=token_id, amount=usd(amount),
+                                 caller_reference=reference or ref("pay"))  # fmt: skip
+
+    return action
+
+
+def count(processor: Processor, table: Any, **where: object) -> int:
+    with processor.engine.connect() as conn:
+        query = select(func.count()).select_from(table)
+        for column, value in where.items():
+            query = query.where(table.c[column] == value)
+        return conn.execute(query).scalar_one()
+
+
+def test_pays_at_once_share_one_commit(processor, caller_id, buyer_id, holder):
+    shop = processor
+    tokens = [open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(6)]
+    commits = shop.group_commit.commits
+    results = holder([pay(shop, caller_id, token, "0.99") for token in tokens])
+    assert [(r.status, r.replayed) for r in results] == [("Success", False)] * 6
+    assert shop.group_commit.commits - commits == 2  # the holder's batch, then the six together
+    assert check_ledger(shop.engine) == []
+
+
+def test_a_refusal_in_a_batch_rolls_back_alone(processor, caller_id, buyer_id, holder):
+    shop = processor
+    rich = open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id
+    poor_setup = open_prepaid(shop, caller_id, buyer_id, fund="1.00")
+    poor = poor_setup.sender_token_id
+    credit = open_postpaid(shop, caller_id, buyer_id, credit_limit="2.00").sender_token_id
+    taken = ref("taken")
+    results = holder([
+        pay(shop, caller_id, rich, "0.99"),
+        pay(shop, caller_id, poor, "0.99"),
+        pay(shop, caller_id, poor, "0.99"),  # below zero after the first: refused, the first stays
+        pay(shop, caller_id, credit, "1.50"),
+        pay(shop, caller_id, credit, "1.50"),  # above the credit limit after the first
+        pay(shop, caller_id, rich, "0.99", taken),
+        pay(shop, caller_id, rich, "1.99", taken),  # the same CallerReference for another request
+        pay(shop, caller_id, rich, "0.99", taken),  # the same request again: the first's TransactionId
+    ])  # fmt: skip
+    kinds = [type(r).__name__ if isinstance(r, FpsError) else r.status for r in results]
+    assert kinds == ["Success", "Success", "InsufficientBalance", "Success", "InsufficientBalance",
+                     "Success", "DuplicateRequest", "Success"]  # fmt: skip
+    assert isinstance(results[2], InsufficientBalance) and isinstance(results[6], DuplicateRequest)
+    assert results[7].replayed and results[7].transaction_id == results[5].transaction_id
+    assert count(shop, _transactions, operation="Pay") == 1 + 4  # the holder's and four new ones
+    assert shop.get_prepaid_balance(
+        caller_id, prepaid_instrument_id=poor_setup.instrument_id
+    ).available == usd("0.01")
+    assert check_ledger(shop.engine) == []
+
+
+def refuse_the_commit(conn: Connection, result: Any) -> None:
+    """A real fault at COMMIT: an entry the database accepts now and refuses when the batch commits
+    (SQLite: a foreign key checked at commit; PostgreSQL: the deferred trigger on unbalanced entries)."""
+    if is_sqlite(conn):
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        transaction_id = "NO-SUCH-TRANSACTION"
+    else:
+        transaction_id = result.transaction_id
+    account_id = conn.execute(select(func.min(_entries.c.account_id))).scalar_one()
+    conn.execute(insert(_entries).values(transaction_id=transaction_id, account_id=account_id,
+                                         amount_cents=1, balance_after_cents=0))  # fmt: skip
+
+
+def lose_the_connection(conn: Connection, _result: Any) -> None:
+    """A real fault mid-batch: PostgreSQL ends the batch's own server process."""
+    conn.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+
+@pytest.mark.parametrize(
+    ("backend", "fault"),
+    [
+        ("sqlite", refuse_the_commit),
+        pytest.param("postgres", refuse_the_commit, marks=pytest.mark.postgres),
+        pytest.param("postgres", lose_the_connection, marks=pytest.mark.postgres),
+    ],
+)
+def test_a_failed_batch_answers_every_action_in_it_retryable(processor, caller_id, buyer_id, holder, fault):
+    shop = processor
+    tokens = [open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(5)]
+    poor = open_prepaid(shop, caller_id, buyer_id, fund="0.50").sender_token_id
+    references = [ref("lost") for _ in range(7)]
+    actions = [
+        pay(shop, caller_id, token, "0.99", reference)
+        for token, reference in zip(tokens, references[:5], strict=True)
+    ]
+    actions.append(pay(shop, caller_id, poor, "0.99", references[5]))  # refused in the batch: retryable
+    actions.append(pay(shop, caller_id, tokens[0], "0.99", references[6], hook=fault))
+    before = count(shop, _transactions)
+    results = holder(actions)
+    assert all(isinstance(r, ServiceUnavailable) and r.retriable for r in results), results
+    assert count(shop, _transactions) == before + 1  # the holder's Pay; nothing of the batch
+    assert count(shop, ApiRequest.__table__) == 0
+    assert check_ledger(shop.engine) == []
+    # Sent again under the same CallerReferences, they run (the poor one is now refused for what it is).
+    again = [actions[i]() for i in (0, 1, 2, 3, 4)]
+    assert [r.status for r in again] == ["Success"] * 5
+    with pytest.raises(InsufficientBalance):
+        actions[5]()
+    assert check_ledger(shop.engine) == []
