@@ -19,7 +19,7 @@ import altair  # noqa: E402, F401  (the chart library loads with the app, not on
 import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
-from dashboard import actions, auth, components, nav  # noqa: E402
+from dashboard import actions, auth, components, nav, search  # noqa: E402
 from dashboard.text import md  # noqa: E402
 
 st.set_page_config(
@@ -74,6 +74,7 @@ def _follow_destination(member_role: str, pages: dict[str, StreamlitPage], curre
 def _sidebar(member_name: str, role: str) -> None:
     with st.sidebar:
         st.markdown(f"**{md(member_name)}**  \n:gray[{md(role)}]")
+        search.search_box()
         if auth.via_header():
             st.caption("Signed in by single sign-on.")
         elif st.button("Sign out", icon=":material/logout:", key="fps_sign_out"):

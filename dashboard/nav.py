@@ -30,6 +30,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("instruments", "Instruments", ":material/credit_card:", "Book", Permission.READ),
     PageSpec("instrument", "Instrument", ":material/account_balance_wallet:", "Book", Permission.READ),
+    PageSpec("record", "Record", ":material/receipt_long:", "Book", Permission.READ),
     PageSpec("settlements", "Settlements", ":material/payments:", "Money", Permission.SETTLE),
     PageSpec("write_offs", "Write-offs", ":material/money_off:", "Money", Permission.WRITE_OFF),
     PageSpec("fees", "Fees saved", ":material/savings:", "Insight", Permission.READ_FEES),

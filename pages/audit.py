@@ -1,17 +1,21 @@
-"""Audit (troubleshooter, admin): every FPS call the merchant made, searchable by RequestId,
-CallerReference, TransactionId, instrument, action, actor and time; a record (`?request_id=…`,
-`?caller_reference=…` or `?transaction_id=…`) shows every attempt with its parameters, response, status
-and actor, the money movement it carried and the order it paid for. And what staff did or were refused."""
+"""Audit (troubleshooter, admin): every FPS call the merchant made — the money-moving ones unless reads are
+asked for too — searchable by RequestId, CallerReference, TransactionId, instrument, action, actor and
+time; a record (`?request_id=…` with or without its `:0` suffix or by the start the tables show,
+`?caller_reference=…` or `?transaction_id=…`) shows every attempt with its parameters (tokens masked),
+its response as indented XML, its ids copyable, the money movement it carried, the order it paid for and
+the purchase's timeline. And what staff did or were refused."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import streamlit as st
+from defusedxml.minidom import parseString
 
 from dashboard import components as ui
-from dashboard import resources
+from dashboard import resources, timeline
 from dashboard.text import md
 from fpscore.merchant import queries
 from fpscore.merchant.queries import ApiCallFilter, ApiCallRow, AuditEventFilter, AuditEventRow, CallRecord
@@ -94,6 +98,29 @@ def event_export(rows: list[AuditEventRow]) -> list[dict[str, Any]]:
     ]
 
 
+TOKEN_ELEMENT = re.compile(r"<(\w*TokenId)>([^<]*)</\1>")
+
+
+def masked_params(params: dict[str, str]) -> dict[str, str]:
+    """The parameters sent, every token id masked (its last four characters only)."""
+    return {name: ui.mask(value) if name.endswith("TokenId") else value for name, value in params.items()}
+
+
+def readable_xml(body: str) -> str:
+    """An answer as indented XML with every token id masked; as it came when it is not XML."""
+    body = TOKEN_ELEMENT.sub(lambda m: f"<{m[1]}>{ui.mask(m[2])}</{m[1]}>", body)
+    try:
+        pretty = parseString(body).toprettyxml(indent="  ")
+    except Exception:  # not XML (a proxy's error page, a cut-off answer): shown as it came
+        return body
+    return "\n".join(line for line in pretty.splitlines()[1:] if line.strip())
+
+
+def copyable(label: str, value: str | None) -> None:
+    st.caption(label)
+    st.code(value or "—", language=None)
+
+
 def open_record(**params: str) -> None:
     st.query_params.from_dict(params)
     st.rerun()
@@ -149,6 +176,7 @@ def show_record(asked: dict[str, str]) -> None:
         )
     if links:
         st.markdown(" · ".join(links))
+    timeline.show(record.timeline, key="audit_timeline")
     if not attempts:
         st.warning("The movement was recorded but no attempt to send it was: it never reached the processor.")
         return
@@ -158,29 +186,33 @@ def show_record(asked: dict[str, str]) -> None:
             f"Attempt {call.attempt} · {ui.when(call.created_at, seconds=True)} · {md(outcome(call))}",
             expanded=attempt is attempts[-1],
         ):
+            ids = st.columns(3)
+            with ids[0]:
+                copyable("RequestId", call.request_id)
+            with ids[1]:
+                copyable("CallerReference", call.caller_reference)
+            with ids[2]:
+                copyable("TransactionId", call.transaction_id)
             st.markdown(
-                f"- **RequestId:** {md(call.request_id or '—')}\n"
-                f"- **CallerReference:** {md(call.caller_reference or '—')}\n"
-                f"- **TransactionId:** {md(call.transaction_id or '—')}\n"
-                f"- **HTTP status:** {call.http_status or 'no answer'} · "
-                f"**FPS status:** {md(call.fps_status or '—')}\n"
-                f"- **Actor:** {md(call.actor)} · **took** {call.latency_ms} ms"
+                f"**HTTP status:** {call.http_status or 'no answer'} · "
+                f"**FPS status:** {md(call.fps_status or '—')} · "
+                f"**Actor:** {md(call.actor)} · **took** {call.latency_ms} ms"
             )
             if call.error_code:
                 st.error(f"**{md(call.error_code)}**: {md(call.error_message or '')}")
-            st.caption("Parameters sent (credentials and signature are never recorded)")
-            st.json(attempt.request_params, expanded=True)
+            st.caption("Parameters sent (credentials and signature are never recorded; tokens masked)")
+            st.json(masked_params(attempt.request_params), expanded=True)
             if attempt.response_body:
                 st.caption("Response")
-                st.code(attempt.response_body, language="xml", wrap_lines=True)
+                st.code(readable_xml(attempt.response_body), language="xml", wrap_lines=True)
     st.download_button(
         "JSON of this record",
         data=json.dumps(
             [
                 {
                     **call_export([a.call])[0],
-                    "request_params": a.request_params,
-                    "response_body": a.response_body,
+                    "request_params": masked_params(a.request_params),
+                    "response_body": readable_xml(a.response_body) if a.response_body else None,
                 }
                 for a in attempts
             ],
@@ -201,7 +233,7 @@ def look_up() -> None:
         typed = cols[0].text_input(
             "Open a record",
             key="audit_lookup_id",
-            placeholder="a RequestId, CallerReference or TransactionId",
+            placeholder="a RequestId (or its start), CallerReference or TransactionId",
         )
         go = cols[1].form_submit_button("Open", type="primary", width="stretch")
     if go and typed.strip():
@@ -226,7 +258,13 @@ def calls_tab() -> None:
         actor = bottom[1].text_input("Actor", key="audit_actor", placeholder="user name or job")
         with bottom[2]:
             since, until = ui.date_range("Between (UTC days)", "audit_days", CALLS_PAGE_KEY)
-        errors_only = bottom[3].toggle("Errors only", key="audit_errors")
+        with bottom[3]:
+            errors_only = st.toggle("Errors only", key="audit_errors")
+            every_action = st.toggle(
+                "Reads too",
+                key="audit_every_action",
+                help="Balance and status reads and token calls as well as the calls that move money",
+            )
     wanted = ApiCallFilter(
         request_id=request_id,
         caller_reference=caller_reference,
@@ -237,6 +275,7 @@ def calls_tab() -> None:
         errors_only=errors_only,
         since=since,
         until=until,
+        every_action=every_action,
     )
     if st.session_state.get("audit_last_filter") != wanted:
         st.session_state["audit_last_filter"] = wanted
@@ -249,7 +288,10 @@ def calls_tab() -> None:
                 "with each retry."
             )
         else:
-            ui.empty("No FPS call matches. Identifiers match exactly; widen the time range or clear a field.")
+            ui.empty(
+                "No FPS call matches. Identifiers match exactly; widen the time range, clear a field or "
+                "turn on Reads too."
+            )
         return
     event = ui.table(
         call_records(page.rows),
