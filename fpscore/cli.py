@@ -218,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the FPS-compatible processor over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--workers", type=int, default=4)
-    serve.add_argument("--threads", type=int, default=1, help="threads per worker that run the app")
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default: 1 on SQLite, one per CPU on PostgreSQL)"
+    )
+    serve.add_argument("--threads", type=int, help="threads per worker that run the app (default: 16)")
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
 

@@ -54,6 +54,10 @@ SIGNATURE_MISMATCH_MESSAGE = (
     "Check your AWS Secret Access Key and signing method."
 )
 _AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "SignatureVersion")
+# A caller's key is looked up once per this many seconds, not once per request: a revoked key is
+# refused at most this long after. Only keys that exist are kept, at most MAX_CACHED_CALLERS of them.
+CALLER_CACHE_S = 5.0
+MAX_CACHED_CALLERS = 10_000
 _FORM = "application/x-www-form-urlencoded"
 _api_requests = ApiRequest.__table__
 
@@ -309,6 +313,7 @@ class QueryApi:
         self.processor = processor
         self.keys = keys
         self.public_host = public_host
+        self._callers: dict[str, tuple[CallerAccount, float]] = {}
 
     def answer(self, environ: WSGIEnvironment) -> tuple[int, bytes]:
         started = time.perf_counter()
@@ -375,7 +380,7 @@ class QueryApi:
         for name in _AUTH_PARAMS:
             if not params.get(name):
                 raise MissingParameter(f"{name} is required")
-        caller = self.processor.caller_for_key(params["AWSAccessKeyId"])
+        caller = self._caller(params["AWSAccessKeyId"])
         if params["SignatureVersion"] != "2":
             raise InvalidParams(
                 f"SignatureVersion {params['SignatureVersion'][:8]!r} is not supported; use 2"
@@ -390,6 +395,18 @@ class QueryApi:
         ):
             raise SignatureDoesNotMatch(SIGNATURE_MISMATCH_MESSAGE)
         check_timestamp(params, self.processor.clock())
+        return caller
+
+    def _caller(self, access_key_id: str) -> CallerAccount:
+        """The caller of a key, from the cache while it is fresh (see CALLER_CACHE_S)."""
+        now = time.monotonic()
+        cached = self._callers.get(access_key_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        caller = self.processor.caller_for_key(access_key_id)
+        if len(self._callers) >= MAX_CACHED_CALLERS:
+            self._callers.clear()
+        self._callers[access_key_id] = (caller, now + CALLER_CACHE_S)
         return caller
 
     def _verify_signature(self, kwargs: dict[str, Any]) -> Answer:

@@ -32,6 +32,7 @@ from wsgiref.types import WSGIApplication
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base import Worker
+from sqlalchemy.engine import make_url
 
 from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
@@ -42,6 +43,18 @@ from fpscore.processor.ipn import IpnDispatcher
 from fpscore.processor.keys import SigningKeys
 
 HEARTBEAT_TIMEOUT_S = 30  # a worker silent this long is killed and replaced; also the graceful stop's bound
+# App threads per worker: requests in flight at once in one process, which its group commit batches.
+DEFAULT_THREADS = 16
+
+
+def default_workers(database_url: str) -> int:
+    """Worker processes when none are asked for. SQLite: one. Its writers take one database lock in
+    turn, so a second process adds no write throughput, and each process has its own group commit
+    (`fpscore.processor.batch`): Pays split over two batchers make two fsyncs where one would do. One
+    process with DEFAULT_THREADS app threads puts every concurrent Pay of the deployment in one batcher.
+    PostgreSQL: one per CPU, as each process runs its Python on one core at a time and PostgreSQL
+    commits the workers' batches in parallel."""
+    return 1 if make_url(database_url).get_backend_name() == "sqlite" else os.cpu_count() or 1
 
 
 class BufferingWorker(Worker):  # type: ignore[misc]
@@ -155,16 +168,16 @@ def host_port(host: str, port: int) -> str:
 def run(
     host: str,
     port: int,
-    workers: int,
+    workers: int | None,
     database_url: str,
     *,
-    threads: int = 1,
+    threads: int | None = None,
     public_host: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> None:
-    """Serve the processor on `host:port` with `workers` processes, each running the app on `threads`
-    threads within `limits`, until stopped (SIGINT/SIGTERM). `public_host`: the host name clients may
-    sign for besides Host."""
+    """Serve the processor on `host:port` with `workers` processes (None: `default_workers`), each
+    running the app on `threads` threads (None: DEFAULT_THREADS) within `limits`, until stopped
+    (SIGINT/SIGTERM). `public_host`: the host name clients may sign for besides Host."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # one JSON line per API request
     settings = Settings.from_env()
     _prepare(database_url, settings, public_host)
@@ -182,8 +195,8 @@ def run(
 
     options: dict[str, object] = {
         "bind": host_port(host, port),
-        "workers": workers,
-        "threads": threads,
+        "workers": workers or default_workers(database_url),
+        "threads": threads or DEFAULT_THREADS,
         "worker_class": BufferingWorker,
         "timeout": HEARTBEAT_TIMEOUT_S,
         "graceful_timeout": HEARTBEAT_TIMEOUT_S,

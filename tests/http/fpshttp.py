@@ -32,7 +32,7 @@ CALLER_KEY, CALLER_SECRET = "AKIDCALLER", "caller-secret"  # the root conftest's
 SERVER_KEY, SERVER_SECRET = "AKIDSERVER", "server-secret-0123"  # registered by `fpscore_serve`
 _RUN = (
     "import json, sys; from fpscore.processor.front import Limits; from fpscore.processor.server import run; "
-    "run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2], limits=Limits(**json.loads(sys.argv[3])))"
+    "run('127.0.0.1', int(sys.argv[1]), 2, sys.argv[2], threads=1, limits=Limits(**json.loads(sys.argv[3])))"
 )
 BOTH_BACKENDS = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -172,7 +172,8 @@ def _database_url(engine: Engine) -> str:
 def fpscore_serve(
     engine: Engine, tmp_path: Path, **limits: float
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`server.run` with two workers on `engine`'s database in a subprocess, within `limits` (those of
+    """`server.run` with two workers of one app thread each (the tests of the front's limits count on it)
+    on `engine`'s database in a subprocess, within `limits` (those of
     `front.Limits` changed), logging to `tmp_path/server.log`, with SERVER_KEY registered: (base URL,
     process); stopped with SIGTERM."""
     port = free_port()
