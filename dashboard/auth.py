@@ -1,56 +1,49 @@
-"""Who is using the dashboard.
+"""Who is using the dashboard: the staff member of each run, read again from the database every time, so
+that disabling an account or changing its role takes effect at the next page view.
 
-Two modes:
-- Sign-in form (default): staff accounts and `staff.sign_in` (scrypt, throttled per account, client
-  address and overall; every attempt recorded). The identity lives in this browser session's state; a
-  session ends after IDLE_TIMEOUT without a page view, or on sign-out.
+Three ways in (fpscore.config `Settings.sign_in`):
+- Password (default): the sign-in page (dashboard.sign_in) starts a server-side session and sets its signed
+  cookie; every run resumes the session the cookie names (fpscore.merchant.sessions), so reloads and new
+  tabs of the same browser stay signed in. It ends for every tab at sign-out, after FPS_SESSION_IDLE_MINUTES
+  without a page view, or when the account is disabled or its password reset; each tab then says why and
+  links to the sign-in page with the page it was on as `next`.
 - Trusted header (FPS_TRUSTED_USER_HEADER=X-Forwarded-User, say): an SSO proxy in front of the dashboard
-  signs people in and sends their user name in that header; the name must be an active staff account.
-  Only for deployments where the proxy is the one way in and strips the header from clients.
-
-Either way the account is read again on every run, so disabling it or changing its role takes effect at
-the next page view, and a password reset ends the sessions signed in before it. A link opened while
-signed out (`/audit?request_id=…`) is remembered with its query parameters before the form shows, and
-followed after sign-in.
+  signs people in and sends their user name in that header. Only for deployments where the proxy is the
+  one way in and strips the header from clients.
+- OIDC (FPS_OIDC_EMAIL_DOMAIN=tuneshop.example, say, and Streamlit's [auth] secrets): `st.login` with the
+  identity provider; someone whose verified email is <user name>@that domain is the staff account of that
+  user name. The provider's sign-in lasts as Streamlit's identity cookie does; sign-out is `st.logout`.
+Either of the last two: the name must be an active staff account, and the sign-in is recorded once per
+Streamlit session.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from html import escape
 
 import streamlit as st
 
-from dashboard import resources
+from dashboard import resources, session_cookie, sign_in
 from dashboard.text import md
 from fpscore.config import Settings
-from fpscore.merchant import staff
+from fpscore.merchant import sessions, staff
 from fpscore.merchant.roles import Actor
-from fpscore.merchant.staff import SignInRefused, StaffMember
+from fpscore.merchant.staff import StaffMember
 
-SESSION_KEY = "fps_session"
-DESTINATION_KEY = "fps_destination"
+IDENTITY_KEY = "fps_identity"  # header or OIDC: the user name whose sign-in this session recorded
+MEMBER_KEY = "fps_member"
 NOTICE_KEY = "fps_auth_notice"
-MAX_REMEMBERED_PARAMS = 10
+SIGN_IN_LINK_STYLE = (
+    "display:inline-block;padding:.45rem 1.4rem;border-radius:4px;background:#1d5c96;color:#fff;"
+    "text-decoration:none;font-weight:600"
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a signed-out visitor was going: a page and its query parameters."""
-
-    url_path: str
-    params: dict[str, str]
-
-
-def idle_timeout() -> timedelta:
-    return Settings.from_env().session_idle
-
-
-def trusted_header() -> str | None:
-    return Settings.from_env().trusted_user_header
+def request_cookies() -> Mapping[str, str]:
+    """The cookies of the request that opened this session (one place, so AppTest can stand in for them)."""
+    return st.context.cookies
 
 
 def request_headers() -> Mapping[str, str]:
@@ -58,60 +51,64 @@ def request_headers() -> Mapping[str, str]:
     return st.context.headers
 
 
-def client_address() -> str:
-    """The address this session connects from: the socket's peer, or the X-Forwarded-For address of a
-    proxy on this machine that the server trusts (uvicorn's forwarded_allow_ips); staff.LOCAL_CLIENT for a
-    browser on this machine (and where there is no connection, as under AppTest). Sign-in counts an IPv6
-    address by its /64."""
-    address = st.context.ip_address
-    return address if isinstance(address, str) and address else staff.LOCAL_CLIENT
-
-
 def _notice(text: str) -> None:
     st.session_state[NOTICE_KEY] = text
 
 
-def _start(member: StaffMember, via: str) -> None:
-    st.session_state[SESSION_KEY] = {
-        "username": member.username,
-        "via": via,
-        "signed_in_at": time.time(),
-        "last_seen": time.time(),
-        "credentials_changed_at": member.credentials_changed_at,  # as when the password was checked
-    }
+def _duration(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes / 60:g} hours" if minutes >= 60 else f"{minutes:g} minutes"
 
 
-def sign_out(reason: str | None = None) -> None:
-    session = st.session_state.pop(SESSION_KEY, None)
-    if session is not None:
-        resources.merchant().audit.record_event(session["username"], "sign_out", "Done", None, reason)
-    st.session_state.pop("fps_member", None)
-    if reason:
-        _notice(reason)
+def _ended(reason: str | None, idle: timedelta) -> str:
+    return {
+        "sign_out": "You signed out.",
+        "idle": f"Your session ended after {_duration(idle)} without activity. Please sign in again.",
+        "disabled": "Your account is disabled. Ask an admin.",
+        "password_reset": "Your password was reset by an admin. Please sign in with the new one.",
+    }.get(reason or "", "Your session has ended. Please sign in again.")
 
 
 def current() -> StaffMember | None:
-    """The signed-in staff member as the database has them now, or None (then the caller shows the form)."""
-    header = trusted_header()
-    if header:
-        return _from_header(header)
-    session = st.session_state.get(SESSION_KEY)
-    if session is None:
+    """The signed-in staff member as the database has them now, or None (then the caller shows the way
+    in)."""
+    settings = Settings.from_env()
+    st.session_state.pop(MEMBER_KEY, None)
+    if settings.sign_in == "header":
+        found = _from_header(settings.trusted_user_header or "")
+    elif settings.sign_in == "oidc":
+        found = _from_identity_provider(settings.oidc_email_domain or "")
+    else:
+        found = _from_cookie(settings.session_idle)
+    if found is not None:
+        st.session_state[MEMBER_KEY] = found
+    return found
+
+
+def _session_id() -> str | None:
+    return session_cookie.opened(request_cookies().get(session_cookie.COOKIE))
+
+
+def _from_cookie(idle: timedelta) -> StaffMember | None:
+    session_id = _session_id()
+    if session_id is None:
         return None
-    now = time.time()
-    if now - session["last_seen"] > idle_timeout().total_seconds():
-        sign_out("Your session ended after a long time without activity. Please sign in again.")
+    found = sessions.resume(resources.merchant().engine, session_id, idle)
+    if isinstance(found, sessions.Ended):
+        _notice(_ended(found.reason, idle))
         return None
-    member = staff.active_staff(resources.merchant().engine, session["username"])
-    if member is None:
-        sign_out("Your account is disabled. Ask an admin.")
+    return found
+
+
+def _from_identity(username: str, via: str) -> StaffMember | None:
+    found = staff.active_staff(resources.merchant().engine, username)
+    if found is None:
+        _notice(f"{md(username)} is not an active staff account here. Ask an admin.")
         return None
-    if member.credentials_changed_at != session.get("credentials_changed_at"):
-        sign_out("Your password was reset by an admin. Please sign in with the new one.")
-        return None
-    session["last_seen"] = now
-    st.session_state["fps_member"] = member
-    return member
+    if st.session_state.get(IDENTITY_KEY) != found.username:
+        st.session_state[IDENTITY_KEY] = found.username
+        resources.merchant().audit.record_event(found.username, "sign_in", "Done", None, via)
+    return found
 
 
 def _from_header(header: str) -> StaffMember | None:
@@ -119,24 +116,43 @@ def _from_header(header: str) -> StaffMember | None:
     if not username:
         _notice(f"Sign-in is by single sign-on, and the request carried no {header} header.")
         return None
-    member = staff.active_staff(resources.merchant().engine, username)
-    if member is None:
-        _notice(f"{md(username)} is not an active staff account here. Ask an admin.")
+    return _from_identity(username, f"trusted header {header}")
+
+
+def _from_identity_provider(domain: str) -> StaffMember | None:
+    if not st.user.is_logged_in:
         return None
-    session = st.session_state.get(SESSION_KEY)
-    if session is None or session["username"] != member.username:
-        _start(member, "header")
-        resources.merchant().audit.record_event(
-            member.username, "sign_in", "Done", None, f"trusted header {header}"
-        )
-    st.session_state[SESSION_KEY]["last_seen"] = time.time()
-    st.session_state["fps_member"] = member
-    return member
+    email = str(st.user.get("email") or "").strip().lower()
+    username, _, email_domain = email.rpartition("@")
+    if not username or email_domain != domain or st.user.get("email_verified") is False:
+        _notice(f"{md(email or 'This account')} is not a verified address at {md(domain)}. Ask an admin.")
+        return None
+    return _from_identity(username[:64], "identity provider")
+
+
+def signs_out_here() -> bool:
+    """Whether the dashboard can sign this user out (not behind a single-sign-on proxy)."""
+    return Settings.from_env().sign_in != "header"
+
+
+def sign_out() -> None:
+    """End this browser's session, in every tab (password), or the identity provider's sign-in (OIDC)."""
+    settings = Settings.from_env()
+    signed_in = st.session_state.pop(MEMBER_KEY, None)
+    if settings.sign_in == "password":
+        session_id = _session_id()
+        if session_id is not None:
+            sessions.end(resources.merchant().engine, session_id)
+    elif settings.sign_in == "oidc":
+        if signed_in is not None:
+            resources.merchant().audit.record_event(signed_in.username, "sign_out", "Done", None, None)
+        st.session_state.pop(IDENTITY_KEY, None)
+        st.logout()
 
 
 def member() -> StaffMember:
     """The staff member of this run (after `current` let them in)."""
-    found = st.session_state.get("fps_member")
+    found = st.session_state.get(MEMBER_KEY)
     if found is None:
         st.error("Not signed in.")
         st.stop()
@@ -147,35 +163,17 @@ def actor() -> Actor:
     return member().actor
 
 
-def via_header() -> bool:
-    session = st.session_state.get(SESSION_KEY)
-    return bool(session and session.get("via") == "header")
+# -- the way in -------------------------------------------------------------------------------------------
 
 
-# -- deep links across sign-in ----------------------------------------------------------------------
-
-
-def remember_destination(url_path: str, params: Mapping[str, Any]) -> None:
-    """Remember where a signed-out visitor was going (kept until they sign in)."""
-    kept = {str(k)[:64]: str(v)[:256] for k, v in list(params.items())[:MAX_REMEMBERED_PARAMS]}
-    if url_path or kept:
-        st.session_state[DESTINATION_KEY] = Destination(url_path, kept)
-
-
-def take_destination() -> Destination | None:
-    return st.session_state.pop(DESTINATION_KEY, None)
-
-
-# -- the form -------------------------------------------------------------------------------------------
-
-
-def sign_in_form() -> None:
-    header = trusted_header()
+def sign_in_prompt(page: str, params: Mapping[str, str]) -> None:
+    """What a visitor who is not signed in sees on `page` (with `params`): why, and the way in."""
+    mode = Settings.from_env().sign_in
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title("FPS Back Office")
         notice = st.session_state.pop(NOTICE_KEY, None)
-        if header:
+        if mode == "header":
             st.error(notice or "Sign-in is by single sign-on.")
             st.caption(
                 "This dashboard takes your identity from the company sign-on; there is no password here."
@@ -183,34 +181,12 @@ def sign_in_form() -> None:
             return
         if notice:
             st.info(notice)
-        destination = st.session_state.get(DESTINATION_KEY)
-        if destination is not None and destination.url_path:
-            st.caption(f"Sign in to continue to **{md(destination.url_path.replace('_', ' '))}**.")
-        with st.form("sign_in", border=True):
-            username = st.text_input("User name", key="sign_in_username", autocomplete="username")
-            password = st.text_input(
-                "Password", key="sign_in_password", type="password", autocomplete="current-password"
-            )
-            submitted = st.form_submit_button("Sign in", type="primary", width="stretch")
-        if submitted:
-            _attempt(username, password)
-        st.caption(f"Sessions end after {_hours(idle_timeout())} without activity.")
-
-
-def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours:g} hours" if hours >= 1 else f"{delta.total_seconds() / 60:g} minutes"
-
-
-def _attempt(username: str, password: str) -> None:
-    """One sign-in attempt (`staff.sign_in` throttles it and records it in the audit trail)."""
-    if not username.strip() or not password:
-        st.error("Enter your user name and password.")
-        return
-    try:
-        member = staff.sign_in(resources.merchant().engine, username, password, client_address())
-    except SignInRefused as refused:
-        st.error(str(refused))
-        return
-    _start(member, "password")
-    st.rerun()
+        if mode == "oidc":
+            if st.user.is_logged_in:  # signed in with the provider, but not as staff here
+                if st.button("Sign out of single sign-on", key="fps_sign_in"):
+                    st.logout()
+            elif st.button("Sign in with single sign-on", type="primary", key="fps_sign_in"):
+                st.login()
+            return
+        url = sign_in.sign_in_url(page, dict(params))
+        st.html(f'<a href="{escape(url)}" target="_self" style="{SIGN_IN_LINK_STYLE}">Sign in</a>')

@@ -7,16 +7,26 @@ frame-ancestors) and content sniffing, and asks for HTTPS from then on (HSTS) wh
 HTTPS: directly, or through a proxy on this machine that says so in X-Forwarded-Proto (uvicorn applies it
 to the request's scheme for the addresses in its forwarded_allow_ips, 127.0.0.1 by default; from the same
 proxies it takes the client address of X-Forwarded-For, which sign-in throttling counts by).
+
+The sign-in page (`/signin`) is a route of its own, and a page asked for without a session cookie is sent
+there first (dashboard.sign_in).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import streamlit as st
-from starlette.datastructures import MutableHeaders
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/serve.py` puts dashboard/ on the path, not the root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+from starlette.datastructures import MutableHeaders  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.types import ASGIApp, Message, Receive, Scope, Send  # noqa: E402
+
+from dashboard import sign_in  # noqa: E402
 
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -48,4 +58,8 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-app = st.App(Path(__file__).with_name("app.py"), middleware=[Middleware(SecurityHeaders)])
+app = st.App(
+    Path(__file__).with_name("app.py"),
+    routes=sign_in.ROUTES,
+    middleware=[Middleware(SecurityHeaders), Middleware(sign_in.SignInFirst)],
+)

@@ -39,8 +39,15 @@ class Settings:
     settle_after: timedelta  # or when the oldest unsettled debt is this old
     session_idle: timedelta  # a dashboard session ends after this long unused
     trusted_user_header: str | None  # behind a single-sign-on proxy: the header naming the user
+    oidc_email_domain: str | None  # sign-in by OIDC (st.login): staff sign in as <user name>@this domain
     staff_password: str | None  # `fpscore staff add` takes it instead of asking
     demo_password: str | None  # the demo's staff accounts take it instead of demo-<role>-pass
+
+    @property
+    def sign_in(self) -> str:
+        """How staff sign in to the dashboard: "header" (a single-sign-on proxy names them), "oidc" (an
+        identity provider, through st.login) or "password" (the sign-in page)."""
+        return "header" if self.trusted_user_header else "oidc" if self.oidc_email_domain else "password"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +65,12 @@ class Settings:
         minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, DEFAULT_SESSION_IDLE_MINUTES)
         if not 1 <= minutes <= MAX_SESSION_IDLE_MINUTES:
             raise ValueError(f"FPS_SESSION_IDLE_MINUTES is 1 to {MAX_SESSION_IDLE_MINUTES}")
+        header = env.get("FPS_TRUSTED_USER_HEADER") or None
+        oidc_domain = (env.get("FPS_OIDC_EMAIL_DOMAIN") or "").strip().lower() or None
+        if header and oidc_domain:
+            raise ValueError(
+                "FPS_TRUSTED_USER_HEADER and FPS_OIDC_EMAIL_DOMAIN are two ways to sign in: set one"
+            )
         return cls(
             data_dir=data_dir,
             processor_database_url=env.get("FPS_PROCESSOR_DATABASE_URL")
@@ -72,7 +85,8 @@ class Settings:
             settle_share=share,
             settle_after=timedelta(days=days),
             session_idle=timedelta(minutes=minutes),
-            trusted_user_header=env.get("FPS_TRUSTED_USER_HEADER") or None,
+            trusted_user_header=header,
+            oidc_email_domain=oidc_domain,
             staff_password=env.get("FPS_STAFF_PASSWORD") or None,
             demo_password=env.get("FPS_DEMO_PASSWORD") or None,
         )

@@ -18,10 +18,14 @@ refunds with it, so a later refund changes a past period), a funding or settleme
 period with a 25.00 top-up and few songs can therefore show a negative saving that later periods earn back;
 `cumulative_saved_cents` shows the running total.
 
-Windows are whole UTC days. The reports by period and by kind sum the daily rollup (`fee_days`, kept by
-the flows), a few hundred rows a year; the ranking of instruments and the what-if replay read the records
-themselves. All sums are exact integers of cents (PostgreSQL returns NUMERIC for sums of BIGINT; they
-become `int`). Rates are integer basis points rounded half-up. Every query is grouped in the database and
+Windows are whole UTC days, [start, end): `DayRange`, and the presets the Fees saved page offers
+(`RANGE_PRESETS`, `DEFAULT_RANGE`, the range `fpscore demo` reports on too). A period that the range cuts,
+or that holds today (still running), covers only part of its days (`coverage`).
+
+The reports by period and by kind sum the daily rollup (`fee_days`, kept by the flows), a few hundred
+rows a year; the ranking of instruments, the what-if replay and its `recorded` counterpart read the
+records themselves. All sums are exact integers of cents (PostgreSQL returns NUMERIC for sums of BIGINT;
+they become `int`). Rates are integer basis points rounded half-up. Every query is grouped in the database and
 bounded (MAX_PERIODS, MAX_INSTRUMENT_ROWS); `replay` streams its rows in chunks. Results are plain frozen
 dataclasses, ready for a data frame.
 """
@@ -38,7 +42,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fpscore.db import read_only
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
-from fpscore.merchant import fee_days
+from fpscore.merchant import fee_days, movements
 from fpscore.merchant.fee_days import sums
 from fpscore.merchant.schema import Customer, FeeDay, MerchantInstrument, Purchase
 from fpscore.merchant.settlement import SettlementPolicy
@@ -106,11 +110,12 @@ class InstrumentRow:
 
 @dataclass(frozen=True, slots=True)
 class WhatIfResult:
-    """The recorded purchases replayed under one funding and settlement policy."""
+    """The recorded purchases replayed under one funding and settlement policy (`replay`), or what they
+    cost as recorded (`recorded`: no pack size nor policy)."""
 
-    pack_cents: int  # prepaid instruments are funded in packs of this size
-    share_basis_points: int  # postpaid debt is settled at this share of the credit limit...
-    max_age_days: int  # ...or when it is this old
+    pack_cents: int | None  # prepaid instruments are funded in packs of this size
+    share_basis_points: int | None  # postpaid debt is settled at this share of the credit limit...
+    max_age_days: int | None  # ...or when it is this old
     purchases: int
     purchase_cents: int  # money kept: purchases less their refunds
     fees_alone_cents: int
@@ -119,6 +124,75 @@ class WhatIfResult:
     prepaid_charges: int  # packs bought
     settlements: int
     effective_rate_bps: int | None
+
+
+# -- ranges --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """Whole UTC days from `start` up to `end` (exclusive); None: from the first record, or no end."""
+
+    start: date | None
+    end: date | None
+
+    @property
+    def last(self) -> date | None:
+        """The last day the range holds."""
+        return None if self.end is None else self.end - timedelta(days=1)
+
+
+LAST_DAYS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90}
+MONTH_TO_DATE = "Month to date"
+ALL_TIME = "All time"
+RANGE_PRESETS: tuple[str, ...] = (*LAST_DAYS, MONTH_TO_DATE, ALL_TIME)
+DEFAULT_RANGE = "Last 90 days"  # what the Fees saved page shows first, and what `fpscore demo` sums
+
+
+def preset_range(preset: str, today: date) -> DayRange:
+    """The days `preset` covers on `today` (a UTC day), today included: the last N days are today and
+    the N − 1 days before it; month to date starts on the 1st; all time starts at the first record."""
+    end = today + timedelta(days=1)
+    if preset in LAST_DAYS:
+        return DayRange(end - timedelta(days=LAST_DAYS[preset]), end)
+    if preset == MONTH_TO_DATE:
+        return DayRange(today.replace(day=1), end)
+    if preset == ALL_TIME:
+        return DayRange(None, end)
+    raise ValueError(f"no range preset {preset!r}; one of {', '.join(RANGE_PRESETS)}")
+
+
+def period_end(start: date, period: str) -> date:
+    """The day after the day, ISO week or month that begins on `start`."""
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    if period == "month":
+        return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The days [start, end) of a period that a range covers, up to today; `running`: it holds today."""
+
+    start: date
+    end: date
+    running: bool
+    whole: bool  # every day of the period, all of them over
+
+
+def coverage(period_start: date, period: str, days: DayRange, today: date) -> Coverage:
+    """How much of the period beginning on `period_start` a row of `fees_by_period(…, days)` sums: a
+    period cut by the range's first or last day, or one that holds `today`, is partial."""
+    end = period_end(period_start, period)
+    first = max(period_start, days.start) if days.start is not None else period_start
+    last = min(end, days.end) if days.end is not None else end
+    running = period_start <= today < end and first <= today < last
+    if running:
+        last = today + timedelta(days=1)
+    return Coverage(first, last, running, not running and (first, last) == (period_start, end))
 
 
 # -- SQL helpers ---------------------------------------------------------------------------------------
@@ -332,6 +406,30 @@ def fees_by_instrument(
             )
         )  # fmt: skip
     return result
+
+
+def recorded(
+    engine: Engine,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    *,
+    currency: str = "USD",
+) -> WhatIfResult:
+    """What [start, end) cost as recorded, in the columns of a `replay` result to compare with (no pack
+    size nor policy): the fees of `fee_totals`, the top-ups and settlements that paid them."""
+    totals = fee_totals(engine, start, end, currency=currency)
+    first, last = _moment(_day(start)), _moment(_day(end))
+    with read_only(engine) as conn:
+        top_ups, settlements = (
+            int(conn.execute(select(func.count()).where(*fee_days.window(table, first, last, currency)))
+                .scalar_one())
+            for table in (movements.FUND_PREPAID.table, movements.SETTLE_DEBT.table)
+        )  # fmt: skip
+    return WhatIfResult(
+        None, None, None, totals.purchases, totals.purchase_cents - totals.refunded_cents,
+        totals.fees_alone_cents, totals.fees_paid_cents, totals.saved_cents, top_ups, settlements,
+        totals.effective_rate_bps,
+    )  # fmt: skip
 
 
 # -- what-if replay ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def metrics(at) -> dict[str, str]:
 
 
 def test_instruments_lists_the_book_with_totals(seeded):
-    at = as_signed_in("ana")
+    at = as_signed_in("ana", "instruments")
     no_exceptions(at)
     assert metrics(at) == {"Instruments": "4", "Prepaid liability": "$11.51", "Outstanding debt": "$26.96"}
     frame = at.dataframe[0].value
@@ -48,7 +48,7 @@ def test_instruments_lists_the_book_with_totals(seeded):
     ],
 )
 def test_instruments_filters_in_sql(seeded, widget, value, count, debt):
-    at = as_signed_in("ana")
+    at = as_signed_in("ana", "instruments")
     element = at.selectbox(key=widget) if widget == "instruments_kind" else None
     if widget == "instruments_kind":
         element.select(value)
@@ -64,21 +64,21 @@ def test_instruments_filters_in_sql(seeded, widget, value, count, debt):
 
 
 def test_instruments_says_what_to_do_when_nothing_matches(seeded):
-    at = as_signed_in("ana")
+    at = as_signed_in("ana", "instruments")
     at.text_input(key="instruments_search").input("nobody-like-this").run()
     assert shown(at.info) == ["No instrument matches these filters. Widen them, or clear the search."]
     assert not at.dataframe
 
 
 def test_instruments_empty_book(empty_book):
-    at = as_signed_in("ana")
+    at = as_signed_in("ana", "instruments")
     no_exceptions(at)
     assert any("No instruments yet" in text for text in shown(at.info))
     assert metrics(at)["Instruments"] == "0"
 
 
 def test_instruments_bad_amount_is_shown_as_its_fps_error(seeded):
-    at = as_signed_in("ana")
+    at = as_signed_in("ana", "instruments")
     at.text_input(key="instruments_low").input("1.005").run()
     no_exceptions(at)
     assert shown(at.error) == ["**InvalidParams**: Balance from 1.005 has more than 2 decimal places"]

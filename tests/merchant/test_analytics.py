@@ -141,6 +141,53 @@ def test_replay_packs_and_settlement_share(scenario):
     assert seen == [(0, 45), (45, 45)]  # the total from the rollup: the 45 successful purchases
 
 
+def test_recorded_is_the_range_as_it_happened(scenario):
+    # Fundings: Ada's 40.00 (146) and Cy's 10.00 (59); the failed one never counts. Settlements: Bob's
+    # 19.96 (88); the pending one not yet. Money kept 59.56, fees alone 517 (test_fees_by_kind_and_totals).
+    assert analytics.recorded(scenario) == analytics.WhatIfResult(
+        None, None, None, 45, 5956, 517, 293, 224, 2, 1, 492
+    )
+    # March only: Cy's funding and Bob's settlement; Ada's 20 songs of 4 March, Bob's and Cy's purchases.
+    march = analytics.recorded(scenario, date(2024, 3, 1), date(2024, 4, 1))
+    assert (march.prepaid_charges, march.settlements, march.fees_with_policy_cents) == (1, 1, 59 + 88)
+    assert (march.purchases, march.fees_alone_cents) == (25, 317)
+
+
+def test_range_presets_hold_today():
+    today = date(2024, 3, 12)
+    assert {preset: analytics.preset_range(preset, today) for preset in analytics.RANGE_PRESETS} == {
+        "Last 7 days": analytics.DayRange(date(2024, 3, 6), date(2024, 3, 13)),
+        "Last 30 days": analytics.DayRange(date(2024, 2, 12), date(2024, 3, 13)),  # 29 Feb: a leap year
+        "Last 90 days": analytics.DayRange(date(2023, 12, 14), date(2024, 3, 13)),
+        "Month to date": analytics.DayRange(date(2024, 3, 1), date(2024, 3, 13)),
+        "All time": analytics.DayRange(None, date(2024, 3, 13)),
+    }
+    assert analytics.DEFAULT_RANGE in analytics.RANGE_PRESETS
+    assert analytics.preset_range("Month to date", date(2024, 3, 1)).last == date(2024, 3, 1)
+    with pytest.raises(ValueError, match="preset"):
+        analytics.preset_range("Last year", today)
+
+
+def test_coverage_marks_periods_the_range_cuts_or_today_runs():
+    today = date(2024, 3, 13)  # a Wednesday
+    week = analytics.preset_range("Last 7 days", today)  # Thu 7 March to Wed 13 March
+    cut = analytics.coverage(date(2024, 3, 4), "week", week, today)
+    assert cut == analytics.Coverage(date(2024, 3, 7), date(2024, 3, 11), running=False, whole=False)
+    running = analytics.coverage(date(2024, 3, 11), "week", week, today)
+    assert running == analytics.Coverage(date(2024, 3, 11), date(2024, 3, 14), running=True, whole=False)
+    assert analytics.coverage(date(2024, 3, 13), "day", week, today).running  # today: a day still running
+    assert analytics.coverage(date(2024, 3, 12), "day", week, today).whole
+    everything = analytics.preset_range("All time", today)
+    assert analytics.coverage(date(2024, 2, 1), "month", everything, today).whole  # 29 days, all over
+    assert not analytics.coverage(date(2024, 3, 1), "month", everything, today).whole
+    past = analytics.DayRange(date(2024, 1, 15), date(2024, 3, 1))  # ends before today
+    assert analytics.coverage(date(2024, 1, 1), "month", past, today) == analytics.Coverage(
+        date(2024, 1, 15), date(2024, 2, 1), running=False, whole=False
+    )
+    assert analytics.coverage(date(2024, 2, 1), "month", past, today).whole
+    assert analytics.period_end(date(2023, 12, 1), "month") == date(2024, 1, 1)
+
+
 def test_replay_settles_debt_that_grew_old(merchant_engine):
     book = Book(merchant_engine)
     dan = book.instrument("CI-DAN", "dan@buyers.example", "Postpaid", credit_limit_cents=50_000)
