@@ -5,7 +5,7 @@ UI shows."""
 from __future__ import annotations
 
 import pytest
-from dashapp import as_signed_in, new_app, no_exceptions, shown, sign_in_with_form
+from dashapp import as_signed_in, new_app, no_exceptions, page_view, shown, sign_in
 from sqlalchemy import select
 
 from dashboard import actions
@@ -302,7 +302,7 @@ def test_staff_lists_changes_roles_disables_and_resets(seeded, book):
     at.button(key="staff_reset").click().run()
     at.button(key="fps_confirm").click().run()
     password = shown(at.success)[0].split("`")[1]
-    signed = sign_in_with_form(new_app().run(), "ana", password)
+    signed = page_view(sign_in("ana", password))
     assert shown(signed.title) == ["Instruments"]
     for page in ("audit", "health"):  # a troubleshooter's pages now
         signed.switch_page(f"../pages/{page}.py").run()
