@@ -1,13 +1,19 @@
 """Display helpers every page shares: money and times, masked tokens, links, tables with CSV export,
 pagination, empty states, and errors shown as what they are (an FPS code and message, a refusal), never
-a traceback."""
+a traceback.
+
+A table shows its whole page of rows (no scrollbar of its own), "—" for an empty value, statuses as
+coloured badges, times in the viewer's zone (`dashboard.viewer`) named in their header; pages get that
+by building their columns with the helpers below."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +22,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, resources
+from dashboard import auth, resources, viewer
 from dashboard.text import md
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
@@ -52,9 +58,12 @@ def usd(amount: Amount | None) -> str:
 
 
 def when(moment: datetime | None, seconds: bool = False) -> str:
+    """A moment for text, in the viewer's zone and named: "2026-03-01 14:05 UTC"."""
     if moment is None:
         return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(viewer.zone()).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    )
 
 
 def naive_utc(moment: datetime | None) -> datetime | None:
@@ -152,16 +161,70 @@ def empty(text: str) -> None:
 # -- tables -----------------------------------------------------------------------------------------------
 
 
+EMPTY = "—"
+STATUS_COLUMNS = ("Status", "Outcome")  # columns shown as badges unless configured otherwise
+STATUS_COLOURS = {  # a status's first word: its badge's colour
+    "Success": "green",
+    "Active": "green",
+    "OK": "green",
+    "Done": "green",
+    "Requested": "blue",
+    "Reserved": "blue",
+    "Pending": "orange",
+    "Locked": "orange",
+    "Failed": "red",
+    "Failure": "red",
+    "Disabled": "red",
+    "Refused": "red",
+    "Cancelled": "gray",
+    "Abandoned": "gray",
+    "Inactive": "gray",
+}
+
+
 def money_column(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format="dollar", help=help)
 
 
-def time_column(label: str) -> Any:
-    return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss", timezone="UTC")
+def time_column(label: str, *, seconds: bool = False, help: str | None = None) -> Any:
+    """A column of naive UTC times (`naive_utc`), shown in the viewer's zone, which its header names."""
+    zone = viewer.zone_name()
+    return st.column_config.DatetimeColumn(
+        f"{label} ({viewer.zone_label()})",
+        format="YYYY-MM-DD HH:mm:ss" if seconds else "YYYY-MM-DD HH:mm",
+        timezone=zone,
+        help=f"{help} ({zone})" if help else f"Time zone: {zone}",
+    )
 
 
-def link_column(label: str, shown: str = r"=([^&]{1,12})", help: str | None = None) -> Any:
-    return st.column_config.LinkColumn(label, display_text=shown, help=help)
+def link_column(
+    label: str, shown: str = r"=([^&]{1,12})", help: str | None = None, *, pinned: bool = True
+) -> Any:
+    """A column of deep links (`link`), showing the part of the URL `shown` captures; pinned to the left
+    by default, since a link names the row."""
+    return st.column_config.LinkColumn(label, display_text=shown, help=help, pinned=pinned)
+
+
+@dataclass(frozen=True)
+class Badges:
+    """A column of statuses shown as coloured badges; `table` fills in the values the page holds. A value
+    whose first word is not a known status (an error code) gets the colour `otherwise`."""
+
+    label: str
+    otherwise: str = "gray"
+    help: str | None = None
+
+    def config(self, values: pd.Series) -> Any:
+        options = sorted({str(value) for value in values.dropna()})
+        colours = [
+            STATUS_COLOURS.get(re.split(r"[\s(]", option, maxsplit=1)[0], self.otherwise)
+            for option in options
+        ]
+        return st.column_config.MultiselectColumn(self.label, options=options, color=colours, help=self.help)
+
+
+def status_column(label: str, *, otherwise: str = "gray", help: str | None = None) -> Badges:
+    return Badges(label, otherwise, help)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -209,23 +272,33 @@ def table(
     columns: dict[str, Any] | None = None,
     *,
     key: str,
-    height: int | str = "auto",
+    height: int | str = "content",
     select: bool = False,
 ) -> Any:
-    """A data grid of `records` (one page; the grid's own toolbar also downloads it as CSV)."""
-    frame = pd.DataFrame(list(records))
+    """A data grid of `records`, one page of them, shown whole (`height`: "content", no scrollbar of its
+    own); empty values and empty text read "—"; a Status or Outcome column without a config, and any
+    `status_column`, shows badges. The grid's own toolbar sorts, searches and downloads the page as CSV."""
+    frame = pd.DataFrame(list(records)).replace("", None)
+    config: dict[str, Any] = dict(columns or {})
+    for name in STATUS_COLUMNS:
+        if name in frame.columns and name not in config:
+            config[name] = Badges(name)
+    config = {
+        name: spec.config(frame[name]) if isinstance(spec, Badges) else spec
+        for name, spec in config.items()
+        if not isinstance(spec, Badges) or name in frame.columns
+    }
+    options: dict[str, Any] = {
+        "column_config": config,
+        "hide_index": True,
+        "width": "stretch",
+        "height": height,
+        "placeholder": EMPTY,
+        "key": key,
+    }
     if select:
-        return st.dataframe(
-            frame,
-            column_config=columns,
-            hide_index=True,
-            width="stretch",
-            height=height,
-            key=key,
-            on_select="rerun",
-            selection_mode="single-row",
-        )
-    st.dataframe(frame, column_config=columns, hide_index=True, width="stretch", height=height, key=key)
+        return st.dataframe(frame, on_select="rerun", selection_mode="single-row", **options)
+    st.dataframe(frame, **options)
     return None
 
 

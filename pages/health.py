@@ -82,7 +82,11 @@ def show_result(result: Health) -> None:
             {"Kind": d.kind, "Subject": d.subject, "Merchant says": d.merchant, "Processor says": d.processor}
             for d in result.differences
         ]
-        ui.table(records, key="health_differences")
+        ui.table(
+            records,
+            {"Subject": st.column_config.TextColumn("Subject", pinned=True)},
+            key="health_differences",
+        )
         ui.csv_button(
             "CSV of the differences",
             "differences.csv",
@@ -100,7 +104,7 @@ def show_result(result: Health) -> None:
              "Rollup says": d.describe(d.rollup)}
             for d in result.rollup
         ]  # fmt: skip
-        ui.table(days, key="health_rollup")
+        ui.table(days, {"Day": st.column_config.DateColumn("Day", pinned=True)}, key="health_rollup")
         ui.csv_button(
             "CSV of the days", "fee-rollup-differences.csv", lambda: ui.to_csv(days), key="health_rollup_csv"
         )

@@ -36,7 +36,6 @@ def records(rows: list[InstrumentRow] | tuple[InstrumentRow, ...]) -> list[dict[
             "Limit": ui.money(row.limit),
             "Credit used %": None if row.utilisation_bps is None else row.utilisation_bps // 100,
             "Debt since": ui.naive_utc(row.debt_since),
-            "Live balance asked": ui.naive_utc(row.balance_seen_at),
             "Opened": ui.naive_utc(row.created_at),
         }
         for row in rows
@@ -66,15 +65,15 @@ COLUMNS = {
     "Instrument": ui.link_column(
         "Instrument", help="Opens the instrument in a new tab; select a row to open it here"
     ),
+    "Customer": st.column_config.TextColumn("Customer", pinned=True),
     "Balance or debt": ui.money_column(
-        "Balance or debt", help="Prepaid: the balance; postpaid: the debt (book)"
+        "Balance / debt", help="Prepaid: the balance; postpaid: the debt (book)"
     ),
     "Limit": ui.money_column("Limit", help="Prepaid: funding limit; postpaid: credit limit"),
     "Credit used %": st.column_config.ProgressColumn(
-        "Credit used", min_value=0, max_value=100, format="%d%%"
+        "Credit used", min_value=0, max_value=100, format="%d%%", width=90
     ),
     "Debt since": ui.time_column("Debt since"),
-    "Live balance asked": ui.time_column("Live balance asked"),
     "Opened": ui.time_column("Opened"),
 }
 

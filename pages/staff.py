@@ -147,7 +147,11 @@ with ui.guarded():
     else:
         ui.table(
             records(accounts),
-            {"Since": ui.time_column("Since"), "Disabled": ui.time_column("Disabled")},
+            {
+                "User": st.column_config.TextColumn("User", pinned=True),
+                "Since": ui.time_column("Since"),
+                "Disabled": ui.time_column("Disabled"),
+            },
             key="staff_accounts",
         )
         ui.csv_button(
