@@ -159,7 +159,7 @@ def amount(group: str, value: str, currency: str = "USD") -> dict[str, str]:
     return {f"{group}.Value": value, f"{group}.CurrencyCode": currency}
 
 
-def _database_url(engine: Engine) -> str:
+def database_url(engine: Engine) -> str:
     url = engine.url
     if engine.dialect.name == "postgresql":  # the test's own schema, as the fixture's connections use it
         with engine.connect() as conn:
@@ -184,7 +184,7 @@ def fpscore_serve(
         "FPS_CALLER_EMAIL": "ops@shop.example",
         "FPS_DATA_DIR": str(tmp_path),
     }
-    command = [sys.executable, "-c", _RUN, str(port), _database_url(engine), json.dumps(limits)]
+    command = [sys.executable, "-c", _RUN, str(port), database_url(engine), json.dumps(limits)]
     with (tmp_path / "server.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         # Until both workers serve: a SIGTERM that reaches a worker gunicorn is still forking is lost.
