@@ -20,7 +20,7 @@ import altair  # noqa: E402, F401  (the chart library loads with the app, not on
 import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
-from dashboard import actions, auth, components, nav, search, sign_in  # noqa: E402
+from dashboard import actions, auth, components, nav, search, sign_in, viewer  # noqa: E402
 from dashboard.text import md  # noqa: E402
 
 st.set_page_config(
@@ -79,6 +79,7 @@ def _sidebar(member_name: str, role: str) -> None:
             auth.sign_out()
             st.query_params.clear()
             st.rerun()
+        viewer.time_zone_control()
 
 
 def main() -> None:
