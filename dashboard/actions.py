@@ -17,10 +17,12 @@ import streamlit as st
 
 from dashboard import auth, components, resources
 from dashboard.text import md
-from fpscore.errors import FpsError
-from fpscore.merchant import flows, recovery, staff
+from fpscore.errors import FpsError, InvalidParams
+from fpscore.merchant import flows, reasons, recovery, staff
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.flows import FlowRefused
+from fpscore.merchant.queries import RefundablePurchase
+from fpscore.merchant.reasons import LABELS, MAX_NOTE, WRITE_OFF_CODES, Reason, ReasonCode
 from fpscore.merchant.roles import Actor, Forbidden
 from fpscore.merchant.settlement import SettleResult, settle_many
 from fpscore.money import Amount
@@ -41,6 +43,7 @@ class Pending:
     warning: str | None = None
     rows: tuple[dict[str, Any], ...] = field(default=())  # e.g. one per instrument to settle
     confirm_label: str = "Confirm"
+    clears: tuple[str, ...] = ()  # the keys of the form that proposed it, emptied once it is done
 
 
 def propose(action: Pending) -> None:
@@ -87,7 +90,9 @@ def _execute(action: Pending) -> None:
     executor = EXECUTORS[action.kind]
     try:
         text, rows = executor(resources.merchant(), auth.actor(), action.params)
-        components.flash("success", text, rows)
+        components.flash("success", text, rows, RESULT_COLUMNS.get(action.kind))
+        for key in action.clears:  # done: the form starts empty, so Review cannot propose it again
+            st.session_state.pop(key, None)
     except FlowRefused as error:
         components.flash("warning", components.describe(error))
     except (FpsError, Forbidden, ValueError) as error:
@@ -102,10 +107,68 @@ def _execute(action: Pending) -> None:
 # -- proposals more than one page makes ----------------------------------------------------------------
 
 
-def propose_write_off(instrument_id: str, customer_email: str, typed: str, reason: str, page: str) -> None:
-    """Check a write-off against the live debt and propose it; ValueError says what to correct."""
-    if not reason.strip():
-        raise ValueError("say why: a reason is required")
+def reason_fields(
+    key: str, codes: tuple[ReasonCode, ...], disputable: tuple[RefundablePurchase, ...] = ()
+) -> tuple[str | None, str, int | None]:
+    """A write-off's or refund's reason inside its form: a reason code (required), a note ("Other" needs
+    one) and, when `disputable` purchases are given, the one disputed (optional). Their widget keys start
+    with `key`; the chosen code, the note and the disputed purchase's id."""
+    code = st.selectbox(
+        "Reason", codes, key=f"{key}_code", index=None, format_func=LABELS.get, placeholder="Choose a reason"
+    )
+    note = st.text_area(
+        "Note (required for “Other”; kept in the audit)", key=f"{key}_note", max_chars=MAX_NOTE, height=68
+    )
+    disputed = None
+    if disputable:
+        by_id = {p.purchase_id: p for p in disputable}
+        disputed = st.selectbox(
+            "Disputed purchase (optional)",
+            list(by_id),
+            key=f"{key}_disputed",
+            index=None,
+            format_func=lambda i: purchase_label(by_id[i]),
+            placeholder="None: the debt as a whole",
+        )
+    return code, note, disputed
+
+
+def form_keys(key: str) -> tuple[str, ...]:
+    """The widget keys of a form whose fields start with `key` (amount, reason fields)."""
+    return tuple(f"{key}_{field}" for field in ("amount", "code", "note", "disputed", "purchase"))
+
+
+def purchase_label(p: RefundablePurchase) -> str:
+    """A purchase in a choice: id, product, price, what is left to refund, when (plain text: widgets'
+    options are not markdown)."""
+    left = "" if p.remaining == p.amount else f" · {components.usd(p.remaining)} left"
+    return (
+        f"{p.purchase_id} · {p.product} · {components.usd(p.amount)}{left} · {components.when(p.created_at)}"
+    )
+
+
+def checked_reason(code: str | None, note: str, codes: tuple[ReasonCode, ...]) -> Reason:
+    """The reason as fpscore will check it; ValueError says what to correct."""
+    try:
+        return reasons.reason(code or "", note, codes)
+    except InvalidParams as error:
+        raise ValueError(error.message) from None
+
+
+def propose_write_off(
+    instrument_id: str,
+    customer_email: str,
+    typed: str,
+    reason: tuple[str | None, str, int | None],
+    page: str,
+    *,
+    disputable: tuple[RefundablePurchase, ...] = (),
+    clears: tuple[str, ...] = (),
+) -> None:
+    """Check a write-off (its reason: code, note, disputed purchase) against the live debt and propose it;
+    ValueError says what to correct."""
+    code, note, disputed_id = reason
+    why = checked_reason(code, note, WRITE_OFF_CODES)
     live = components.live_balance(instrument_id, refresh=True)
     if live is None:
         return
@@ -116,6 +179,7 @@ def propose_write_off(instrument_id: str, customer_email: str, typed: str, reaso
     if amount is None or amount.cents <= 0 or amount > debt:
         raise ValueError(f"write off between $0.01 and the debt, {components.usd(debt)}")
     usd = components.usd
+    disputed = next((p for p in disputable if p.purchase_id == disputed_id), None)
     propose(
         Pending(
             "write_off",
@@ -124,18 +188,22 @@ def propose_write_off(instrument_id: str, customer_email: str, typed: str, reaso
                 ("Forgive", f"**{usd(amount)}** of debt: nobody is charged"),
                 ("Debt now (live)", f"{usd(debt)} at {components.when(asked, seconds=True)}"),
                 ("Debt after", usd(debt - amount)),
-                ("Reason", md(reason)),
+                ("Reason", md(why.text)),
+                ("Disputed purchase", md(purchase_label(disputed)) if disputed else "none"),
                 ("Instrument", md(instrument_id)),
             ),
             {
                 "instrument_id": instrument_id,
                 "amount_cents": amount.cents,
                 "currency": amount.currency,
-                "reason": reason.strip(),
+                "code": why.code.value,
+                "note": why.note,
+                "disputed_purchase_id": disputed.purchase_id if disputed else None,
             },
             page,
             warning="A write-off cannot be undone.",
             confirm_label=f"Write off {usd(amount)}",
+            clears=clears,
         )
     )
 
@@ -149,40 +217,80 @@ def _amount(params: dict[str, Any]) -> Amount:
     return Amount(int(params["amount_cents"]), params.get("currency", "USD"))
 
 
-def _ids(outcome: flows.Outcome) -> str:
-    return (
-        f"TransactionId {md(outcome.transaction_id)} ({md(outcome.status)}), "
-        f"RequestId {md(outcome.request_id)}"
-    )
+def _record(outcome: flows.Outcome) -> tuple[str, str] | None:
+    """Where the role reads what was asked and answered, as (label, link): the Audit record of the request,
+    or (roles without Audit) the read-only record of the movement."""
+    if components.has_page("audit"):
+        return "Audit record", components.link("audit", request_id=outcome.request_id)
+    if components.has_page("record"):
+        return "Record", components.link("record", caller_reference=outcome.caller_reference)
+    return None
+
+
+def _links(instrument_id: str, outcome: flows.Outcome) -> str:
+    """Markdown links to the instrument's page and to the record of the request."""
+    links = [f"[Open the instrument]({components.link('instrument', instrument=instrument_id)})"]
+    if record := _record(outcome):
+        links.append("[{}]({})".format(*record))
+    return " · ".join(links)
+
+
+def _live(merchant: Merchant, actor: Actor, instrument_id: str) -> str:
+    """The balance or debt the processor holds now, for a result; the action is done whatever this says."""
+    try:
+        return components.usd(flows.refresh_balance(merchant, actor, instrument_id))
+    except (FpsError, Forbidden, FlowRefused):
+        return "not known (ask again on the instrument's page)"
+
+
+def _result(done: str, outcome: flows.Outcome, after: str, instrument_id: str) -> str:
+    """What happened in words (or that the processor has not finished it), then the links."""
+    if outcome.status != "Success":
+        done = f"{done}: the processor says {md(outcome.status)}"
+    return f"{done} — {after}.\n\n{_links(instrument_id, outcome)}"
 
 
 def _settle(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
-    amount = _amount(params)
-    outcome = flows.settle(merchant, actor, params["instrument_id"], amount)
-    return f"Settled {components.usd(amount)}. {_ids(outcome)}.", []
+    instrument_id = params["instrument_id"]
+    outcome = flows.settle(merchant, actor, instrument_id, _amount(params))
+    usd = components.usd
+    return _result(
+        f"Settled {usd(outcome.amount)} (fee {usd(outcome.fee)})",
+        outcome,
+        f"debt now {_live(merchant, actor, instrument_id)}",
+        instrument_id,
+    ), []
 
 
 def _settle_many(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
     ids: list[str] = list(params["instrument_ids"])
-    bar = st.progress(0.0, text=f"Settling {len(ids)} instruments…")
+    customers: dict[str, str] = params["customers"]
+    bar = st.progress(0.0, text=f"Settling {components.count(len(ids), 'instrument')}…")
 
     def progress(done: int, total: int, result: SettleResult) -> None:
         bar.progress(done / total, text=f"{done} of {total} done")
 
     results = settle_many(merchant, actor, ids, progress)
+    settled = [result.outcome for result in results if result.outcome]
     rows = [
         {
-            "Instrument": result.instrument_id,
-            "Result": "Settled" if result.outcome else "Not settled",
-            "TransactionId": result.outcome.transaction_id if result.outcome else "",
-            "Status": result.outcome.status if result.outcome else "",
-            "Error": result.error or "",
+            "Customer": customers.get(result.instrument_id, ""),
+            "Amount": components.money(result.outcome.amount) if result.outcome else None,
+            "Fee": components.money(result.outcome.fee) if result.outcome else None,
+            "Result": result.outcome.status if result.outcome else "Not settled",
+            "Why not": result.error or "",
+            "Instrument": components.link("instrument", instrument=result.instrument_id),
+            "Record": record[1] if result.outcome and (record := _record(result.outcome)) else None,
         }
         for result in results
     ]
-    failed = sum(1 for result in results if result.error)
-    text = f"Settled {len(results) - failed} of {len(results)} instruments."
-    if failed:
+    total = sum((outcome.amount for outcome in settled), Amount.zero())
+    fees = sum((outcome.fee or Amount.zero() for outcome in settled), Amount.zero())
+    text = (
+        f"Settled {len(settled)} of {components.count(len(results), 'instrument')}: "
+        f"{components.usd(total)} charged, {components.usd(fees)} in fees."
+    )
+    if failed := len(results) - len(settled):
         text += f" {failed} not settled: see why below."
     return text, rows
 
@@ -209,15 +317,23 @@ def _recover(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result
 
 
 def _write_off(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
-    amount = _amount(params)
-    outcome = flows.write_off(merchant, actor, params["instrument_id"], amount, params["reason"])
-    return f"Wrote off {components.usd(amount)}. {_ids(outcome)}.", []
+    instrument_id = params["instrument_id"]
+    outcome = flows.write_off(
+        merchant, actor, instrument_id, _amount(params), params["note"], code=params["code"],
+        disputed_purchase_id=params["disputed_purchase_id"],
+    )  # fmt: skip
+    after = f"debt now {_live(merchant, actor, instrument_id)}"
+    return _result(f"Wrote off {components.usd(outcome.amount)}", outcome, after, instrument_id), []
 
 
 def _refund(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
-    amount = _amount(params)
-    outcome = flows.refund_purchase(merchant, actor, int(params["purchase_id"]), params["reason"], amount)
-    return f"Refunded {components.usd(amount)} of purchase {int(params['purchase_id'])}. {_ids(outcome)}.", []
+    instrument_id = params["instrument_id"]
+    outcome = flows.refund_purchase(
+        merchant, actor, int(params["purchase_id"]), params["note"], _amount(params), code=params["code"]
+    )
+    done = f"Refunded {components.usd(outcome.amount)} of “{md(params['product'])}”"
+    after = f"{params['balance_label']} now {_live(merchant, actor, instrument_id)}"
+    return _result(done, outcome, after, instrument_id), []
 
 
 def _cancel_token(merchant: Merchant, actor: Actor, params: dict[str, Any]) -> Result:
@@ -244,6 +360,16 @@ def _reset_password(merchant: Merchant, actor: Actor, params: dict[str, Any]) ->
         [],
     )
 
+
+# The column_config of the table under an action's result, by kind.
+RESULT_COLUMNS: dict[str, dict[str, Any]] = {
+    "settle_many": {
+        "Amount": components.money_column("Amount"),
+        "Fee": components.money_column("Fee"),
+        "Instrument": components.link_column("Instrument"),
+        "Record": st.column_config.LinkColumn("Record", display_text="Open"),
+    },
+}
 
 EXECUTORS: dict[str, Callable[[Merchant, Actor, dict[str, Any]], Result]] = {
     "settle": _settle,

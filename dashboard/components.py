@@ -136,10 +136,13 @@ def guarded() -> Iterator[None]:
         show_error(error)
 
 
-def flash(kind: str, text: str, rows: list[dict[str, Any]] | None = None) -> None:
+def flash(
+    kind: str, text: str, rows: list[dict[str, Any]] | None = None, columns: dict[str, Any] | None = None
+) -> None:
     """A message for the next run (after the rerun that closes a dialog); `text` is markdown, its values
-    escaped with `md`."""
-    st.session_state[FLASH_KEY] = {"kind": kind, "text": text, "rows": rows or []}
+    escaped with `md`, its first line a summary (the toast); `rows` a table under it, `columns` its
+    column_config."""
+    st.session_state[FLASH_KEY] = {"kind": kind, "text": text, "rows": rows or [], "columns": columns}
 
 
 def show_flash() -> None:
@@ -151,7 +154,8 @@ def show_flash() -> None:
     if message["kind"] == "success":
         st.toast(message["text"].split("\n")[0][:120], icon=":material/check_circle:")
     if message["rows"]:
-        st.dataframe(pd.DataFrame(message["rows"]), hide_index=True, width="stretch")
+        frame = pd.DataFrame(message["rows"])
+        st.dataframe(frame, column_config=message["columns"], hide_index=True, width="stretch")
 
 
 def empty(text: str) -> None:

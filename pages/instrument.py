@@ -16,10 +16,13 @@ from dashboard import components as ui
 from dashboard.text import md
 from fpscore.merchant import queries
 from fpscore.merchant.queries import HistoryEntry, InstrumentDetail, InstrumentView
+from fpscore.merchant.reasons import REFUND_CODES, WRITE_OFF_CODES
 from fpscore.merchant.roles import Permission
 
 HISTORY_PAGE_KEY = "instrument_history_page"
 PAGE = "instrument"
+WRITE_OFF_FORM = "write_off"  # its widgets' keys start with this
+REFUND_FORM = "refund"
 
 
 def history_records(
@@ -197,13 +200,18 @@ def propose_settle(detail: InstrumentDetail, typed: str) -> None:
             },
             PAGE,
             confirm_label=f"Settle {ui.usd(amount)}",
+            clears=("settle_amount",),
         )
     )
 
 
-def propose_refund(view: InstrumentView, purchase_id: int, typed: str, reason: str) -> None:
-    if not reason.strip():
-        raise ValueError("say why: a reason is required")
+def propose_refund(
+    view: InstrumentView, purchase_id: int | None, typed: str, reason: tuple[str | None, str, int | None]
+) -> None:
+    if purchase_id is None:
+        raise ValueError("choose the purchase to refund")
+    code, note, _ = reason
+    why = actions.checked_reason(code, note, REFUND_CODES)
     bought = next(p for p in view.refundable if p.purchase_id == purchase_id)
     amount = ui.parse_amount(typed, "Amount") or bought.remaining
     if amount.cents <= 0 or amount > bought.remaining:
@@ -220,16 +228,21 @@ def propose_refund(view: InstrumentView, purchase_id: int, typed: str, reason: s
                 ("Purchase", f"{bought.purchase_id} (order {bought.order_id}), paid {ui.usd(bought.amount)}"),
                 ("Refunded before", ui.usd(bought.refunded)),
                 (f"{'Balance' if prepaid else 'Debt'} (book)", f"{ui.usd(detail.balance)} → {ui.usd(after)}"),
-                ("Reason", md(reason)),
+                ("Reason", md(why.text)),
             ),
             {
+                "instrument_id": detail.instrument_id,
                 "purchase_id": bought.purchase_id,
+                "product": bought.product,
+                "balance_label": "balance" if prepaid else "debt",
                 "amount_cents": amount.cents,
                 "currency": amount.currency,
-                "reason": reason.strip(),
+                "code": why.code.value,
+                "note": why.note,
             },
             PAGE,
             confirm_label=f"Refund {ui.usd(amount)}",
+            clears=actions.form_keys(REFUND_FORM),
         )
     )
 
@@ -268,11 +281,17 @@ def settle_form(view: InstrumentView) -> None:
 
 def write_off_form(view: InstrumentView) -> None:
     with st.form("instrument_write_off"):
-        typed = st.text_input("Amount ($)", key="write_off_amount")
-        reason = st.text_area("Reason (required, kept in the audit)", key="write_off_reason", max_chars=1000)
+        typed = st.text_input("Amount ($)", key=f"{WRITE_OFF_FORM}_amount")
+        reason = actions.reason_fields(WRITE_OFF_FORM, WRITE_OFF_CODES, view.refundable)
         if st.form_submit_button("Review write-off", type="primary"):
             actions.propose_write_off(
-                view.detail.instrument_id, view.detail.customer_email, typed, reason, PAGE
+                view.detail.instrument_id,
+                view.detail.customer_email,
+                typed,
+                reason,
+                PAGE,
+                disputable=view.refundable,
+                clears=actions.form_keys(WRITE_OFF_FORM),
             )
 
 
@@ -281,20 +300,21 @@ def refund_form(view: InstrumentView) -> None:
         st.caption("No completed purchase with anything left to refund.")
         return
     choices = {p.purchase_id: p for p in view.refundable}
-
-    def label(purchase_id: int) -> str:
-        p = choices[purchase_id]
-        return (
-            f"{purchase_id} · {p.product} · paid {ui.usd(p.amount)} · {ui.usd(p.remaining)} refundable"
-            f" · {ui.when(p.created_at)}"
-        )
-
     with st.form("instrument_refund"):
-        purchase_id = st.selectbox("Purchase", list(choices), key="refund_purchase", format_func=label)
-        typed = st.text_input("Amount ($)", key="refund_amount", placeholder="blank: all that remains")
-        reason = st.text_area("Reason (required)", key="refund_reason", max_chars=1000)
+        purchase_id = st.selectbox(
+            "Purchase",
+            list(choices),
+            key=f"{REFUND_FORM}_purchase",
+            index=None,
+            format_func=lambda i: actions.purchase_label(choices[i]),
+            placeholder="Choose the purchase to refund (the one disputed)",
+        )
+        typed = st.text_input(
+            "Amount ($)", key=f"{REFUND_FORM}_amount", placeholder="blank: all that remains"
+        )
+        reason = actions.reason_fields(REFUND_FORM, REFUND_CODES)
         if st.form_submit_button("Review refund", type="primary"):
-            propose_refund(view, int(purchase_id), typed, reason)
+            propose_refund(view, purchase_id, typed, reason)
 
 
 def cancel_form(view: InstrumentView) -> None:

@@ -1,10 +1,12 @@
-"""Settlements (finance): the postpaid instruments due under the settlement policy, settled selected or all
-at once with progress and a result per instrument; and the history of every settlement."""
+"""Settlements (finance): the postpaid instruments due under the settlement policy, each with why it is
+due; those selected in the table (or all) settled with progress and a result per instrument (customer,
+amount, fee, links); and the history of every settlement."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import actions, resources
@@ -15,6 +17,7 @@ from fpscore.merchant.settlement import DueInstrument
 from fpscore.money import Amount
 
 PAGE = "settlements"
+DUE_TABLE = "settlements_due"  # its selection picks what "Settle selected" settles
 HISTORY_PAGE_KEY = "settlements_history_page"
 STATUSES = ["All", "Success", "Pending", "Failure", "Requested"]
 LISTED = 1_000  # due instruments listed at once, largest debt first (settling them takes a while already)
@@ -23,14 +26,15 @@ LISTED = 1_000  # due instruments listed at once, largest debt first (settling t
 def due_records(due: list[DueInstrument]) -> list[dict[str, Any]]:
     return [
         {
-            "Instrument": ui.link("instrument", instrument=item.instrument_id),
             "Customer": item.customer_email,
             "Debt": ui.money(item.debt),
             "Credit limit": ui.money(item.credit_limit),
             "Credit used %": item.debt.cents * 100 // item.credit_limit.cents
             if item.credit_limit.cents
             else None,
+            "Why due": item.why,
             "Debt since": ui.naive_utc(item.debt_since),
+            "Instrument": ui.link("instrument", instrument=item.instrument_id),
         }
         for item in due
     ]
@@ -76,41 +80,40 @@ def propose(chosen: list[DueInstrument]) -> None:
     schedule = resources.merchant().fee_schedule
     total = sum((item.debt for item in chosen), Amount.zero())
     fees = sum((schedule.fee(item.debt) for item in chosen), Amount.zero())
+    customers = ui.count(len(chosen), "customer")
     actions.propose(
         actions.Pending(
             "settle_many",
-            f"Settle {len(chosen)} instrument{'s' if len(chosen) != 1 else ''}",
+            f"Settle {ui.count(len(chosen), 'instrument')}",
             (
-                (
-                    "Charge",
-                    f"**{len(chosen)}** customers, one charge each, **{ui.usd(total)}** in all (book)",
-                ),
+                ("Charge", f"**{customers}**, one charge each, **{ui.usd(total)}** in all (book)"),
                 ("How much each", "the whole debt as the processor reports it at that moment"),
                 ("Processor fees", f"about {ui.usd(fees)} in all, by the fee schedule"),
                 ("If one fails", "the others go on; each gets its own result"),
             ),
-            {"instrument_ids": [item.instrument_id for item in chosen]},
+            {
+                "instrument_ids": [item.instrument_id for item in chosen],
+                "customers": {item.instrument_id: item.customer_email for item in chosen},
+            },
             PAGE,
             rows=tuple(
                 {
                     "Customer": item.customer_email,
-                    "Instrument": ui.short(item.instrument_id, 16),
-                    "Debt": str(item.debt),
+                    "Debt": ui.usd(item.debt),
+                    "Fee, about": ui.usd(schedule.fee(item.debt)),
+                    "Why due": item.why,
                 }
                 for item in chosen
             ),
-            confirm_label=f"Settle {len(chosen)}",
+            confirm_label=f"Settle {ui.count(len(chosen), 'instrument')}",
+            clears=(DUE_TABLE,),
         )
     )
 
 
 def due_tab() -> None:
     policy = resources.policy()
-    st.caption(
-        f"Due: debt at or over {policy.share_basis_points / 100:g}% of the credit limit, "
-        f"or owed for more than {policy.max_age.days} days (FPS_SETTLE_SHARE, FPS_SETTLE_AFTER_DAYS). "
-        "Largest debt first."
-    )
+    st.caption(f"Due when the {policy}. Largest debt first; select rows in the table to settle them.")
     due, totals = resources.due(LISTED)
     if not due:
         ui.empty(
@@ -135,25 +138,40 @@ def due_tab() -> None:
             "next ones are listed; `fpscore settle --due` settles every one, in batches.",
             icon=":material/filter_list:",
         )
-    ui.table(
-        due_records(due),
-        {
-            "Instrument": ui.link_column("Instrument"),
+    event = st.dataframe(
+        pd.DataFrame(due_records(due)),
+        column_config={
+            "Customer": st.column_config.TextColumn("Customer", pinned=True),
             "Debt": ui.money_column("Debt"),
             "Credit limit": ui.money_column("Credit limit"),
             "Credit used %": st.column_config.ProgressColumn(
                 "Credit used", min_value=0, max_value=100, format="%d%%"
             ),
+            "Why due": st.column_config.TextColumn("Why due", help=f"The policy: {policy}"),
             "Debt since": ui.time_column("Debt since"),
+            "Instrument": ui.link_column("Instrument"),
         },
-        key="settlements_due",
+        hide_index=True,
+        width="stretch",
+        key=DUE_TABLE,
+        on_select="rerun",
+        selection_mode="multi-row",
     )
+    chosen = [due[i] for i in event.selection.rows if i < len(due)]
+    left, right = st.columns(2)
+    selected = f"Settle selected ({len(chosen)})" if chosen else "Settle selected: select rows above"
+    if left.button(selected, key="settle_selected", type="primary", disabled=not chosen, width="stretch"):
+        propose(chosen)
+    everything = f"Settle the {len(due):,} listed" if listed else f"Settle all {len(due):,} due"
+    if right.button(everything, key="settle_all", width="stretch"):
+        propose(due)
     due_csv = [
         {
             "instrument_id": item.instrument_id,
             "customer_email": item.customer_email,
             "debt": item.debt,
             "credit_limit": item.credit_limit,
+            "why_due": item.why,
             "debt_since": item.debt_since,
         }
         for item in due
@@ -161,22 +179,6 @@ def due_tab() -> None:
     ui.csv_button(
         "CSV of what is due", "settlements-due.csv", lambda: ui.to_csv(due_csv), key="settlements_due_csv"
     )
-    by_id = {item.instrument_id: item for item in due}
-    chosen = st.multiselect(
-        "Instruments to settle",
-        list(by_id),
-        key="settlements_chosen",
-        format_func=lambda i: f"{by_id[i].customer_email} · {ui.short(i)} · {ui.usd(by_id[i].debt)}",
-        placeholder="choose instruments, or settle all of them",
-    )
-    left, right = st.columns(2)
-    if left.button(
-        f"Settle selected ({len(chosen)})", key="settle_selected", disabled=not chosen, width="stretch"
-    ):
-        propose([by_id[i] for i in chosen if i in by_id])
-    everything = f"Settle the {len(due):,} listed" if listed else f"Settle all {len(due)} due"
-    if right.button(everything, key="settle_all", type="primary", width="stretch"):
-        propose(due)
 
 
 def history_tab() -> None:

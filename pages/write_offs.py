@@ -1,6 +1,6 @@
-"""Write-offs (support): find the customer or instrument, write off part or all of its debt with a
-required reason after a confirmation against the live debt; and the history of write-offs with who wrote
-each off and why."""
+"""Write-offs (support): find the customer or instrument, write off part or all of its debt with a reason
+code (and a note, and optionally the purchase disputed) after a confirmation against the live debt; and the
+history of write-offs with who wrote each off and why."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from dashboard import actions, resources
 from dashboard import components as ui
 from fpscore.merchant import queries
 from fpscore.merchant.queries import InstrumentFilter, MovementFilter, MovementRow
+from fpscore.merchant.reasons import WRITE_OFF_CODES
 
 PAGE = "write_offs"
 HISTORY_PAGE_KEY = "write_offs_history_page"
 MATCHES_SHOWN = 20
+DISPUTABLE_SHOWN = 50  # the instrument's recent purchases offered as the disputed one
+FORM = "write_off_page"  # its widgets' keys start with this
 
 
 def history_records(rows: tuple[MovementRow, ...] | list[MovementRow]) -> list[dict[str, Any]]:
@@ -26,6 +29,7 @@ def history_records(rows: tuple[MovementRow, ...] | list[MovementRow]) -> list[d
             "Customer": row.customer_email,
             "Amount": ui.money(row.amount),
             "Why": row.reason or "",
+            "Disputed purchase": row.disputed_purchase_id,
             "By": row.requested_by,
             "Status": row.status if not row.error_code else f"{row.status} ({row.error_code})",
             "TransactionId": row.transaction_id or "",
@@ -42,6 +46,8 @@ def export_records(rows: list[MovementRow]) -> list[dict[str, Any]]:
             "customer_email": row.customer_email,
             "amount": row.amount,
             "reason": row.reason,
+            "reason_code": row.reason_code,
+            "disputed_purchase_id": row.disputed_purchase_id,
             "requested_by": row.requested_by,
             "status": row.status,
             "error_code": row.error_code,
@@ -86,15 +92,22 @@ def new_tab() -> None:
     st.caption(
         f"[Open the instrument]({ui.link('instrument', instrument=row.instrument_id)}) for its full history."
     )
+    disputable = resources.read(queries.refundable_purchases, row.instrument_id, DISPUTABLE_SHOWN)
     with st.form("write_off_form"), ui.guarded():
         typed = st.text_input(
-            "Amount ($)", key="write_off_page_amount", placeholder=f"at most {ui.usd(row.balance)}"
+            "Amount ($)", key=f"{FORM}_amount", placeholder=f"at most {ui.usd(row.balance)}"
         )
-        reason = st.text_area(
-            "Reason (required, kept in the audit)", key="write_off_page_reason", max_chars=1000
-        )
+        reason = actions.reason_fields(FORM, WRITE_OFF_CODES, disputable)
         if st.form_submit_button("Review write-off", type="primary"):
-            actions.propose_write_off(row.instrument_id, row.customer_email, typed, reason, PAGE)
+            actions.propose_write_off(
+                row.instrument_id,
+                row.customer_email,
+                typed,
+                reason,
+                PAGE,
+                disputable=disputable,
+                clears=actions.form_keys(FORM),
+            )
 
 
 def history_tab() -> None:
@@ -124,6 +137,7 @@ def history_tab() -> None:
             "Instrument": ui.link_column("Instrument"),
             "Amount": ui.money_column("Amount"),
             "Why": st.column_config.TextColumn("Why", width="large"),
+            "Disputed purchase": st.column_config.NumberColumn("Disputed purchase", format="%d"),
         },
         key="write_offs_history",
     )

@@ -70,15 +70,18 @@ def test_instrument_page_shows_a_hostile_customer_as_text(hostile):
     at = opened("sam", "instrument", instrument=hostile.instrument)
     assert HOSTILE_NAME in plain(at.title[0].value) and EMAIL in page_text(at)
     at.text_input(key="write_off_amount").input(HOSTILE_QUERY)  # echoed in the FPS error message
-    at.text_area(key="write_off_reason").input(HOSTILE_REASON)
+    at.selectbox(key="write_off_code").select("other")
+    at.text_area(key="write_off_note").input(HOSTILE_REASON)
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click()
     assert "is not a decimal amount" in page_text(run(at))
     at.text_input(key="write_off_amount").input("1.00")
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click()
     assert HOSTILE_REASON in page_text(run(at)) and f"{EMAIL}'s debt" in page_text(at)
     at.button(key="fps_confirm").click()
-    assert "Wrote off $1.00." in page_text(run(at))
-    at.text_area(key="refund_reason").input(HOSTILE_REASON)
+    assert "Wrote off $1.00 — debt now $23.47." in page_text(run(at))
+    at.selectbox(key="refund_purchase").select_index(0)
+    at.selectbox(key="refund_code").select("other")
+    at.text_area(key="refund_note").input(HOSTILE_REASON)
     at.button(key="FormSubmitter:instrument_refund-Review refund").click()
     assert f"“{HOSTILE_PRODUCT}”" in page_text(run(at))
     at.button(key="fps_cancel").click()
@@ -96,7 +99,7 @@ def test_instrument_page_settles_a_hostile_customer_as_text(hostile):
     assert f"Settle $24.47 of {EMAIL}'s debt" in page_text(run(at))
     assert hostile.instrument in page_text(at)
     at.button(key="fps_confirm").click()
-    assert "Settled $24.47." in page_text(run(at))
+    assert "Settled $24.47 (fee $1.01) — debt now $0.00." in page_text(run(at))
 
 
 def test_a_reflected_instrument_id_is_text(hostile):
@@ -126,18 +129,20 @@ def test_settlements_settle_a_hostile_customer_as_text(hostile):
     at = opened("fiona", "settlements")
     at.button(key="settle_all").click()
     run(at).button(key="fps_confirm").click()
-    assert "Settled 1 of 1 instruments." in page_text(run(at))
+    assert "Settled 1 of 1 instrument: $24.47 charged" in page_text(run(at))
 
 
 def test_write_offs_show_a_hostile_customer_and_reason_as_text(hostile):
     at = opened("sam", "write_offs", instrument=HOSTILE_QUERY)
     at.text_input(key="write_off_search").input("evil")
     run(at).text_input(key="write_off_page_amount").input("1.00")
-    at.text_area(key="write_off_page_reason").input(HOSTILE_REASON)
+    at.selectbox(key="write_off_page_code").select("goodwill")
+    at.selectbox(key="write_off_page_disputed").select_index(0)
+    at.text_area(key="write_off_page_note").input(HOSTILE_REASON)
     at.button(key="FormSubmitter:write_off_form-Review write-off").click()
-    assert HOSTILE_REASON in page_text(run(at))
+    assert f"Goodwill: {HOSTILE_REASON}" in page_text(run(at)) and HOSTILE_PRODUCT in page_text(at)
     at.button(key="fps_confirm").click()
-    assert "Wrote off $1.00." in page_text(run(at))
+    assert "Wrote off $1.00 — debt now $23.47." in page_text(run(at))
 
 
 def test_staff_page_shows_a_hostile_display_name_as_text(hostile):
