@@ -39,10 +39,19 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("staff", "Staff", ":material/group:", "Admin", Permission.MANAGE_STAFF),
 )
 BY_PATH = {spec.url_path: spec for spec in PAGES}
-DEFAULT_PAGE = "instruments"
+DEFAULT_PAGE = "instruments"  # the book: where a role opens unless LANDING names its own page
+# The page a role opens on (the app's root, and after sign-in without a deep link), when it is not the
+# book: the fees analysis is the analyst's work; every other role's work starts from an instrument.
+LANDING: dict[str, str] = {"analyst": "fees"}
 
 
 def pages_for(role: str) -> list[PageSpec]:
     """The pages `role` gets (none for a role that does not exist)."""
     granted = ROLE_PERMISSIONS.get(role, frozenset())
     return [spec for spec in PAGES if spec.permission in granted]
+
+
+def landing_page(role: str) -> str:
+    """The page `role` opens on: its LANDING page when its permissions give it that page, else the book."""
+    landing = LANDING.get(role, DEFAULT_PAGE)
+    return landing if any(spec.url_path == landing for spec in pages_for(role)) else DEFAULT_PAGE
