@@ -1,9 +1,10 @@
 """The FPS back office's entry script (configuration from FPS_* variables), served with its security
 headers by `streamlit run dashboard/serve.py`.
 
-Each run: who is this (sign-in form, or a trusted SSO header), the page list for their role
-(`st.navigation`, so a page outside the role is not found even by URL), a deep link remembered across
-sign-in is followed, the page runs, then any action it proposed is confirmed in a dialog.
+Each run: who is this (the session cookie, a trusted SSO header or OIDC; dashboard.auth), the page list
+for their role (`st.navigation`, so a page outside the role is not found even by URL), the page runs, then
+any action it proposed is confirmed in a dialog. Signed out, the page asked for (with its query
+parameters) goes to the sign-in page as `next`, which leads back to it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import altair  # noqa: E402, F401  (the chart library loads with the app, not on
 import streamlit as st  # noqa: E402
 from streamlit.navigation.page import StreamlitPage  # noqa: E402
 
-from dashboard import actions, auth, components, nav, search  # noqa: E402
+from dashboard import actions, auth, components, nav, search, sign_in, viewer  # noqa: E402
 from dashboard.text import md  # noqa: E402
 
 st.set_page_config(
@@ -54,35 +55,33 @@ def _signed_out() -> None:
     pages = _pages(nav.PAGES, nav.DEFAULT_PAGE)
     current = st.navigation(list(pages.values()), position="hidden")
     # The root names no page: after sign-in the role's landing page opens.
-    auth.remember_destination(current.url_path and _key(pages, current), st.query_params.to_dict())
-    auth.sign_in_form()
+    auth.sign_in_prompt(current.url_path and _key(pages, current), st.query_params.to_dict())
 
 
-def _follow_destination(member_role: str, pages: dict[str, StreamlitPage], current_key: str) -> None:
-    destination = auth.take_destination()
-    if destination is None:
+def _note_unavailable(member_role: str) -> None:
+    """Say so when sign-in led here instead of to a page outside the role (dashboard.sign_in)."""
+    asked = st.query_params.get(sign_in.UNAVAILABLE_PARAM)
+    if asked is None:
         return
-    target = destination.url_path or nav.landing_page(member_role)
-    if target not in pages:
-        title = nav.BY_PATH[target].title if target in nav.BY_PATH else target
+    del st.query_params[sign_in.UNAVAILABLE_PARAM]
+    if asked in nav.BY_PATH:
+        title = nav.BY_PATH[asked].title
         components.flash(
             "warning", f"The {md(title)} page is not available to your role ({md(member_role)})."
         )
-        st.switch_page(pages[nav.landing_page(member_role)], query_params={})
-    if target != current_key or destination.params != st.query_params.to_dict():
-        st.switch_page(pages[target], query_params=destination.params)
 
 
 def _sidebar(member_name: str, role: str) -> None:
     with st.sidebar:
         st.markdown(f"**{md(member_name)}**  \n:gray[{md(role)}]")
         search.search_box()
-        if auth.via_header():
+        if not auth.signs_out_here():
             st.caption("Signed in by single sign-on.")
         elif st.button("Sign out", icon=":material/logout:", key="fps_sign_out"):
             auth.sign_out()
             st.query_params.clear()
             st.rerun()
+        viewer.time_zone_control()
 
 
 def main() -> None:
@@ -99,7 +98,7 @@ def main() -> None:
     current_key = _key(pages, current)
     st.session_state["fps_pages"] = pages
     st.session_state["fps_page"] = current_key
-    _follow_destination(member.role, pages, current_key)
+    _note_unavailable(member.role)
     _sidebar(member.display_name, member.role)
     current.run()
     actions.confirm_pending(current_key)

@@ -1,29 +1,40 @@
-"""Who gets in and what they see: the sign-in form and its refusals, idle expiry, sign-out, the trusted
-SSO header, the pages each role gets (a page outside the role cannot even be switched to), and deep links
-that survive sign-in."""
+"""Who gets in and what they see: sessions that last (a reload, a second tab) until sign-out, idle
+expiry, a disabled account or a password reset ends them in every tab; forged and stale cookies; the pages
+each role gets (a page outside the role cannot even be switched to); the way back to the page asked for
+across sign-in; the trusted SSO header and OIDC.
+
+A browser is the cookies it holds (dashapp.page_view); the sign-in page that sets them is tested over HTTP
+(tests/e2e/test_session_http.py) and in Chromium (tests/e2e/test_session_browser.py)."""
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
 
 import dashdata
 import pytest
-from dashapp import as_signed_in, new_app, no_exceptions, sign_in_with_form, texts
+from dashapp import as_signed_in, new_app, no_exceptions, page_view, session_for, sign_in, texts
 from helpers import sign_in_refusals
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from dashboard import auth, nav
+from dashboard import auth, nav, session_cookie
+from dashboard import sign_in as sign_in_page
+from dashboard.session_cookie import COOKIE
 from dashboard.text import md
+from fpscore.config import Settings
+from fpscore.db import utcnow
 from fpscore.merchant import staff
 from fpscore.merchant.roles import Actor
-from fpscore.merchant.schema import AuditEvent
+from fpscore.merchant.schema import AuditEvent, StaffSession
+from fpscore.merchant.staff import SignInRefused
 
 EXPECTED_PAGES = {
-    "finance": {"instruments", "instrument", "settlements", "fees", "health"},
-    "support": {"instruments", "instrument", "write_offs"},
-    "analyst": {"instruments", "instrument", "fees"},
-    "troubleshooter": {"instruments", "instrument", "audit", "health"},
-    "admin": {"instruments", "instrument", "audit", "staff"},
+    "finance": {"instruments", "instrument", "record", "settlements", "fees", "health"},
+    "support": {"instruments", "instrument", "record", "write_offs"},
+    "analyst": {"instruments", "instrument", "record", "fees"},
+    "troubleshooter": {"instruments", "instrument", "record", "audit", "health"},
+    "admin": {"instruments", "instrument", "record", "audit", "staff"},
 }
 TITLES = {spec.url_path: spec.title for spec in nav.PAGES}
 
@@ -35,24 +46,48 @@ def events(book, action: str) -> list[tuple[str, str]]:
     return [tuple(row) for row in rows]
 
 
-def refusal_details(book) -> list[str]:
-    return sign_in_refusals(book.engine)
+def sign_in_link(at) -> str:
+    """The address the signed-out view's "Sign in" link leads to."""
+    (html,) = at.get("html")
+    body = html.proto.body
+    href = body.split('href="', 1)[1].split('"', 1)[0]
+    return href.replace("&amp;", "&")
 
 
-def test_signed_out_visitors_see_only_the_form(seeded):
+def next_of(href: str) -> str:
+    assert urlsplit(href).path == "/signin"
+    return parse_qs(urlsplit(href).query).get("next", [""])[0]
+
+
+class Tags(HTMLParser):
+    """The tags of an HTML fragment, each with its attributes' names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def handle_starttag(self, tag, attrs) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append((tag, [name for name, _ in attrs]))
+
+
+def signed_out(at) -> bool:
+    return texts(at.title) == ["FPS Back Office"] and not at.metric and not at.dataframe
+
+
+def test_signed_out_visitors_see_only_the_way_in(seeded):
     at = new_app().run()
     no_exceptions(at)
-    assert texts(at.title) == ["FPS Back Office"]
-    assert at.text_input(key="sign_in_username") is not None
-    assert not at.metric and not at.dataframe
+    assert signed_out(at)
+    assert sign_in_link(at) == "/signin"
     assert "fps_sign_out" not in [b.key for b in at.button]
+    assert not at.info  # nothing to explain: they never signed in here
 
 
 @pytest.mark.parametrize("role", sorted(EXPECTED_PAGES))
 def test_each_role_gets_its_pages_and_no_others(seeded, role):
     at = as_signed_in(dashdata.STAFF[role])
     no_exceptions(at)
-    assert texts(at.title) == [nav.BY_PATH[nav.landing_page(role)].title]  # the book, or the role's own page
+    assert at.title and texts(at.title)[0] == nav.BY_PATH[nav.landing_page(role)].title
     for spec in nav.PAGES:
         page = f"../pages/{spec.url_path}.py"
         if spec.url_path in EXPECTED_PAGES[role]:
@@ -65,79 +100,119 @@ def test_each_role_gets_its_pages_and_no_others(seeded, role):
     assert {spec.url_path for spec in nav.pages_for(role)} == EXPECTED_PAGES[role]
 
 
-def test_sign_in_with_the_form_records_it(seeded, book):
-    at = sign_in_with_form(new_app().run(), "fiona")
-    no_exceptions(at)
-    assert texts(at.title) == ["Instruments"]
-    assert "**Fiona**  \n:gray[finance]" in texts(at.markdown)
+def test_a_reload_and_a_second_tab_stay_signed_in(seeded):
+    cookies = sign_in("fiona")
+    first = page_view(cookies, "settlements")
+    no_exceptions(first)
+    assert texts(first.title) == ["Settlements"]
+    assert "**Fiona**  \n:gray[finance]" in texts(first.markdown)
+    reloaded = page_view(cookies, "settlements")  # a reload is a new Streamlit session, same cookie
+    assert texts(reloaded.title) == ["Settlements"]
+    tab = page_view(cookies, "instrument", instrument=seeded.due)  # a table link opened in a new tab
+    no_exceptions(tab)
+    assert texts(tab.title) == ["bob · Postpaid"]
+    assert first.run() and texts(first.title) == ["Settlements"]  # the first tab goes on
+
+
+def test_sign_in_is_recorded_and_a_wrong_password_refused_with_the_message(seeded, book):
+    sign_in("fiona")
     assert ("fiona", "Done") in events(book, "sign_in")
-
-
-def test_a_wrong_password_is_refused_with_the_message(seeded, book):
-    at = sign_in_with_form(new_app().run(), "fiona", "not the password")
-    assert texts(at.error) == [staff.REFUSED]
-    assert texts(at.title) == ["FPS Back Office"]
+    with pytest.raises(SignInRefused) as refused:
+        sign_in("fiona", "not the password")
+    assert str(refused.value) == staff.REFUSED
     assert ("fiona", "Refused") in events(book, "sign_in")
-    assert refusal_details(book) == ["wrong password from local"]  # a browser on this machine
+    assert sign_in_refusals(book.engine) == ["wrong password from local"]
 
 
-def test_unknown_locked_and_disabled_get_the_wrong_password_answer(seeded, book):
-    at = sign_in_with_form(new_app().run(), "nobody", "not the password")
-    assert texts(at.error) == [staff.REFUSED]
-    for _ in range(staff.LIMITS.per_account_and_client):
-        sign_in_with_form(at, "sam", "not the password")
-    at = sign_in_with_form(new_app().run(), "sam")
-    assert texts(at.error) == [staff.REFUSED]
-    assert texts(at.title) == ["FPS Back Office"]
-    assert refusal_details(book)[0] == "unknown user from local"
-    assert refusal_details(book)[-1] == "too many failed sign-ins (account and client) from local"
+def test_sign_out_ends_the_session_in_every_tab(seeded, book):
+    cookies = session_for("theo")
+    tab = page_view(cookies, "audit")
+    at = page_view(cookies)
+    at.button(key="fps_sign_out").click().run()
+    assert signed_out(at)
+    assert texts(at.info) == ["You signed out."]
+    assert ("theo", "Done") in events(book, "sign_out")
+    tab.run()  # the other tab, at its next run
+    assert signed_out(tab) and texts(tab.info) == ["You signed out."]
+    assert next_of(sign_in_link(tab)) == "/audit"
+    assert signed_out(page_view(cookies, "audit"))  # a reload, or a new tab
+    assert events(book, "sign_out") == [("theo", "Done")]  # recorded once
 
 
-def test_a_disabled_account_is_refused_and_its_open_session_ends(seeded, book):
-    at = as_signed_in("sam")
-    assert texts(at.title) == ["Instruments"]
+def test_a_disabled_account_ends_its_sessions_and_is_refused(seeded, book):
+    cookies = session_for("sam")
+    at = page_view(cookies)
+    assert not signed_out(at)
     staff.set_disabled(book.engine, Actor.staff("ada", "admin"), "sam", True)
     at.run()
-    assert texts(at.title) == ["FPS Back Office"]
+    assert signed_out(at)
     assert "Your account is disabled. Ask an admin." in texts(at.info)
-    at = sign_in_with_form(new_app().run(), "sam")
-    assert texts(at.error) == [staff.REFUSED]
-    assert refusal_details(book) == ["disabled account from local"]
+    assert signed_out(page_view(cookies))
+    with pytest.raises(SignInRefused):
+        sign_in("sam")
+    assert sign_in_refusals(book.engine) == ["disabled account from local"]
+    staff.set_disabled(book.engine, Actor.staff("ada", "admin"), "sam", False)
+    assert signed_out(page_view(cookies))  # enabling the account again does not revive the session
 
 
 def test_a_password_reset_ends_the_sessions_signed_in_before_it(seeded, book):
-    before = sign_in_with_form(new_app().run(), "sam")
-    assert texts(before.title) == ["Instruments"]
+    before = sign_in("sam")
+    at = page_view(before)
+    assert texts(at.title) == ["Instruments"]
     password = staff.reset_password(book.engine, Actor.staff("ada", "admin"), "sam")
-    before.run()
-    assert texts(before.title) == ["FPS Back Office"]
-    assert "Your password was reset by an admin. Please sign in with the new one." in texts(before.info)
-    after = sign_in_with_form(new_app().run(), "sam", password)
-    assert texts(after.title) == ["Instruments"]
-    after.run()  # a session that began after the reset goes on
-    assert texts(after.title) == ["Instruments"]
-
-
-def test_admins_cannot_reset_their_own_password_from_the_page(seeded):
-    at = as_signed_in("ada", "staff")
-    at.selectbox(key="staff_chosen").select("ada").run()
-    assert at.button(key="staff_reset").disabled
-
-
-def test_a_session_ends_after_being_idle(seeded):
-    at = as_signed_in("ana")
-    at.session_state["fps_session"]["last_seen"] = time.time() - auth.idle_timeout().total_seconds() - 60
     at.run()
-    assert texts(at.title) == ["FPS Back Office"]
-    assert any("without activity" in text for text in texts(at.info))
+    assert signed_out(at)
+    assert "Your password was reset by an admin. Please sign in with the new one." in texts(at.info)
+    assert signed_out(page_view(before))
+    after = sign_in("sam", password)
+    assert texts(page_view(after).title) == ["Instruments"]
+    assert texts(page_view(after).title) == ["Instruments"]  # a session begun after the reset goes on
 
 
-def test_sign_out(seeded, book):
-    at = as_signed_in("theo")
-    at.button(key="fps_sign_out").click().run()
-    assert texts(at.title) == ["FPS Back Office"]
-    assert "fps_session" not in at.session_state
-    assert ("theo", "Done") in events(book, "sign_out")
+def test_a_session_ends_after_being_idle(seeded, book):
+    cookies = session_for("ana")
+    at = page_view(cookies)
+    assert not signed_out(at)
+    long_ago = utcnow() - Settings.from_env().session_idle - timedelta(minutes=1)
+    with book.engine.begin() as conn:
+        conn.execute(update(StaffSession.__table__).values(last_seen_at=long_ago))
+    at.run()
+    assert signed_out(at)
+    assert texts(at.info) == ["Your session ended after 8 hours without activity. Please sign in again."]
+    assert signed_out(page_view(cookies))
+    assert ("ana", "Done") in events(book, "sign_out")
+
+
+def test_a_page_view_keeps_an_active_session_alive(seeded, book):
+    cookies = session_for("ana")
+    a_while_ago = utcnow() - timedelta(hours=7)
+    table = StaffSession.__table__
+    with book.engine.begin() as conn:
+        conn.execute(update(table).values(last_seen_at=a_while_ago))
+    assert not signed_out(page_view(cookies))
+    with book.engine.connect() as conn:
+        assert conn.execute(select(table.c.last_seen_at)).scalar_one() > a_while_ago + timedelta(hours=6)
+
+
+def test_forged_and_stale_cookies_are_refused(seeded, book):
+    real = session_for("ada")[COOKIE]
+    session_id, _, mac = real.rpartition(".")
+    forged = [
+        f"{session_id}.{mac[:-2]}AA",  # the right session, a signature the dashboard did not make
+        f"{session_id}.",
+        session_id,
+        "anything",
+        "x" * 5000,
+    ]
+    for value in forged:
+        at = page_view({COOKIE: value})
+        assert signed_out(at) and not at.info, value
+    unknown = session_cookie.sealed("a session id that was never made")
+    at = page_view({COOKIE: unknown})
+    assert signed_out(at) and texts(at.info) == ["Your session has ended. Please sign in again."]
+    with book.engine.connect() as conn:
+        hashes = conn.execute(select(StaffSession.__table__.c.id_hash)).scalars().all()
+    assert session_id not in hashes and len(hashes) == 1  # the database keeps only its hash
 
 
 def test_a_role_change_takes_effect_at_the_next_page_view(seeded, book):
@@ -150,41 +225,63 @@ def test_a_role_change_takes_effect_at_the_next_page_view(seeded, book):
     assert texts(at.title) == ["Write-offs"]
 
 
-def test_a_request_id_link_opened_signed_out_lands_on_its_record_after_sign_in(seeded):
-    at = new_app().run()
+def test_the_way_in_leads_back_to_the_page_and_its_parameters(seeded):
+    at = new_app()
     at.switch_page("../pages/audit.py")
     at.query_params["request_id"] = seeded.request_id
     at.run()
-    assert texts(at.title) == ["FPS Back Office"]
-    assert "Sign in to continue to **audit**." in texts(at.caption)
-    at = sign_in_with_form(at, "theo")
-    no_exceptions(at)
-    assert texts(at.title) == ["Audit"]
-    assert at.query_params["request_id"] == seeded.request_id
-    assert [m.label for m in at.metric][:2] == ["Attempts", "Outcome"]
-    assert "Success" in [m.value for m in at.metric]
+    assert signed_out(at)
+    assert sign_in_page.destination(next_of(sign_in_link(at))) == ("audit", {"request_id": seeded.request_id})
 
 
-def test_an_instrument_link_survives_a_wrong_password_first(seeded):
-    at = new_app().run()
+def test_a_hostile_parameter_stays_inside_the_sign_in_link(seeded):
+    hostile = '"><script>alert(1)</script><a href="https://evil.example'
+    at = new_app()
     at.switch_page("../pages/instrument.py")
-    at.query_params["instrument"] = seeded.due
+    at.query_params["instrument"] = hostile
     at.run()
-    at = sign_in_with_form(at, "sam", "wrong password!")
-    assert texts(at.error) == [staff.REFUSED]
-    at = sign_in_with_form(at, "sam")
-    no_exceptions(at)
-    assert texts(at.title) == ["bob · Postpaid"]
-    assert at.query_params["instrument"] == seeded.due
+    (html,) = at.get("html")
+    tags = Tags()
+    tags.feed(html.proto.body)
+    assert tags.seen == [("a", ["href", "target", "style"])]
+    assert sign_in_page.destination(next_of(sign_in_link(at))) == ("instrument", {"instrument": hostile})
 
 
-def test_a_link_to_a_page_outside_the_role_lands_on_the_roles_page_with_a_note(seeded):
-    at = new_app().run()
-    at.switch_page("../pages/staff.py").run()
-    at = sign_in_with_form(at, "ana")
+def test_a_page_outside_the_role_asked_for_at_sign_in_is_explained(seeded):
+    at = page_view(session_for("ana"), None, **{sign_in_page.UNAVAILABLE_PARAM: "staff"})
     no_exceptions(at)
-    assert texts(at.title) == ["Fees saved"]  # the analyst's landing page
     assert "The Staff page is not available to your role (analyst)." in texts(at.warning)
+    assert sign_in_page.UNAVAILABLE_PARAM not in at.query_params
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "//evil.example/",
+        "https://evil.example/audit",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "audit",
+        "/audit/../staff",
+        "/signin",
+        "/audit#request_id",
+        "/%2F%2Fevil.example",
+        "/audit\r\nSet-Cookie: x=1",
+        "/_stcore/health",
+        "/audit?" + "&".join(f"p{i}=1" for i in range(sign_in_page.MAX_NEXT_PARAMS + 1)),
+        "/" + "a" * 3000,
+    ],
+)
+def test_hostile_next_values_are_refused(value):
+    assert sign_in_page.destination(value) is None
+
+
+def test_next_values_naming_a_page_are_rebuilt_from_their_parts():
+    assert sign_in_page.destination("/") == ("", {})
+    assert sign_in_page.destination("/audit?request_id=a%26b%22") == ("audit", {"request_id": 'a&b"'})
+    url = sign_in_page.sign_in_url("audit", {"request_id": "x&next=//evil.example"})
+    assert next_of(url) == "/audit?request_id=x%26next%3D%2F%2Fevil.example"
 
 
 class TestTrustedHeader:

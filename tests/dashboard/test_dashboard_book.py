@@ -151,7 +151,7 @@ def test_finance_settles_after_seeing_what_will_move(seeded, book):
     dialog = confirm(at)
     assert "#### Settle $21.97 of bob@buyers.example's debt" in dialog
     assert "**Debt after:** $0.00" in dialog and "**Processor fee:** $0.94" in dialog
-    assert shown(at.success)[0].startswith("Settled $21.97. TransactionId ")
+    assert shown(at.success)[0].startswith("Settled $21.97 (fee $0.94) — debt now $0.00.")
     assert book_balance(book, seeded.due) == 0
     assert metrics(at)["Debt (live)"] == "$0.00"
 
@@ -159,19 +159,20 @@ def test_finance_settles_after_seeing_what_will_move(seeded, book):
 def test_support_writes_off_part_of_a_debt(seeded, book):
     at = as_signed_in("sam", "instrument", instrument=seeded.due)
     at.text_input(key="write_off_amount").input("1.97")
-    at.text_area(key="write_off_reason").input("late delivery")
+    at.selectbox(key="write_off_code").select("not_delivered")
+    at.text_area(key="write_off_note").input("late delivery")
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click().run()
     assert shown(at.warning) == ["A write-off cannot be undone."]
     dialog = confirm(at)
-    assert "**Debt after:** $20.00" in dialog and "**Reason:** late delivery" in dialog
-    assert shown(at.success)[0].startswith("Wrote off $1.97.")
+    assert "**Debt after:** $20.00" in dialog and "**Reason:** Not delivered: late delivery" in dialog
+    assert shown(at.success)[0].startswith("Wrote off $1.97 — debt now $20.00.")
     assert book_balance(book, seeded.due) == 2000
 
 
 @pytest.mark.parametrize(
     ("amount", "reason", "error"),
     [
-        ("1.00", "", "**Not done.** say why: a reason is required"),
+        ("1.00", "", "**Not done.** a reason of “Other” needs a note saying what it is"),
         ("99.00", "too much", "**Not done.** write off between $0.01 and the debt, $21.97"),
         ("abc", "typo", "**InvalidParams**: Amount 'abc' is not a decimal amount"),
     ],
@@ -179,7 +180,8 @@ def test_support_writes_off_part_of_a_debt(seeded, book):
 def test_a_write_off_that_cannot_be_is_not_proposed(seeded, book, amount, reason, error):
     at = as_signed_in("sam", "instrument", instrument=seeded.due)
     at.text_input(key="write_off_amount").input(amount)
-    at.text_area(key="write_off_reason").input(reason)
+    at.selectbox(key="write_off_code").select("other")
+    at.text_area(key="write_off_note").input(reason)
     at.button(key="FormSubmitter:instrument_write_off-Review write-off").click().run()
     no_exceptions(at)
     assert error in shown(at.error)
@@ -190,11 +192,12 @@ def test_a_write_off_that_cannot_be_is_not_proposed(seeded, book, amount, reason
 def test_support_refunds_a_purchase_to_the_prepaid_balance(seeded, book):
     at = as_signed_in("sam", "instrument", instrument=seeded.prepaid)
     at.selectbox(key="refund_purchase").select(seeded.refundable_purchase_id)
-    at.text_area(key="refund_reason").input("song would not play")
+    at.selectbox(key="refund_code").select("other")
+    at.text_area(key="refund_note").input("song would not play")
     at.button(key="FormSubmitter:instrument_refund-Review refund").click().run()
     dialog = confirm(at)
     assert "$0.99** to the prepaid balance" in dialog and "$11.51 → $12.50" in dialog
-    assert shown(at.success)[0].startswith(f"Refunded $0.99 of purchase {seeded.refundable_purchase_id}.")
+    assert shown(at.success)[0].startswith("Refunded $0.99 of “Song: Blue Monday” — balance now $12.50.")
     assert book_balance(book, seeded.prepaid) == 1250
     with book.engine.connect() as conn:
         assert conn.execute(select(Refund.__table__.c.reason)).scalar_one() == "song would not play"
@@ -221,6 +224,9 @@ def test_cancel_in_the_dialog_moves_nothing(seeded, book):
     assert book_balance(book, seeded.due) == 2197
 
 
+WRITE_OFF = {"currency": "USD", "code": "other", "note": "x", "disputed_purchase_id": None}
+
+
 def forge(at, kind: str, params: dict, page: str = "instrument") -> None:
     """A pending action put straight into the session, as if the UI had been bypassed."""
     at.session_state[actions.PENDING_KEY] = actions.Pending(
@@ -230,9 +236,7 @@ def forge(at, kind: str, params: dict, page: str = "instrument") -> None:
 
 def test_an_analyst_who_bypasses_the_ui_is_refused_by_fpscore(seeded, book):
     at = as_signed_in("ana", "instrument", instrument=seeded.due)
-    forge(
-        at, "write_off", {"instrument_id": seeded.due, "amount_cents": 500, "currency": "USD", "reason": "x"}
-    )
+    forge(at, "write_off", WRITE_OFF | {"instrument_id": seeded.due, "amount_cents": 500})
     at.run()
     at.button(key="fps_confirm").click().run()
     no_exceptions(at)
@@ -259,7 +263,7 @@ def test_an_fps_error_is_shown_as_code_and_message(seeded, book):
     forge(
         at,
         "write_off",
-        {"instrument_id": seeded.owing, "amount_cents": 5000, "currency": "USD", "reason": "x"},
+        WRITE_OFF | {"instrument_id": seeded.owing, "amount_cents": 5000},
     )
     at.run()
     at.button(key="fps_confirm").click().run()
