@@ -1,5 +1,5 @@
 """A purchase's timeline as a table (the Audit record and the Record page): paid, refunded, funded by,
-settled or written off, and what is still owed."""
+settled or written off, and what is still owed; each step's TransactionId opens its record."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ def show(steps: tuple[TimelineStep, ...], key: str) -> None:
                 "Step": step.step,
                 "Of this purchase": ui.money(step.amount),
                 "Whole movement": ui.money(step.movement),
-                "CallerReference": step.caller_reference or "—",
-                "TransactionId": step.transaction_id or "—",
                 "By": step.by or "—",
                 "Note": step.detail or "",
+                "TransactionId": ui.link("record", transaction_id=step.transaction_id)
+                if step.transaction_id
+                else None,
             }
             for step in steps
         ],
@@ -32,6 +33,9 @@ def show(steps: tuple[TimelineStep, ...], key: str) -> None:
             "Of this purchase": ui.money_column("Of this purchase"),
             "Whole movement": ui.money_column(
                 "Whole movement", help="A settlement or funding covers many purchases at once"
+            ),
+            "TransactionId": ui.link_column(
+                "TransactionId", shown=r"transaction_id=([^&]{1,35})", help="Opens its record", pinned=False
             ),
         },
         key=key,

@@ -118,7 +118,7 @@ def readable_xml(body: str) -> str:
 
 def copyable(label: str, value: str | None) -> None:
     st.caption(label)
-    st.code(value or "—", language=None)
+    st.code(value or "—", language=None, wrap_lines=True)
 
 
 def open_record(**params: str) -> None:

@@ -35,17 +35,16 @@ def look_up() -> None:
 
 def show(record: MovementRecord) -> None:
     st.subheader(f"{md(record.kind)} {ui.usd(record.amount)} · {md(record.status)}")
-    cols = st.columns(4)
+    cols = st.columns(2)
     cols[0].metric("Amount", ui.usd(record.amount))
     cols[1].metric("Status", md(record.status + (f" ({record.error_code})" if record.error_code else "")))
-    cols[2].metric("Asked", ui.when(record.created_at))
-    cols[3].metric("Answered", ui.when(record.completed_at))
     st.markdown(
         f"- **Customer:** {md(record.customer_email)} · {md(record.customer_name)}\n"
         f"- **Instrument:** [{md(ui.short(record.instrument_id))}]"
         f"({ui.link('instrument', instrument=record.instrument_id)}) · {md(record.instrument_kind)} · "
         f"{md(record.instrument_status)} · sender token {md(ui.mask(record.sender_token_id))}\n"
-        f"- **Asked by:** {md(record.requested_by)}"
+        f"- **Asked by:** {md(record.requested_by)} at {ui.when(record.created_at)} · "
+        f"**answered** {ui.when(record.completed_at)}"
         + (
             f"\n- **{'Product' if record.kind == 'Purchase' else 'Reason'}:** {md(record.detail)}"
             if record.detail
@@ -56,10 +55,10 @@ def show(record: MovementRecord) -> None:
     ids = st.columns(2)
     with ids[0]:
         st.caption("TransactionId")
-        st.code(record.transaction_id or "— (no answer yet)", language=None)
+        st.code(record.transaction_id or "— (no answer yet)", language=None, wrap_lines=True)
     with ids[1]:
         st.caption("CallerReference")
-        st.code(record.caller_reference, language=None)
+        st.code(record.caller_reference, language=None, wrap_lines=True)
     if ui.has_page("audit"):
         st.markdown(
             f"[Every FPS call of this movement]({ui.link('audit', caller_reference=record.caller_reference)})"
