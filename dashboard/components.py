@@ -281,7 +281,8 @@ def table(
 ) -> Any:
     """A data grid of `records`, one page of them, shown whole (`height`: "content", no scrollbar of its
     own); empty values and empty text read "—"; a Status or Outcome column without a config, and any
-    `status_column`, shows badges. The grid's own toolbar sorts, searches and downloads the page as CSV."""
+    `status_column`, shows badges. The grid sorts and searches the page; a CSV comes from `csv_button`
+    (the grid's own download is turned off: its cells are not neutralised, see `to_csv`)."""
     frame = pd.DataFrame(list(records)).replace("", None)
     config: dict[str, Any] = dict(columns or {})
     for name in STATUS_COLUMNS:
