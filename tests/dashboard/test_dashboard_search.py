@@ -162,3 +162,43 @@ def test_the_hits_are_capped(seeded, book):
         shown(at.sidebar.caption)[0]
         == f"{queries.MAX_HITS} matches for cap@ (the first {queries.MAX_HITS}; type more to narrow)"
     )
+
+
+# -- the read model on SQLite and PostgreSQL (prefix ranges in code-point order, COLLATE "C" there) --------
+
+from test_dashboard_queries import made  # noqa: E402, F401  (the seeded book on each backend)
+
+
+def test_each_kind_of_text_on_each_backend(made):  # noqa: F811
+    merchant, seeded = made
+    engine, theo = merchant.engine, Actor.staff("theo", "troubleshooter")
+
+    def found(text: str) -> list[tuple[str, str | None]]:
+        return [(hit.matched, hit.instrument_id) for hit in queries.find(engine, theo, text).hits]
+
+    assert found("ADA@Buyers.example") == [("email", seeded.prepaid)]
+    assert found("Cle") == [("email", seeded.owing)]  # her name is her email's start too: one hit
+    assert found(seeded.due[:10] + "…") == [("instrument id", seeded.due)]
+    assert found(seeded.due.lower()) == [("instrument id", seeded.due)]
+    bare = seeded.request_id.removesuffix(":0")
+    for text in (seeded.request_id, bare, bare + ":1", seeded.request_id[:13]):
+        hits = queries.find(engine, theo, text).hits
+        assert [(h.kind, h.request_id) for h in hits] == [(HitKind.CALL, seeded.request_id)], text
+    record = queries.call_record(engine, request_id=seeded.request_id[:13])
+    assert record is not None and record.attempts[0].call.request_id == seeded.request_id
+    paid = queries.instrument_view(engine, seeded.settled).history.rows[-1]
+    for text in (paid.caller_reference, paid.transaction_id.lower()):
+        (hit,) = queries.find(engine, theo, text).hits
+        assert (hit.kind, hit.movement, hit.caller_reference) == (
+            HitKind.MOVEMENT,
+            "Purchase",
+            paid.caller_reference,
+        )
+    for wildcard in ("%", "_", "%@%", "\\", "a%", seeded.request_id[:8] + "%"):
+        assert queries.find(engine, theo, wildcard).hits == (), wildcard
+    steps = queries.movement_record(engine, theo, transaction_id=paid.transaction_id).timeline
+    assert [(s.step, str(s.amount)) for s in steps] == [
+        ("Paid", "3.00"),
+        ("Written off", "0.50"),
+        ("Settled", "2.50"),
+    ]

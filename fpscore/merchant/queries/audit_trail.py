@@ -164,7 +164,8 @@ def _paid_off_by(conn: Connection, paid: Any, owed: int) -> list[TimelineStep]:
             tuple_(_purchases.c.created_at, _purchases.c.id) < tuple_(paid.created_at, paid.id),
         )
     ).scalar_one()
-    start, end = earlier, earlier + owed  # this purchase's money in the instrument's cumulative debt
+    start = int(earlier)  # PostgreSQL sums bigints as numeric
+    end = start + owed  # this purchase's money in the instrument's cumulative debt
     prepaid = paid.instrument_kind == "Prepaid"
     paid_off = ((SETTLE_DEBT, "Settled"), (WRITE_OFF_DEBT, "Written off"))
     kinds = ((FUND_PREPAID, "Funded"),) if prepaid else paid_off
