@@ -43,7 +43,9 @@ class Pending:
     warning: str | None = None
     rows: tuple[dict[str, Any], ...] = field(default=())  # e.g. one per instrument to settle
     confirm_label: str = "Confirm"
-    clears: tuple[str, ...] = ()  # the keys of the form that proposed it, emptied once it is done
+    # The proposing form's widgets (key: empty value), emptied once it is done, so Review cannot propose it
+    # again. Set at the start of the next run, before the widgets exist: how the browser learns the value.
+    resets: dict[str, Any] = field(default_factory=dict)
 
 
 def propose(action: Pending) -> None:
@@ -90,9 +92,7 @@ def _execute(action: Pending) -> None:
     executor = EXECUTORS[action.kind]
     try:
         text, rows = executor(resources.merchant(), auth.actor(), action.params)
-        components.flash("success", text, rows, RESULT_COLUMNS.get(action.kind))
-        for key in action.clears:  # done: the form starts empty, so Review cannot propose it again
-            st.session_state.pop(key, None)
+        components.flash("success", text, rows, RESULT_COLUMNS.get(action.kind), action.resets)
     except FlowRefused as error:
         components.flash("warning", components.describe(error))
     except (FpsError, Forbidden, ValueError) as error:
@@ -133,9 +133,11 @@ def reason_fields(
     return code, note, disputed
 
 
-def form_keys(key: str) -> tuple[str, ...]:
-    """The widget keys of a form whose fields start with `key` (amount, reason fields)."""
-    return tuple(f"{key}_{field}" for field in ("amount", "code", "note", "disputed", "purchase"))
+def emptied(key: str) -> dict[str, Any]:
+    """The empty values of a money form whose widget keys start with `key`: its amount, the purchase, and
+    the reason fields."""
+    fields = {"amount": "", "purchase": None, "code": None, "note": "", "disputed": None}
+    return {f"{key}_{field}": value for field, value in fields.items()}
 
 
 def purchase_label(p: RefundablePurchase) -> str:
@@ -163,7 +165,7 @@ def propose_write_off(
     page: str,
     *,
     disputable: tuple[RefundablePurchase, ...] = (),
-    clears: tuple[str, ...] = (),
+    resets: dict[str, Any] | None = None,
 ) -> None:
     """Check a write-off (its reason: code, note, disputed purchase) against the live debt and propose it;
     ValueError says what to correct."""
@@ -203,7 +205,7 @@ def propose_write_off(
             page,
             warning="A write-off cannot be undone.",
             confirm_label=f"Write off {usd(amount)}",
-            clears=clears,
+            resets=resets or {},
         )
     )
 

@@ -137,18 +137,26 @@ def guarded() -> Iterator[None]:
 
 
 def flash(
-    kind: str, text: str, rows: list[dict[str, Any]] | None = None, columns: dict[str, Any] | None = None
+    kind: str,
+    text: str,
+    rows: list[dict[str, Any]] | None = None,
+    columns: dict[str, Any] | None = None,
+    resets: dict[str, Any] | None = None,
 ) -> None:
     """A message for the next run (after the rerun that closes a dialog); `text` is markdown, its values
     escaped with `md`, its first line a summary (the toast); `rows` a table under it, `columns` its
-    column_config."""
-    st.session_state[FLASH_KEY] = {"kind": kind, "text": text, "rows": rows or [], "columns": columns}
+    column_config; `resets` widget values (key: value) set as it is shown, before the widgets exist."""
+    st.session_state[FLASH_KEY] = {
+        "kind": kind, "text": text, "rows": rows or [], "columns": columns, "resets": resets or {}
+    }  # fmt: skip
 
 
 def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if not message:
         return
+    for key, value in message["resets"].items():
+        st.session_state[key] = value
     show = {"success": st.success, "warning": st.warning, "error": st.error}.get(message["kind"], st.info)
     show(message["text"])
     if message["kind"] == "success":

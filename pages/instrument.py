@@ -200,7 +200,7 @@ def propose_settle(detail: InstrumentDetail, typed: str) -> None:
             },
             PAGE,
             confirm_label=f"Settle {ui.usd(amount)}",
-            clears=("settle_amount",),
+            resets={"settle_amount": ""},
         )
     )
 
@@ -242,7 +242,7 @@ def propose_refund(
             },
             PAGE,
             confirm_label=f"Refund {ui.usd(amount)}",
-            clears=actions.form_keys(REFUND_FORM),
+            resets=actions.emptied(REFUND_FORM),
         )
     )
 
@@ -291,7 +291,7 @@ def write_off_form(view: InstrumentView) -> None:
                 reason,
                 PAGE,
                 disputable=view.refundable,
-                clears=actions.form_keys(WRITE_OFF_FORM),
+                resets=actions.emptied(WRITE_OFF_FORM),
             )
 
 

@@ -106,14 +106,14 @@ def propose(chosen: list[DueInstrument]) -> None:
                 for item in chosen
             ),
             confirm_label=f"Settle {ui.count(len(chosen), 'instrument')}",
-            clears=(DUE_TABLE,),
+            resets={DUE_TABLE: {"selection": {"rows": [], "columns": []}}},
         )
     )
 
 
 def due_tab() -> None:
     policy = resources.policy()
-    st.caption(f"Due when the {policy}. Largest debt first; select rows in the table to settle them.")
+    st.caption(f"Due: {policy}. Largest debt first; select rows in the table to settle them.")
     due, totals = resources.due(LISTED)
     if not due:
         ui.empty(

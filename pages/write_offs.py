@@ -29,7 +29,7 @@ def history_records(rows: tuple[MovementRow, ...] | list[MovementRow]) -> list[d
             "Customer": row.customer_email,
             "Amount": ui.money(row.amount),
             "Why": row.reason or "",
-            "Disputed purchase": row.disputed_purchase_id,
+            "Purchase": row.disputed_purchase_id,
             "By": row.requested_by,
             "Status": row.status if not row.error_code else f"{row.status} ({row.error_code})",
             "TransactionId": row.transaction_id or "",
@@ -84,12 +84,13 @@ def new_tab() -> None:
         "Instrument",
         list(by_id),
         key="write_off_instrument",
-        format_func=lambda i: (
-            f"{by_id[i].customer_email} · {ui.short(i)} · debt {ui.usd(by_id[i].balance)} (book)"
-        ),
+        # who and which only: a browser keeps showing a chosen option's first label, so the debt, which
+        # changes, is said below
+        format_func=lambda i: f"{by_id[i].customer_email} · {ui.short(i)}",
     )
     row = by_id[chosen]
     st.caption(
+        f"Debt {ui.usd(row.balance)} (book) · "
         f"[Open the instrument]({ui.link('instrument', instrument=row.instrument_id)}) for its full history."
     )
     disputable = resources.read(queries.refundable_purchases, row.instrument_id, DISPUTABLE_SHOWN)
@@ -106,7 +107,7 @@ def new_tab() -> None:
                 reason,
                 PAGE,
                 disputable=disputable,
-                clears=actions.form_keys(FORM),
+                resets=actions.emptied(FORM),
             )
 
 
@@ -136,8 +137,10 @@ def history_tab() -> None:
             "When": ui.time_column("When"),
             "Instrument": ui.link_column("Instrument"),
             "Amount": ui.money_column("Amount"),
-            "Why": st.column_config.TextColumn("Why", width="large"),
-            "Disputed purchase": st.column_config.NumberColumn("Disputed purchase", format="%d"),
+            "Why": st.column_config.TextColumn("Why", width="medium"),
+            "Purchase": st.column_config.NumberColumn(
+                "Purchase", format="%d", help="The purchase disputed, when one was named"
+            ),
         },
         key="write_offs_history",
     )

@@ -42,7 +42,7 @@ class SettlementPolicy:
     def __str__(self) -> str:
         return (
             f"debt at {self.share_basis_points / 100:g}% of the credit limit or more, "
-            f"or owed for more than {_days(self.max_age)}"
+            f"or owed for {_days(self.max_age)} or more"
         )
 
     def share_reached(self, debt: Amount, credit_limit: Amount) -> bool:

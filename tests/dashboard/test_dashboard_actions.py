@@ -170,7 +170,7 @@ def test_a_write_off_records_the_disputed_purchase_and_the_staff_event(seeded, b
     assert shown([at.success[0]])[0].startswith("Wrote off $9.99 — debt now $11.98.")
     assert at.selectbox(key="write_off_page_disputed").value is None
     history = at.dataframe[-1].value
-    assert list(history["Why"])[0] == "Not delivered" and list(history["Disputed purchase"])[0] == pack
+    assert list(history["Why"])[0] == "Not delivered" and list(history["Purchase"])[0] == pack
     table, events = WriteOff.__table__, AuditEvent.__table__
     with book.engine.connect() as conn:
         row = conn.execute(select(table).order_by(table.c.id.desc())).first()
@@ -204,7 +204,7 @@ def test_due_now_says_why_each_is_due_and_the_policy_in_words(seeded, monkeypatc
     assert list(due["Customer"]) == ["bob@buyers.example", "cleo@buyers.example"]
     assert list(due["Why due"]) == ["87% of the credit limit", "19% of the credit limit"]
     caption = " ".join(shown(at.caption))
-    assert "debt at 10% of the credit limit or more, or owed for more than 30 days" in caption
+    assert "debt at 10% of the credit limit or more, or owed for 30 days or more" in caption
     assert "FPS_" not in caption
     assert (
         at.button(key="settle_selected").disabled and at.button(key="settle_selected").proto.type == "primary"
