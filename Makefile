@@ -1,20 +1,24 @@
-# Quick start: `make run` and `make test`. Both create .venv and install the project first.
+# Quick start: `make run` and `make test`. Both create .venv and install the project first (the first time
+# about two minutes, most of it pip downloading and installing; it shows its progress).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DATA := data
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench reset-demo clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing dependencies into $(VENV) (first run: about 2 minutes)..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --upgrade --progress-bar on pip
+	$(PY) -m pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/fpscore demo
 	-$(VENV)/bin/fpscore recover  # movements a crash left in flight; the dashboard starts either way
+	@echo "Serving the back office; stop it with Ctrl+C."
 	$(VENV)/bin/streamlit run dashboard/serve.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
@@ -26,5 +30,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ledger.py
 
+# The demo's data only (its SQLite databases, credentials and the dashboard's session key in ./data): the
+# next `make run` loads a fresh demo. The environment (.venv) stays.
+reset-demo:
+	rm -rf $(DATA)
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DATA) .pytest_cache .hypothesis

@@ -142,13 +142,12 @@ def _render(
 ) -> tuple[float, Any]:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
-    at.session_state["fps_session"] = {
-        "username": username,
-        "via": "password",
-        "signed_in_at": time.time(),
-        "last_seen": time.time(),
-    }
+    sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
+    import dashapp  # the tests' AppTest driver: a real session, its cookie held for AppTest
+
+    at = dashapp.holding(
+        AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S), dashapp.session_for(username)
+    )
     if page is not None:
         at.switch_page(f"../pages/{page}.py")
     for name, value in params.items():

@@ -326,3 +326,45 @@ class TestTrustedHeader:
             f"Sign-in is by single sign-on, and the request carried no {self.HEADER} header."
         ]
         assert not at.text_input
+
+
+class TestIdentityProvider:
+    DOMAIN = "tuneshop.example"
+
+    @pytest.fixture(autouse=True)
+    def oidc(self, seeded, monkeypatch):
+        monkeypatch.setenv("FPS_OIDC_EMAIL_DOMAIN", self.DOMAIN)
+
+    def app_for(self, email: str, verified: bool = True):  # type: ignore[no-untyped-def]
+        at = new_app()
+        at.user = {"is_logged_in": True, "email": email, "email_verified": verified}
+        return at
+
+    def test_a_verified_address_at_the_domain_is_its_staff_account(self, seeded, book):
+        at = self.app_for(f"Theo@{self.DOMAIN}")
+        at.switch_page("../pages/audit.py")
+        at.query_params["request_id"] = seeded.request_id
+        at.run()
+        no_exceptions(at)
+        assert texts(at.title) == ["Audit"]  # the deep link works: the provider's sign-in lasts
+        at.run()
+        assert events(book, "sign_in") == [("theo", "Done")]  # recorded once per session
+        at.button(key="fps_sign_out").click().run()
+        assert signed_out(at) and ("theo", "Done") in events(book, "sign_out")
+
+    @pytest.mark.parametrize(
+        ("email", "verified"),
+        [("theo@evil.example", True), (f"theo@{DOMAIN}", False), (f"mallory@{DOMAIN}", True)],
+    )
+    def test_other_addresses_are_refused(self, seeded, email, verified):
+        at = self.app_for(email, verified).run()
+        assert signed_out(at) and "fps_sign_out" not in [b.key for b in at.button]
+        assert texts(at.info) and "Ask an admin." in texts(at.info)[0]
+        assert [b.label for b in at.button] == ["Sign out of single sign-on"]
+
+    def test_signed_out_visitors_are_offered_the_provider(self, seeded):
+        at = new_app()
+        at.user = {"is_logged_in": False}
+        at.run()
+        assert signed_out(at) and [b.label for b in at.button] == ["Sign in with single sign-on"]
+        assert not at.get("html")  # no password page in this mode

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -67,8 +68,8 @@ def served_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
                 try:
                     if requests.get(f"{base}/_stcore/health", timeout=1).text == "ok":
                         break
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # not up yet, or too busy starting to answer in time
                 assert process.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "the dashboard did not start"
                 time.sleep(0.2)
@@ -76,3 +77,15 @@ def served_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def signed_in(base: str, username: str, password: str) -> requests.Session:
+    """A client that signed in on the dashboard's sign-in page (CSRF token and cookie, as a browser does)."""
+    client = requests.Session()
+    form = client.get(f"{base}/signin", timeout=10).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None, form[:500]
+    fields = {"csrf": csrf.group(1), "next": "", "username": username, "password": password}
+    answer = client.post(f"{base}/signin", data=fields, allow_redirects=False, timeout=30)
+    assert answer.status_code == 303, answer.text[:500]
+    return client

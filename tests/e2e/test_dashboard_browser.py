@@ -110,7 +110,8 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
 
     # Finance: the book, settle the one due instrument, fees, health.
     page.goto(dashboard)
-    shot(page, "00-sign-in")
+    expect(page.get_by_role("heading", name="FPS Back Office")).to_be_visible()  # the sign-in page (HTML)
+    page.screenshot(path=str(SCREENSHOTS / "00-sign-in.png"), full_page=True)
     sign_in(page, "fiona")
     assert nav_titles(page) == ["Instruments", "Instrument", "Settlements", "Fees saved", "Health"]
     expect(page.get_by_text("Prepaid liability")).to_be_visible()
@@ -180,6 +181,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     expect(page.get_by_text("Effective fee rate")).to_be_visible()
 
     # Admin: staff and audit.
+    page.context.clear_cookies()
     page.goto(dashboard)
     sign_in(page, "ada")
     assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Staff"]
@@ -194,8 +196,8 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     # Troubleshooter: a RequestId link opened while signed out lands on its record after sign-in.
     page.context.clear_cookies()
     page.goto(f"{dashboard}/audit?request_id={seeded.request_id}")
-    expect(page.get_by_text("Sign in to continue to")).to_be_visible()
-    shot(page, "13-deep-link-sign-in")
+    expect(page.get_by_text("Sign in to go to the Audit page.")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "13-deep-link-sign-in.png"), full_page=True)
     sign_in(page, "theo")
     assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Health"]
     expect(page.get_by_text("Attempt 1 ·")).to_be_visible()

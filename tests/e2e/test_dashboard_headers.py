@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import launched, needs_chromium, served_dashboard
+from browser import launched, needs_chromium, served_dashboard, signed_in
 from helpers import serve
 from sqlalchemy import select
 
@@ -48,14 +48,17 @@ def dashboard(data_dir: Path) -> Iterator[str]:
 
 
 def test_every_answer_refuses_framing_and_hsts_comes_behind_https(dashboard):
-    page = requests.get(f"{dashboard}/audit?request_id=x", timeout=5)
+    sign_in_page = requests.get(f"{dashboard}/audit?request_id=x", timeout=5)  # followed to /signin
+    assert sign_in_page.history[0].status_code == 303 and "/signin" in sign_in_page.url
+    page = signed_in(dashboard, "theo", dashdata.PASSWORD).get(f"{dashboard}/audit?request_id=x", timeout=5)
     script = re.search(r'src="\.?/?(static/js/[^"]+)"', page.text)
     assert script is not None, page.text[:500]
     health = requests.get(f"{dashboard}/_stcore/health", timeout=5)
     assert health.text == "ok"
-    answers = [page, health, requests.get(f"{dashboard}/{script.group(1)}", timeout=5)]
+    static = requests.get(f"{dashboard}/{script.group(1)}", timeout=5)
+    answers = [sign_in_page.history[0], sign_in_page, page, health, static]
     for answer in answers:
-        assert answer.status_code == 200, answer.url
+        assert answer.status_code in (200, 303), answer.url
         assert {name: answer.headers.get(name) for name in FRAMING} == FRAMING, answer.url
         assert "strict-transport-security" not in answer.headers  # plain HTTP: no HSTS
 
