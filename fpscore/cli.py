@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="seed 90 days of demo traffic through the signed path (once)")
     demo.add_argument("--customers", type=int, help="how many customers (default 30)")
-    demo.add_argument("--days", type=int, help="how many days of history, ending yesterday (default 90)")
+    demo.add_argument("--days", type=int, help="how many days of history, ending today (default 90)")
     demo.add_argument("--seed", type=int, help="the random seed (same seed, same traffic)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     demo.set_defaults(func=_demo)

@@ -1,24 +1,29 @@
 """`fpscore demo`: 90 days of a small digital-goods shop, sent through the real signed path.
 
 Every instrument is opened by a sandbox buyer walking the processor's Co-Branded UI pages
-(`fpscore.sandbox.authorize`) and the merchant verifying the signed return (`pipelines.complete`); every
-money movement is a merchant flow, so an `FpsClient` signs it and the processor (embedded, or the one at
+(`fpscore.sandbox.authorize`) and the merchant verifying the signed return (`pipelines.complete`); every money
+movement is a merchant flow, so an `FpsClient` signs it and the processor (embedded, or the one at
 FPS_ENDPOINT) answers it. Customers buy songs (0.69, 0.99, 1.29), game items (1.99, 4.99, 9.99) and point
 packs (4.99, 9.99, 19.99) against prepaid balances they top up when low, or on postpaid credit lines that
-finance settles under the settlement policy (FPS_SETTLE_SHARE, FPS_SETTLE_AFTER_DAYS) at the end of each
-day; support refunds some purchases and writes off some debt, with reasons. A few requests fail as they
-would in life: a purchase tried before the top-up (InsufficientBalance), a top-up above the instrument's
-funding limit (PrepaidFundingLimitExceeded), a pack above the credit line's per-purchase limit
-(AmountOutOfRange) or beyond its credit limit (InsufficientBalance), an authorization the buyer cancels.
+finance settles under the settlement policy (FPS_SETTLE_SHARE, FPS_SETTLE_AFTER_DAYS) at the end of each day,
+except the last UNSETTLED_DAYS days and today: the instruments due since then (over the share of their limit,
+or owing for too long) wait on Settlements → Due now for finance to try; support refunds some purchases and
+writes off some debt, with reasons. A few requests fail as they would in life: a purchase tried before the
+top-up (InsufficientBalance), a top-up above the instrument's funding limit (PrepaidFundingLimitExceeded), a
+pack above the credit line's per-purchase limit (AmountOutOfRange) or beyond its credit limit
+(InsufficientBalance), an authorization the buyer cancels.
 
-**History.** The merchant and the embedded processor take their time from a clock (`connect`'s
-`clock`); the demo runs both on a `SimulatedClock` it moves to each event's simulated moment in the 90
-days, so every record is written at its time once (the daily fee rollup included) and both sides agree
-on when things happened. Nothing rewrites history. A remote processor (FPS_ENDPOINT) keeps its own real
-time, and so do the client's requests to it and their records in api_calls.
+**History.** The days end today: the history runs up to the moment the demo started, so the Fees saved page's
+default range (`analytics.DEFAULT_RANGE`, the last 90 days, today included) holds all of the default 90 days,
+and the figure the demo prints is the one that page shows first. The merchant and the embedded processor take
+their time from a clock (`connect`'s `clock`); the demo runs both on a `SimulatedClock` it moves to each
+event's simulated moment, so every record is written at its time once (the daily fee rollup included) and both
+sides agree on when things happened. Nothing rewrites history. A remote processor (FPS_ENDPOINT) keeps its own
+real time, and so do the client's requests to it and their records in api_calls.
 
 **Deterministic.** One seeded `random.Random` decides every customer, purchase, top-up, refund and
-write-off; the same seed and size give the same traffic (identifiers and real times differ).
+write-off; the same seed and size give the same traffic (identifiers and real times differ, and today's part
+stops at the moment the demo runs).
 
 **Safe to run twice.** A finished run leaves an audit event (`demo_seeded`). A second run sees it and
 adds nothing (it only creates demo staff accounts that are missing) and prints the summary again. A run
@@ -30,7 +35,7 @@ FPS_DEMO_PASSWORD when set (at least 10 characters), otherwise `demo-<role>-pass
 when the account is created. Demo settlements are made as demo-finance, refunds and write-offs as
 demo-support, purchases and top-ups by the `demo-storefront` job.
 
-Default size (30 customers, 90 days: about 1,300 purchases, 230 top-ups, 40 settlements) takes about 25 s
+Default size (30 customers, 90 days: about 1,300 purchases, 230 top-ups, 40 settlements) takes about 20 s
 on a 2-core machine with the embedded processor on SQLite (more while other work loads both cores); the
 flows' own calls are nearly all of it.
 """
@@ -64,7 +69,7 @@ from fpscore.merchant.schema import (
     MerchantInstrument,
     Staff,
 )
-from fpscore.merchant.settlement import SettlementPolicy, due_instruments, settle_many
+from fpscore.merchant.settlement import DueTotals, SettlementPolicy, due_instruments, due_totals, settle_many
 from fpscore.merchant.staff import add_staff
 from fpscore.money import Amount
 
@@ -131,6 +136,7 @@ PARTIAL_REFUND_REASON = "unused points returned at the customer's request"
 GOODWILL_REASON = "goodwill credit after the game server outage"
 CLOSED_REASON = "customer closed their account; balance below the collection threshold"
 SMALL_DEBT = _usd("10.00")
+UNSETTLED_DAYS = 3  # finance's end-of-day settlement has not run on the last days, nor yet today
 
 
 # -- the plan --------------------------------------------------------------------------------------------
@@ -247,9 +253,10 @@ class Counts:
 
 class _Traffic:
     def __init__(self, merchant: Merchant, clock: SimulatedClock, rng: random.Random,
-                 plans: list[CustomerPlan], start: datetime, days: int,
+                 plans: list[CustomerPlan], start: datetime, days: int, until: datetime,
                  policy: SettlementPolicy):  # fmt: skip
         self.merchant, self.rng, self.plans, self.start, self.days = merchant, rng, plans, start, days
+        self.until = until  # nothing happens from this moment on: the last day is today, still running
         self.policy = policy
         self.clock = clock
         self.counts = Counts()
@@ -295,11 +302,15 @@ class _Traffic:
                 self._schedule(when, lambda at, plan=plan: self._close(plan, at))
         while self._events:
             when, _, action = heapq.heappop(self._events)
+            if when >= self.until:  # the rest of today has not happened yet
+                self._events.clear()
+                break
             self.clock.at(when)
             action(when)
-        day_end = self.start + timedelta(days=day + 1, minutes=-5)
-        self.clock.at(day_end)
-        self._settle_due(day_end)
+        if day < self.days - 1 - UNSETTLED_DAYS:
+            day_end = self.start + timedelta(days=day + 1, minutes=-5)
+            self.clock.at(day_end)
+            self._settle_due(day_end)
 
     # -- events
 
@@ -439,13 +450,17 @@ class DemoSummary:
     settlements: int
     refunds: int
     write_offs: int
-    fees_alone_cents: int
-    fees_paid_cents: int
-    saved_cents: int
+    fees: analytics.KindRow  # over `days`, as the Fees saved page shows them first
+    days: analytics.DayRange  # the page's default range (analytics.DEFAULT_RANGE) on the day summarized
+    due: DueTotals  # what Settlements → Due now lists
     seconds: float
 
     def lines(self) -> list[str]:
         state = "added" if self.added else "already present, nothing added"
+        fees = self.fees
+        first = self.days.start.isoformat() if self.days.start else "the first record"
+        last = self.days.last.isoformat() if self.days.last else "today"
+        owed = ", ".join(str(debt) for debt in self.due.debt) or "nothing"
         return [
             f"demo data {state}: {self.customers} customers, {self.prepaid_instruments} prepaid and "
             f"{self.postpaid_instruments} postpaid instruments",
@@ -453,8 +468,12 @@ class DemoSummary:
             f"({self.failed_purchases} refused), "
             f"{self.fundings} top-ups, {self.settlements} settlements, {self.refunds} refunds, "
             f"{self.write_offs} write-offs",
-            f"fees charged alone {Amount(self.fees_alone_cents)}, paid {Amount(self.fees_paid_cents)}: "
-            f"saved {Amount(self.saved_cents)} by aggregating ({self.seconds:.1f} s)",
+            f"Fees saved, {analytics.DEFAULT_RANGE.lower()} ({first} to {last}, UTC, the page's default): "
+            f"fees charged alone {Amount(fees.fees_alone_cents)}, paid {Amount(fees.fees_paid_cents)}: "
+            f"saved {Amount(fees.saved_cents)} by aggregating",
+            f"Settlements, due now: {self.due.instruments} postpaid "
+            f"instrument{'' if self.due.instruments == 1 else 's'} owing {owed} "
+            f"({self.seconds:.1f} s)",
         ]
 
 
@@ -498,7 +517,8 @@ def _count(conn: Any, table: Table, *where: Any) -> int:
     return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
-def summarize(merchant: Merchant, added: bool, seconds: float) -> DemoSummary:
+def summarize(merchant: Merchant, policy: SettlementPolicy, added: bool, seconds: float) -> DemoSummary:
+    """What the demo data holds; its fees over the Fees saved page's default range on today's date."""
     instruments, purchases = MerchantInstrument.__table__, movements.PAY.table
     with read_only(merchant.engine) as conn:
         kinds = dict(
@@ -509,15 +529,22 @@ def summarize(merchant: Merchant, added: bool, seconds: float) -> DemoSummary:
             _count(conn, purchases, purchases.c.status == "Failure"),
             *(
                 _count(conn, kind.table, kind.table.c.status == "Success")
-                for kind in (movements.FUND_PREPAID, movements.SETTLE_DEBT, movements.REFUND,
+                for kind in (movements.PAY, movements.FUND_PREPAID, movements.SETTLE_DEBT, movements.REFUND,
                              movements.WRITE_OFF_DEBT)
             ),
         ]  # fmt: skip
-    totals = analytics.fee_totals(merchant.engine)
+        bought = conn.execute(
+            select(func.coalesce(func.sum(purchases.c.amount_cents), 0)).where(
+                purchases.c.status == "Success"
+            )
+        ).scalar_one()
+    now = merchant.clock()
+    days = analytics.preset_range(analytics.DEFAULT_RANGE, now.astimezone(UTC).date())
     return DemoSummary(
-        added, counts[0], int(kinds.get("Prepaid", 0)), int(kinds.get("Postpaid", 0)), totals.purchases,
-        totals.purchase_cents, counts[1], counts[2], counts[3], counts[4], counts[5], totals.fees_alone_cents,
-        totals.fees_paid_cents, totals.saved_cents, seconds,
+        added, counts[0], int(kinds.get("Prepaid", 0)), int(kinds.get("Postpaid", 0)), counts[2], int(bought),
+        counts[1], counts[3], counts[4], counts[5], counts[6],
+        analytics.fee_totals(merchant.engine, days.start, days.end), days, due_totals(merchant, policy, now),
+        seconds,
     )  # fmt: skip
 
 
@@ -538,6 +565,7 @@ def run_demo(
     if len(demo_password(settings, "finance")) < 10:
         raise DemoError("FPS_DEMO_PASSWORD needs at least 10 characters")
     began = time.monotonic()
+    policy = SettlementPolicy.of(settings)
     clock = SimulatedClock(utcnow())  # real time until the traffic starts, and again after it
     merchant = connect(settings, clock)
     try:
@@ -547,13 +575,14 @@ def run_demo(
             raise DemoError("a previous demo run stopped half-way; run it again on empty databases "
                             "(e.g. a fresh FPS_DATA_DIR)")  # fmt: skip
         if state == "done":
-            summary = summarize(merchant, False, time.monotonic() - began)
+            summary = summarize(merchant, policy, False, time.monotonic() - began)
         else:
             rng = random.Random(seed)
             plans = _plan_customers(rng, customers, days)
-            today = datetime.combine(utcnow().date(), clock_time(0), tzinfo=UTC)
-            traffic = _Traffic(merchant, clock, rng, plans, today - timedelta(days=days), days,
-                               SettlementPolicy.of(settings))  # fmt: skip
+            now = utcnow()
+            today = datetime.combine(now.date(), clock_time(0), tzinfo=UTC)
+            traffic = _Traffic(merchant, clock, rng, plans, today - timedelta(days=days - 1), days, now,
+                               policy)  # fmt: skip
             with tqdm(
                 total=days, desc="demo traffic", unit="day", file=sys.stderr, disable=not progress
             ) as bar:
@@ -566,7 +595,7 @@ def run_demo(
                 "demo", DEMO_MARKER, "Done", f"seed {seed}",
                 f"{customers} customers, {days} days: {traffic.counts}",
             )  # fmt: skip
-            summary = summarize(merchant, True, time.monotonic() - began)
+            summary = summarize(merchant, policy, True, time.monotonic() - began)
     finally:
         merchant.close()
     for line in summary.lines():

@@ -26,7 +26,7 @@ from markup import assert_only_text, plain, sources
 from dashboard import nav
 from fpscore.config import Settings
 from fpscore.db import utcnow
-from fpscore.merchant import flows
+from fpscore.merchant import analytics, demo, flows
 from fpscore.merchant.connect import connect
 from fpscore.merchant.demo import SimulatedClock
 from fpscore.merchant.roles import ROLES
@@ -332,6 +332,56 @@ def test_a_hostile_pack_size_is_shown_as_text(history):
     run(at)  # no markdown source renders a link, an image or HTML
     [error] = [plain(source) for source in sources(at) if "is not a decimal amount" in plain(source)]
     assert hostile in error
+
+
+# -- the demo ----------------------------------------------------------------------------------------------
+
+SMALL_POLICY = {"FPS_SETTLE_SHARE": "0.2", "FPS_SETTLE_AFTER_DAYS": "2"}  # what a small history reaches
+
+
+def demo_env(data_dir: Path) -> dict[str, str]:
+    env = {"FPS_DATA_DIR": str(data_dir), **SMALL_POLICY}
+    return env | {name: "" for name in ("FPS_DATABASE_URL", "FPS_PROCESSOR_DATABASE_URL", "FPS_ENDPOINT")}
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoSummary]:
+    """A small `fpscore demo` (its own credentials, its demo-<role> accounts), made once per process."""
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    environ = {**demo_env(data_dir), "FPS_DEMO_PASSWORD": ""}
+    summary = demo.run_demo(
+        Settings.from_env(environ), customers=6, days=10, progress=False, out=lambda _: None
+    )
+    return data_dir, summary
+
+
+@pytest.fixture
+def demo_book(demo_template, tmp_path, monkeypatch) -> demo.DemoSummary:  # type: ignore[no-untyped-def]
+    source, summary = demo_template
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    for name in ("FPS_ACCESS_KEY_ID", "FPS_SECRET_ACCESS_KEY", "FPS_TRUSTED_USER_HEADER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in demo_env(data_dir).items():
+        monkeypatch.setenv(name, value)
+    return summary
+
+
+def test_the_demo_summary_is_what_fees_saved_shows_first_and_finance_finds_debt_due(demo_book):
+    at = as_signed_in("demo-analyst")
+    no_exceptions(at)
+    assert texts(at.title) == ["Fees saved"]
+    saved = Amount(demo_book.fees.saved_cents).to_decimal()
+    assert metrics(at)["Saved"] == (f"-${-saved:,.2f}" if saved < 0 else f"${saved:,.2f}")
+    assert metrics(at)["Fees paid"] == f"${Amount(demo_book.fees.fees_paid_cents).to_decimal():,.2f}"
+    first, last = demo_book.days.start, demo_book.days.last
+    assert f"**{analytics.DEFAULT_RANGE}**: {first} to {last} (UTC days), today still running." in shown(
+        at.caption
+    )
+    at = as_signed_in("demo-finance", "settlements")
+    no_exceptions(at)
+    [due] = [frame.value for frame in at.dataframe if "Why due" in frame.value.columns]
+    assert len(due) == demo_book.due.instruments >= 1
 
 
 def test_an_empty_range_says_what_to_do(empty_book):

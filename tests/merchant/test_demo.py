@@ -1,6 +1,7 @@
 """`fpscore demo` through the CLI entry point: a small size, the staff accounts, api_calls with their
-RequestIds, simulated history on which both sides agree, no difference at reconciliation, and a second
-run that adds nothing."""
+RequestIds, simulated history up to now on which both sides agree, no difference at reconciliation, a
+second run that adds nothing; instruments left due for finance, and the summary's figure that of the Fees
+saved page's default range."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from fpscore import cli
+from fpscore.config import Settings
 from fpscore.db import make_engine, migrate, utcnow
-from fpscore.merchant import demo
+from fpscore.merchant import analytics, demo, settlement
+from fpscore.merchant.connect import connect
 from fpscore.merchant.schema import (
     ApiCall,
     AuditEvent,
@@ -27,7 +30,9 @@ from fpscore.merchant.schema import (
     TokenReference,
     WriteOff,
 )
+from fpscore.merchant.settlement import SettlementPolicy
 from fpscore.merchant.staff import sign_in
+from fpscore.money import Amount
 from fpscore.processor.schema import Transaction
 
 TABLES = (Customer, Order, TokenReference, MerchantInstrument, Purchase, Funding, Settlement, WriteOff,
@@ -74,10 +79,10 @@ def test_demo_runs_once_through_the_signed_path(data_dir, capsys):
     # Every answered FPS call carries the processor's RequestId.
     assert answered and all(request_id for _, request_id in answered)
     assert {"Pay", "FundPrepaid"} <= {action for action, _ in answered}
-    # History: the ten days before today, on the demo's clock on both sides: the processor made each
-    # payment between the merchant's asking for it and recording the answer.
+    # History: ten days up to now (today the tenth), on the demo's clock on both sides: the processor made
+    # each payment between the merchant's asking for it and recording the answer.
     today = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
-    assert all(today - timedelta(days=10) <= created < today for _, created, _ in purchases)
+    assert all(today - timedelta(days=9) <= created <= utcnow() for _, created, _ in purchases)
     assert len({created.date() for _, created, _ in purchases}) >= 5
     assert all(transaction_id for status, _, transaction_id in purchases if status == "Success")
     with engine.connect() as conn:
@@ -131,3 +136,34 @@ def test_the_plan_is_deterministic_and_sizes_are_bounded(data_dir, monkeypatch):
     assert cli.main(["demo", "--customers", "0"]) == 2
     monkeypatch.setenv("FPS_DEMO_PASSWORD", "short")
     assert cli.main(["demo", "--customers", "1", "--days", "1"]) == 2
+
+
+def test_the_demo_leaves_instruments_due_and_sums_the_fees_saved_default_range(data_dir, monkeypatch, capsys):
+    # A policy that a small history reaches: finance's end-of-day runs stop UNSETTLED_DAYS days before the
+    # end, so debt older than 2 days, or at 20% of its limit, is due then.
+    monkeypatch.setenv("FPS_SETTLE_SHARE", "0.2")
+    monkeypatch.setenv("FPS_SETTLE_AFTER_DAYS", "2")
+    assert demo.UNSETTLED_DAYS >= 2
+    settings = Settings.from_env()
+    summary = demo.run_demo(settings, customers=6, days=10, progress=False)
+    out = capsys.readouterr().out
+    merchant = connect(settings)
+    try:
+        policy = SettlementPolicy.of(settings)
+        due = settlement.due_instruments(merchant, policy)
+        assert due and summary.due.instruments == len(due)
+        assert all(policy.why_due(d.debt, d.credit_limit, d.debt_since, merchant.clock()) for d in due)
+        total = sum(item.debt.cents for item in due)
+        assert f"Settlements, due now: {len(due)} postpaid instrument" in out and f"{Amount(total)}" in out
+        # The figure printed is the Fees saved page's default range, which holds the whole history.
+        today = utcnow().date()
+        days = analytics.preset_range(analytics.DEFAULT_RANGE, today)
+        shown = analytics.fee_totals(merchant.engine, days.start, days.end)
+        assert summary.days == days and summary.fees == shown == analytics.fee_totals(merchant.engine)
+        first, last = days.start, days.last
+        assert f"Fees saved, last 90 days ({first} to {last}, UTC, the page's default): " in out
+        assert f"saved {Amount(shown.saved_cents)} by aggregating" in out
+        # Run again, it says the same.
+        assert demo.run_demo(settings, customers=6, days=10, progress=False).fees == shown
+    finally:
+        merchant.close()
