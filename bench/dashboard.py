@@ -19,6 +19,7 @@ system's file cache is warm (the book was just written or read).
   every purchase of the range and runs only when opened, is timed as a page of its own.
 - Health is rendered without running its on-demand checks.
 
+- Record opens `?transaction_id=` a purchase's TransactionId (as support), with its timeline.
 - The search box's read model (`queries.find`, as a troubleshooter and as support, whose RequestId hits
   become the movement the call carried) is timed for each kind of text: an email, a name's start, an
   instrument id and its shown start, a RequestId's shown start, a CallerReference and a TransactionId, and a
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{database} does not exist: run bench/large.py first")
     _point_at(data_dir)
     instrument, purchases, request_id = _subjects(database)
+    search_texts = _search_texts(database)
 
     for name in (
         "streamlit.runtime.caching.cache_data_api",
@@ -218,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         ("Fees saved, Top instruments tab", "fees", "analyst", {}, top_tab),
         ("Audit (RequestId)", "audit", "troubleshooter", {"request_id": request_id}, {}),
         ("Audit (lists)", "audit", "admin", {}, {}),
+        (
+            "Record (TransactionId)",
+            "record",
+            "support",
+            {"transaction_id": search_texts["TransactionId"]},
+            {},
+        ),
         ("Health (not run)", "health", "troubleshooter", {}, {}),
         ("Staff", "staff", "admin", {}, {}),
     )
@@ -262,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(_row("Live balance call (embedded processor)", live_first, None, f"answered: {answer}"))
     for role in ("troubleshooter", "support"):
         searcher = Actor.staff(STAFF[role], role)
-        for kind, text in _search_texts(database).items():
+        for kind, text in search_texts.items():
             first, median, found = _timed(partial(queries.find, engine, searcher, text), args.repeat)
             rows.append(
                 _row(
