@@ -162,8 +162,7 @@ def show_flash() -> None:
     if message["kind"] == "success":
         st.toast(message["text"].split("\n")[0][:120], icon=":material/check_circle:")
     if message["rows"]:
-        frame = pd.DataFrame(message["rows"])
-        st.dataframe(frame, column_config=message["columns"], hide_index=True, width="stretch")
+        table(message["rows"], message["columns"], key="fps_flash_rows")
 
 
 def empty(text: str) -> None:
@@ -174,7 +173,7 @@ def empty(text: str) -> None:
 
 
 EMPTY = "—"
-STATUS_COLUMNS = ("Status", "Outcome")  # columns shown as badges unless configured otherwise
+STATUS_COLUMNS = ("Status", "Outcome", "Result")  # shown as badges unless configured otherwise
 STATUS_COLOURS = {  # a status's first word: its badge's colour
     "Success": "green",
     "Active": "green",
@@ -288,9 +287,9 @@ def table(
     select: bool = False,
 ) -> Any:
     """A data grid of `records`, one page of them, shown whole (`height`: "content", no scrollbar of its
-    own); empty values and empty text read "—"; a Status or Outcome column without a config, and any
-    `status_column`, shows badges. The grid sorts and searches the page; a CSV comes from `csv_button`
-    (the grid's own download is turned off: its cells are not neutralised, see `to_csv`)."""
+    own); empty values and empty text read "—"; a Status, Outcome or Result column without a config, and
+    any `status_column`, shows badges. The grid sorts and searches the page; a CSV comes from
+    `csv_button` (the grid's own download is turned off: its cells are not neutralised, see `to_csv`)."""
     frame = pd.DataFrame(list(records)).replace("", None)
     config: dict[str, Any] = dict(columns or {})
     for name in STATUS_COLUMNS:

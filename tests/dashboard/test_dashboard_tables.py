@@ -150,3 +150,14 @@ def test_csv_of_a_table_neutralises_a_formula_and_keeps_times_in_utc():
     text = ui.to_csv([{"Note": EVIL_FORMULA, "When": moment, "Empty": None}])
     [row] = csv.reader(io.StringIO(text.splitlines()[1]))
     assert row == [f"'{EVIL_FORMULA}", "2026-07-01T12:30:00+00:00", ""]
+
+
+def test_an_actions_results_read_like_every_table(seeded):
+    at = as_signed_in("fiona", "settlements")
+    at.button(key="settle_all").click().run()
+    at.button(key="fps_confirm").click().run()
+    no_exceptions(at)
+    results = grid(at, "Why not")
+    assert pd.isna(results.value["Why not"][0])  # settled: no reason why not, shown "—"
+    assert columns(results)["Result"]["type_config"]["options"] == [{"value": "Success", "color": "green"}]
+    assert columns(results)["Instrument"]["pinned"]
