@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -284,12 +284,13 @@ def table(
     *,
     key: str,
     height: int | str = "content",
-    select: bool = False,
+    select: Literal["single-row", "multi-row"] | None = None,
 ) -> Any:
     """A data grid of `records`, one page of them, shown whole (`height`: "content", no scrollbar of its
     own); empty values and empty text read "—"; a Status, Outcome or Result column without a config, and
     any `status_column`, shows badges. The grid sorts and searches the page; a CSV comes from
-    `csv_button` (the grid's own download is turned off: its cells are not neutralised, see `to_csv`)."""
+    `csv_button` (the grid's own download is turned off: its cells are not neutralised, see `to_csv`).
+    With `select`, rows can be selected, and the selection is returned."""
     frame = pd.DataFrame(list(records)).replace("", None)
     config: dict[str, Any] = dict(columns or {})
     for name in STATUS_COLUMNS:
@@ -309,7 +310,7 @@ def table(
         "key": key,
     }
     if select:
-        return st.dataframe(frame, on_select="rerun", selection_mode="single-row", **options)
+        return st.dataframe(frame, on_select="rerun", selection_mode=select, **options)
     st.dataframe(frame, **options)
     return None
 

@@ -305,7 +305,7 @@ def calls_tab() -> None:
             "ms": st.column_config.NumberColumn("ms", format="%d"),
         },
         key="audit_calls",
-        select=True,
+        select="single-row",
     )
     picked = ui.selected_row(event)
     if picked is not None:

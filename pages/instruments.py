@@ -146,7 +146,7 @@ if not rows:
         ui.empty("No instrument matches these filters. Widen them, or clear the search.")
     st.stop()
 
-event = ui.table(records(rows), COLUMNS, key="instruments_table", select=True)
+event = ui.table(records(rows), COLUMNS, key="instruments_table", select="single-row")
 picked = ui.selected_row(event)
 if picked is not None:
     ui.open_page("instrument", instrument=rows[picked].instrument_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import actions, resources
@@ -138,9 +137,9 @@ def due_tab() -> None:
             "next ones are listed; `fpscore settle --due` settles every one, in batches.",
             icon=":material/filter_list:",
         )
-    event = st.dataframe(
-        pd.DataFrame(due_records(due)),
-        column_config={
+    event = ui.table(
+        due_records(due),
+        {
             "Customer": st.column_config.TextColumn("Customer", pinned=True),
             "Debt": ui.money_column("Debt"),
             "Credit limit": ui.money_column("Credit limit"),
@@ -151,11 +150,8 @@ def due_tab() -> None:
             "Debt since": ui.time_column("Debt since"),
             "Instrument": ui.link_column("Instrument"),
         },
-        hide_index=True,
-        width="stretch",
         key=DUE_TABLE,
-        on_select="rerun",
-        selection_mode="multi-row",
+        select="multi-row",
     )
     chosen = [due[i] for i in event.selection.rows if i < len(due)]
     left, right = st.columns(2)
