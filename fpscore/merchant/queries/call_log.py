@@ -305,9 +305,7 @@ def _one_request_id(conn: Any, text: str) -> str | None:
     if len(text) < MIN_REQUEST_PREFIX:
         return None
     found = (
-        conn.execute(
-            select(_api_calls.c.request_id).where(request_id_matches(conn, text)).distinct().limit(2)
-        )
+        conn.execute(select(_api_calls.c.request_id).where(request_id_matches(text)).distinct().limit(2))
         .scalars()
         .all()
     )

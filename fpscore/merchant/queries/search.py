@@ -4,8 +4,8 @@
 instrument id (whole, or the start the tables show), a RequestId (with or without its `:0`-style suffix, or
 by its start), a CallerReference or a TransactionId (whole). Every lookup is an indexed equality or prefix
 range, at most MAX_HITS + 1 rows each; the text reaches SQL only as bound parameters. Prefixes are
-compared as ranges in code-point order (`COLLATE "C"` on PostgreSQL, whose indexes migration 0008 makes),
-so `%` and `_` are characters like any other.
+ranges of the columns' indexes, which order by code point on both backends (`schema._code_point_ordered`:
+COLLATE "C" on PostgreSQL, migration 0008), so `%` and `_` are characters like any other.
 
 What a role may open is decided here: FPS calls (RequestIds) only for roles that read the audit trail;
 every other role finds the movement a call carried instead.
@@ -120,16 +120,15 @@ def _after(prefix: str) -> str:
     return "\U0010ffff"
 
 
-def starts_with(conn: Connection, expression: Any, prefix: str) -> ColumnElement[bool]:
-    """`expression` starts with `prefix`, as an index range in code-point order."""
-    ordered = expression.collate("C") if conn.dialect.name == "postgresql" else expression
-    return and_(ordered >= prefix, ordered < _after(prefix))
+def _starts_with(expression: Any, prefix: str) -> ColumnElement[bool]:
+    """`expression` starts with `prefix`: an index range, for text ordered by code point."""
+    return and_(expression >= prefix, expression < _after(prefix))
 
 
-def request_id_matches(conn: Connection, text: str) -> ColumnElement[bool]:
+def request_id_matches(text: str) -> ColumnElement[bool]:
     """RequestIds that start with `text` once its `:0`-style suffix is taken off (so the whole id, the id
     without its suffix, and the start the tables show all match)."""
-    return starts_with(conn, _api_calls.c.request_id, _SUFFIX.sub("", text.strip().lower()))
+    return _starts_with(_api_calls.c.request_id, _SUFFIX.sub("", text.strip().lower()))
 
 
 _INSTRUMENT_COLUMNS = (_instruments.c.id, _customers.c.email, _customers.c.name)
@@ -243,7 +242,7 @@ def find(engine: Engine, actor: Actor, text: str) -> SearchResult:
     with read_only(engine) as conn:
         found += _movement_hits(conn, text, upper)
         if len(request) >= MIN_REQUEST_PREFIX:
-            calls = _call_hits(conn, request_id_matches(conn, request), "RequestId")
+            calls = _call_hits(conn, request_id_matches(request), "RequestId")
             found += calls if actor.may(Permission.READ_AUDIT) else _as_movements(conn, calls)
         if actor.may(Permission.READ_AUDIT) and not found:  # calls that carried no movement
             found += _call_hits(
@@ -253,13 +252,11 @@ def find(engine: Engine, actor: Actor, text: str) -> SearchResult:
             )
         if len(text) >= MIN_ID_PREFIX and upper.isalnum():
             found += _instrument_hits(
-                conn, "instrument id", starts_with(conn, _instruments.c.id, upper), _instruments.c.id
+                conn, "instrument id", _starts_with(_instruments.c.id, upper), _instruments.c.id
             )
-        found += _instrument_hits(
-            conn, "email", starts_with(conn, _customers.c.email, folded), _customers.c.email
-        )
+        found += _instrument_hits(conn, "email", _starts_with(_customers.c.email, folded), _customers.c.email)
         name = func.lower(_customers.c.name)
-        found += _instrument_hits(conn, "name", starts_with(conn, name, folded), name)
+        found += _instrument_hits(conn, "name", _starts_with(name, folded), name)
     unique: dict[tuple[Any, ...], SearchHit] = {}
     for hit in found:
         key = (hit.kind, hit.request_id or hit.caller_reference or hit.instrument_id)
