@@ -7,7 +7,7 @@ from __future__ import annotations
 import dashdata
 import pytest
 from dashapp import as_signed_in, no_exceptions, shown, texts
-from dashdata import HOSTILE_NAME, HOSTILE_QUERY, STAFF
+from dashdata import HOSTILE_NAME, HOSTILE_PRODUCT, HOSTILE_QUERY, HOSTILE_REASON, STAFF
 from markup import assert_only_text, plain, sources
 from sqlalchemy import select
 
@@ -202,3 +202,14 @@ def test_each_kind_of_text_on_each_backend(made):  # noqa: F811
         ("Written off", "0.50"),
         ("Settled", "2.50"),
     ]
+
+
+def test_the_record_page_shows_a_hostile_customer_and_reason_as_text(hostile):
+    at = as_signed_in("sam", "record", caller_reference=hostile.write_off_caller_reference)
+    no_exceptions(at)
+    assert_only_text(at)
+    text = page_text(at)
+    assert HOSTILE_NAME in text and HOSTILE_REASON in text
+    at = as_signed_in("sam", "record", caller_reference=hostile.purchase_caller_reference)
+    assert_only_text(at)
+    assert HOSTILE_PRODUCT in page_text(at) and HOSTILE_PRODUCT in set(at.dataframe[0].value["Note"])
