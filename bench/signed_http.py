@@ -18,8 +18,12 @@ part. Bare, per-client and shared run in two interleaved rounds (A B C C B A), e
 --seconds, after a warm-up. Afterwards the number of Pays the clients saw succeed must equal the number
 of Pay transactions in the processor database, and `check_ledger` must be clean.
 
-    .venv/bin/python bench/signed_http.py [--seconds 8] [--clients 8] [--workers 4] [--threads 1]
+    .venv/bin/python bench/signed_http.py [--seconds 8] [--clients 8] [--workers N] [--threads T]
         [--backend sqlite|postgres|all]
+
+Workers and threads default to `fpscore serve`'s (`server.default_workers`: 1 on SQLite, one per CPU on
+PostgreSQL; `server.DEFAULT_THREADS`), for the processor and the bare server alike. The goal G5 (signed
+Pays per client instrument over bare: >= 0.7 on SQLite, >= 0.6 on PostgreSQL) is printed at the end.
 
 PostgreSQL is measured when FPS_BENCH_POSTGRES_URL or FPS_TEST_POSTGRES_URL is set, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/test (in a throwaway schema, dropped at the end).
@@ -360,7 +364,7 @@ class Kinds:
 def make_kinds(bare_url: str, pay_url: str, own_tokens: list[str], shared_token: str, run_id: str) -> Kinds:
     clients = len(own_tokens)
     fps = [
-        FpsClient(pay_url, BENCH_KEY, BENCH_SECRET, timeout=CLIENT_TIMEOUT, max_attempts=1)
+        FpsClient(pay_url, BENCH_KEY, BENCH_SECRET, timeout_s=CLIENT_TIMEOUT, max_attempts=1)
         for _ in range(clients)
     ]
     sessions = [requests.Session() for _ in range(clients)]
@@ -435,7 +439,9 @@ def bench_backend(backend: Backend, args: argparse.Namespace, directory: Path) -
     }
     for name in ("FPS_PROCESSOR_DATABASE_URL", "FPS_ENDPOINT", "FPS_FEE_SCHEDULE"):
         env.pop(name, None)
-    workers, threads = str(args.workers), str(args.threads)
+    workers_n = args.workers or server.default_workers(backend.url)
+    threads_n = args.threads or server.DEFAULT_THREADS
+    workers, threads = str(workers_n), str(threads_n)
     processor_argv = ["-c", RUN_PROCESSOR, "{port}", workers, backend.url, threads]
     bare_argv = [
         os.path.realpath(__file__),
@@ -470,7 +476,7 @@ def bench_backend(backend: Backend, args: argparse.Namespace, directory: Path) -
         for name in ("per-client", "shared"):
             made += samples[name].ok
             failed += samples[name].failed
-    return Figures(backend.name, args.workers, args.threads, args.clients, samples, made, failed)
+    return Figures(backend.name, workers_n, threads_n, args.clients, samples, made, failed)
 
 
 def check_after(backend: Backend, figures: Figures) -> str:
@@ -492,10 +498,12 @@ def check_after(backend: Backend, figures: Figures) -> str:
 
 # -- output ------------------------------------------------------------------------------------------------
 
+G5_GOALS = {"sqlite": 0.7, "postgres": 0.6}  # signed Pays per client instrument over bare, at least
+
 HEADER = (
-    f"{'backend':<9} {'workers':>7} {'clients':>7} {'instrument':<10} {'bare req/s':>10} {'Pays/s':>7}"
-    f" {'Pays/bare':>9} {'Pay p50 ms':>10} {'Pay p99 ms':>10} {'bare p50 ms':>11} {'bare p99 ms':>11}"
-    f" {'Pays':>6} {'failed':>6} {'client CPU us/Pay':>17} {'us/bare':>7}"
+    f"{'backend':<9} {'workers':>7} {'threads':>7} {'clients':>7} {'instrument':<10} {'bare req/s':>10}"
+    f" {'Pays/s':>7} {'Pays/bare':>9} {'Pay p50 ms':>10} {'Pay p99 ms':>10} {'bare p50 ms':>11}"
+    f" {'bare p99 ms':>11} {'Pays':>6} {'failed':>6} {'client CPU us/Pay':>17} {'us/bare':>7}"
 )
 
 
@@ -505,7 +513,8 @@ def rows(figures: Figures) -> list[str]:
     for name in ("per-client", "shared"):
         pays = figures.samples[name]
         lines.append(
-            f"{figures.backend:<9} {figures.workers:>7} {figures.clients:>7} {name:<10} {bare.rate:>10.0f}"
+            f"{figures.backend:<9} {figures.workers:>7} {figures.threads:>7} {figures.clients:>7} {name:<10}"
+            f" {bare.rate:>10.0f}"
             f" {pays.rate:>7.0f} {pays.rate / bare.rate:>9.2f} {pays.percentile_ms(0.5):>10.1f}"
             f" {pays.percentile_ms(0.99):>10.1f} {bare.percentile_ms(0.5):>11.1f}"
             f" {bare.percentile_ms(0.99):>11.1f} {pays.ok:>6} {pays.failed:>6}"
@@ -516,6 +525,14 @@ def rows(figures: Figures) -> list[str]:
     if bare.failed:
         lines.append(f"  bare: {bare.failed} failed, first: {bare.first_error}")
     return lines
+
+
+def goal(figures: Figures) -> str:
+    ratio = figures.samples["per-client"].rate / figures.samples["bare"].rate
+    bound = G5_GOALS[figures.backend]
+    verdict = "met" if ratio >= bound else "NOT met"
+    what = f"{figures.backend} {figures.clients} clients per-client"
+    return f"G5  {what}, Pays/bare: {ratio:.2f} (goal >= {bound:g}) {verdict}"
 
 
 def bounded(kind: Callable[[str], Any], low: float, high: float, name: str) -> Callable[[str], Any]:
@@ -537,17 +554,20 @@ def main(argv: list[str] | None = None) -> int:
         help="timed seconds per measurement (bare, per-client, shared), split over two rounds (%(default)s)",
     )
     parser.add_argument("--clients", type=bounded(int, 1, MAX_CLIENTS, "--clients"), default=8)
-    parser.add_argument("--workers", type=bounded(int, 1, MAX_WORKERS, "--workers"), default=4)
+    parser.add_argument(
+        "--workers",
+        type=bounded(int, 1, MAX_WORKERS, "--workers"),
+        help="worker processes, as fpscore serve --workers (its default per backend)",
+    )
     parser.add_argument(
         "--threads",
         type=bounded(int, 1, 64, "--threads"),
-        default=1,
-        help="threads per worker that run the app, as fpscore serve --threads (%(default)s)",
+        help="threads per worker that run the app, as fpscore serve --threads (its default)",
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_bare is not None:
+    if args.serve_bare is not None:  # given both by bench_backend
         serve_bare(args.serve_bare, args.workers, args.threads)
         return 0
 
@@ -565,11 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "HTTP bench: signed Pay POSTs to the processor on gunicorn vs a bare WSGI app on the same stack\n"
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
-        f" {args.workers} {worker_class} workers x {args.threads} threads, {args.clients} client threads,"
+        f" {worker_class} workers, {args.clients} client threads,"
         f" {args.seconds:g} s per measurement in {ROUNDS} interleaved rounds, after a warm-up"
     )
     started = time.perf_counter()
-    checks = []
+    checks, goals = [], []
     for name in names:
         with tempfile.TemporaryDirectory(prefix="fps-bench-http-") as temp, ExitStack() as stack:
             directory = Path(temp)
@@ -584,9 +604,13 @@ def main(argv: list[str] | None = None) -> int:
             for line in rows(figures):
                 print(line, flush=True)
             checks.append(check_after(backend, figures))
+            goals.append(goal(figures))
     print()
     for check in checks:
         print(check)
+    print()
+    for line in goals:
+        print(line)
     print(f"total wall time {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -44,6 +44,7 @@ from fpscore.errors import (
 from fpscore.money import Amount
 from fpscore.processor import ipn, ledger
 from fpscore.processor.base import ProcessorBase, TransactionResult
+from fpscore.processor.driver import Compiled
 from fpscore.processor.ledger import Guard, credit, debit
 from fpscore.processor.schema import Buyer, Caller, Instrument, Token, Transaction
 from fpscore.wire.catalogue import DESCRIPTION_LENGTH, check_length
@@ -116,13 +117,13 @@ _TOKEN_QUERY = (
 )
 
 
-# Built once (they run on every payment).
+# Built once and run on the driver's cursor (they run on every payment; see `driver`).
 # FOR NO KEY UPDATE, not FOR SHARE: share locks let a stream of Pays hold a CancelToken off forever, while
 # these queue in order, so a cancellation gets its turn (Pays on one instrument queue on its balance anyway).
-_LOCKED_TOKEN = _TOKEN_QUERY.where(_tokens.c.id == bindparam("token_id")).with_for_update(
-    key_share=True, of=_tokens
+_LOCKED_TOKEN = Compiled(
+    _TOKEN_QUERY.where(_tokens.c.id == bindparam("token_id")).with_for_update(key_share=True, of=_tokens)
 )
-_INSERT_TRANSACTION = insert(_transactions)
+_INSERT_TRANSACTION = Compiled(insert(_transactions))
 _TRANSACTION_DEFAULTS = {column.name: None for column in _transactions.c} | {
     "fee_cents": 0,
     "refunded_cents": 0,
@@ -132,11 +133,9 @@ _TRANSACTION_DEFAULTS = {column.name: None for column in _transactions.c} | {
 class ActionsMixin(ProcessorBase):
     # -- lookups -------------------------------------------------------------------------------------
 
-    def _sender_token(
-        self, conn: Connection, caller_id: int, token_id: str, roles: tuple[str, ...]
-    ) -> Row[Any]:
+    def _sender_token(self, conn: Connection, caller_id: int, token_id: str, roles: tuple[str, ...]) -> Any:
         """The token with its instrument, locked against a concurrent CancelToken until we commit."""
-        row = conn.execute(_LOCKED_TOKEN, {"token_id": token_id}).one_or_none()
+        row = _LOCKED_TOKEN.first(conn, {"token_id": token_id})
         if row is None or row.caller_id != caller_id:
             raise InvalidTokenId_Sender(
                 f"SenderTokenId {token_id[:64]!r} is not a token installed for this caller"
@@ -206,7 +205,7 @@ class ActionsMixin(ProcessorBase):
             "completed_at": now,
             **fields,
         }
-        conn.execute(_INSERT_TRANSACTION, row)
+        _INSERT_TRANSACTION.rows(conn, row)
         if notify_url:
             ipn.enqueue_transaction(
                 conn, caller_id=caller_id, url=notify_url, transaction_id=transaction_id, operation=operation,

@@ -37,6 +37,7 @@ from fpscore.errors import (
 from fpscore.money import Amount
 from fpscore.processor import Balance, Processor, TokenView, TransactionResult, TransactionView
 from fpscore.processor.base import in_transaction
+from fpscore.processor.driver import Compiled
 from fpscore.processor.keys import CERTIFICATE_PATH, SigningKeys
 from fpscore.processor.parties import CallerAccount
 from fpscore.processor.schema import ApiRequest
@@ -60,6 +61,7 @@ CALLER_CACHE_S = 5.0
 MAX_CACHED_CALLERS = 10_000
 _FORM = "application/x-www-form-urlencoded"
 _api_requests = ApiRequest.__table__
+_INSERT_RECORD = Compiled(insert(_api_requests))  # in a money-moving action: on the driver's cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +344,7 @@ class QueryApi:
             """A money-moving action's answer is recorded in its own transaction (one write, one fsync)."""
             body = render_success(exchange.action, exchange.version, _transaction(result).result,
                                   f"{request_uuid}:0")  # fmt: skip
-            conn.execute(insert(_api_requests).values(
-                **record(200, None, f"{request_uuid}:0", result.transaction_id, body)))  # fmt: skip
+            _INSERT_RECORD.rows(conn, record(200, None, f"{request_uuid}:0", result.transaction_id, body))
             exchange.body = body
 
         try:

@@ -11,14 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from fpscore.db import is_sqlite, utcnow
+from fpscore.db import utcnow
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 from fpscore.processor import idempotency, ledger
 from fpscore.processor.batch import GroupCommit, Retry
 from fpscore.processor.ids import new_transaction_id
 from fpscore.processor.schema import Transaction
 
-POSTGRES_LEADERS = 4  # batches in flight at once on PostgreSQL (see fpscore.processor.batch)
 _transactions = Transaction.__table__
 
 
@@ -59,8 +58,7 @@ class ProcessorBase:
         self.fee_schedule = fee_schedule
         self.clock = clock
         self._fees_account_ids: dict[str, int] = {}
-        # One batcher per processor: SQLite takes one writer at a time anyway; PostgreSQL overlaps several.
-        self.group_commit = GroupCommit(engine, leaders=1 if is_sqlite(engine) else POSTGRES_LEADERS)
+        self.group_commit = GroupCommit(engine)
 
     def _transact(
         self,

@@ -5,7 +5,8 @@ processor that commits each action alone can never do more actions per second th
 flushes. Here each action joins a queue; a leader (one of the waiting threads: no thread of its own to
 start or stop) takes up to `max_batch` of them and runs them in one database transaction, each inside a
 SAVEPOINT of its own: a refused action (an FpsError) rolls back to its savepoint alone and answers its
-own error, the others go on. The unguarded legs of the batch's postings (the callers' and fee accounts,
+own error, the others go on; so does any other error of one action, as long as the database can roll
+back to its savepoint. The unguarded legs of the batch's postings (the callers' and fee accounts,
 see `ledger.post`) move their balances once per batch, after the last action, so that actions paying
 one merchant do not queue on its balance row. Then one COMMIT, and only then is any action of the batch
 answered. A batch whose transaction fails (its COMMIT, or a statement that leaves it unusable) answers
@@ -13,9 +14,10 @@ every action in it with ServiceUnavailable, which FPS clients retry under the sa
 action either committed (the retry replays it) or did not (the retry runs it).
 
 A request waits at most `max_wait_s` for others to join its batch (and only when the previous batch
-held more than one action: a lone payer never waits), plus the batches ahead of it. `leaders` batches
-may run at once: 1 on SQLite, where writers take the database lock in turn anyway; more on PostgreSQL,
-whose concurrent commits flush together and whose statements' round trips then overlap.
+held more than one action: a lone payer never waits), plus the batches ahead of it. One batch runs at a
+time per process: on SQLite writers take the database lock in turn anyway; on PostgreSQL, 8 payers in
+one process made as many Pays per second with one batch at a time as with 4 or 8 at once, at about half
+the CPU per Pay (bench/ledger.py), and the processes of `fpscore serve` commit their batches in parallel.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from fpscore.db import retryable
 from fpscore.errors import ConcurrentModification, ServiceUnavailable
 from fpscore.processor import ledger
+from fpscore.processor.driver import execute_driver
 
 logger = logging.getLogger(__name__)
 
@@ -63,19 +66,16 @@ class _Work(Generic[T]):
 class GroupCommit:
     """Runs actions in shared transactions on `engine` (see the module's docstring)."""
 
-    def __init__(
-        self, engine: Engine, *, leaders: int = 1, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S
-    ):
+    def __init__(self, engine: Engine, *, max_batch: int = MAX_BATCH, max_wait_s: float = MAX_WAIT_S):
         self.engine = engine
-        self.leaders = leaders
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.commits = 0  # batches committed, and the actions in them: the bench's Pays per commit
         self.committed_actions = 0
         self._lock = threading.Condition()
         self._pending: list[_Work[object]] = []
-        self._leading = 0
-        self._running = 0
+        self._leader: _Work[object] | None = None  # the action whose thread runs the batches now
+        self._running = False
         self._last_size = 1
 
     def waiting(self) -> int:
@@ -86,7 +86,7 @@ class GroupCommit:
     def committing(self) -> bool:
         """Whether a batch is running now."""
         with self._lock:
-            return self._running > 0
+            return self._running
 
     def run(self, action: Action[T]) -> T:
         """`action(conn, later)`'s result once its batch has committed, or the error it raised."""
@@ -94,8 +94,8 @@ class GroupCommit:
         with self._lock:
             self._pending.append(work)  # type: ignore[arg-type]
             self._lock.notify()
-            if self._leading < self.leaders:
-                self._leading += 1
+            if self._leader is None:
+                self._leader = work  # type: ignore[assignment]
                 work.leading = True
         while not work.done:
             if work.leading:
@@ -108,7 +108,8 @@ class GroupCommit:
         return work.value  # type: ignore[return-value]
 
     def _lead(self, work: _Work[T]) -> None:
-        """Run one batch, then hand the lead to the oldest waiting action (or give it up)."""
+        """Run one batch (it holds `work`, the oldest waiting action), then hand the lead to the oldest
+        action still waiting, or give it up."""
         batch: list[_Work[object]] = []
         try:
             with self._lock:
@@ -120,19 +121,17 @@ class GroupCommit:
                 del self._pending[: self.max_batch]
                 if batch:
                     self._last_size = len(batch)
-                    self._running += 1
+                    self._running = True
             if batch:
                 self._commit(batch)
         finally:
             with self._lock:
-                self._running -= bool(batch)
+                self._running = False
                 work.leading = False
-                self._leading -= 1
-                successor = next((w for w in self._pending if not w.leading), None)
-                if successor is not None and self._leading < self.leaders:
-                    self._leading += 1
-                    successor.leading = True
-                    successor.wake.set()
+                self._leader = self._pending[0] if self._pending else None
+                if self._leader is not None:
+                    self._leader.leading = True
+                    self._leader.wake.set()
 
     def _commit(self, batch: list[_Work[object]]) -> None:
         kept: list[_Work[object]] = []
@@ -142,21 +141,20 @@ class GroupCommit:
                 later = ledger.Later()
                 for work in batch:
                     staged = ledger.Later()
+                    execute_driver(conn, "SAVEPOINT fps_action")
                     try:
-                        with conn.begin_nested():
-                            work.value = work.action(conn, staged)
-                    except Retry:
-                        again.append(work)
-                    except DBAPIError as exc:
-                        if not retryable(exc):
-                            raise  # the transaction may be unusable: the whole batch fails
-                        again.append(work)
-                    except Exception as exc:  # a refusal (FpsError), or a fault of this action alone
-                        work.error = exc
-                        work.done = True
+                        work.value = work.action(conn, staged)
+                    except Exception as exc:
+                        # Raises when the transaction is unusable (its connection lost): the batch fails.
+                        execute_driver(conn, "ROLLBACK TO SAVEPOINT fps_action")
+                        if isinstance(exc, Retry) or (isinstance(exc, DBAPIError) and retryable(exc)):
+                            again.append(work)
+                        else:  # a refusal (FpsError), or a fault of this action alone
+                            work.error, work.done = exc, True
                     else:
                         later.extend(staged)
                         kept.append(work)
+                    execute_driver(conn, "RELEASE SAVEPOINT fps_action")
                 ledger.apply_later(conn, later)
         except Exception:
             # Refusals too: they may have read what the batch wrote before them, which is gone.

@@ -5,7 +5,8 @@ A request is "the same" when its action and every business parameter are equal (
 authentication and version parameters do not count). The record is claimed first in the action's
 database transaction (`INSERT ... ON CONFLICT DO NOTHING`): on PostgreSQL a concurrent retry waits on
 the unique key until the first commits (then it replays) or rolls back (then it runs); on SQLite writers
-are serialized by BEGIN IMMEDIATE. Statements are built once: they run on every payment.
+are serialized by BEGIN IMMEDIATE. Statements are built once: they run on every payment (the claim on the
+driver's cursor, `driver.Compiled`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fpscore.errors import DuplicateRequest, InvalidParams
+from fpscore.processor.driver import Compiled
 from fpscore.processor.schema import CallerReferenceRecord
 from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, check_length
 
@@ -37,17 +39,19 @@ _KEY = (
 )
 _REPLAY = select(_records.c.request_digest, _records.c.transaction_id).where(_KEY)
 _CLAIM = {
-    name: dialect.insert(_records)
-    .values(
-        caller_id=bindparam("caller_id"),
-        action=bindparam("action"),
-        caller_reference=bindparam("caller_reference"),
-        request_digest=bindparam("digest"),
-        transaction_id=bindparam("transaction_id"),
-        created_at=bindparam("now"),
+    name: Compiled(
+        dialect.insert(_records)
+        .values(
+            caller_id=bindparam("caller_id"),
+            action=bindparam("action"),
+            caller_reference=bindparam("caller_reference"),
+            request_digest=bindparam("digest"),
+            transaction_id=bindparam("transaction_id"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing()
+        .returning(_records.c.caller_reference)
     )
-    .on_conflict_do_nothing()
-    .returning(_records.c.caller_reference)
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
 }
 
@@ -94,4 +98,4 @@ def _key(ref: Reference) -> dict[str, object]:
 def claim(conn: Connection, ref: Reference, transaction_id: str, now: datetime) -> bool:
     """Record `ref` for `transaction_id`; False when the reference is already recorded (a replay)."""
     params = {**_key(ref), "digest": ref.digest, "transaction_id": transaction_id, "now": now}
-    return conn.execute(_CLAIM[conn.dialect.name], params).first() is not None
+    return _CLAIM[conn.dialect.name].first(conn, params) is not None

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
+from fpscore.processor.driver import Compiled
 from fpscore.processor.schema import LedgerAccount, LedgerEntry
 
 DEBIT, CREDIT = 1, -1
@@ -54,9 +55,14 @@ def _guarded_update(with_min: bool, with_max: bool):  # type: ignore[no-untyped-
     return stmt.values(balance_cents=new_balance).returning(_accounts.c.balance_cents)
 
 
-# Built once (they run on every payment): one guarded UPDATE per shape of guard, and the entries INSERT.
-_UPDATES = {(low, high): _guarded_update(low, high) for low in (False, True) for high in (False, True)}
-_INSERT_ENTRIES = insert(_entries)
+# Built once and run on the driver's cursor (they run on every payment): one guarded UPDATE per shape of
+# guard, and the entries INSERT.
+_UPDATES = {
+    (low, high): Compiled(_guarded_update(low, high)) for low in (False, True) for high in (False, True)
+}
+_INSERT_ENTRIES = Compiled(
+    insert(_entries), keys=("transaction_id", "account_id", "amount_cents", "balance_after_cents")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +139,7 @@ def post(
     for account_id in sorted(deltas):
         balances[account_id] = _move(conn, account_id, deltas[account_id], guards.get(account_id))
     if legs:
-        conn.execute(_INSERT_ENTRIES, _entry_rows(transaction_id, legs, balances))
+        _INSERT_ENTRIES.many(conn, _entry_rows(transaction_id, legs, balances))
 
 
 def apply_later(conn: Connection, later: Later) -> None:
@@ -152,7 +158,7 @@ def apply_later(conn: Connection, later: Later) -> None:
             balances[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
         rows += _entry_rows(transaction_id, legs, balances)
     if rows:
-        conn.execute(_INSERT_ENTRIES, rows)
+        _INSERT_ENTRIES.many(conn, rows)
 
 
 def _entry_rows(transaction_id: str, legs: list[Leg], balances: dict[int, int]) -> list[dict[str, object]]:
@@ -176,12 +182,12 @@ def _move(conn: Connection, account_id: int, delta: int, guard: Guard | None) ->
         params["min_cents"] = guard.min_cents  # type: ignore[union-attr]
     if high:
         params["max_cents"] = guard.max_cents  # type: ignore[union-attr]
-    balance = conn.execute(_UPDATES[low, high], params).scalar_one_or_none()
-    if balance is None:
+    row = _UPDATES[low, high].first(conn, params)
+    if row is None:
         if guard is None:
             raise AssertionError(f"ledger account {account_id} does not exist")
         raise guard.error(guard.message)
-    return balance
+    return row.balance_cents
 
 
 def balance_of(conn: Connection, account_id: int) -> int:

@@ -35,7 +35,6 @@ def holder(
     waits for the group commit (queued one after the other), so that they make the next batch together,
     in their order; each one's result or the FpsError it raised."""
     token = open_prepaid(processor, caller_id, buyer_id, fund="1.00").sender_token_id
-    processor.group_commit.leaders = 1  # one batch at a time (PostgreSQL runs several): a known order
 
     def in_one_batch(actions: list[Callable[[], Any]]) -> list[Any]:
         results: list[Any] = [None] * len(actions)

@@ -22,7 +22,7 @@ import requests
 from helpers import free_port
 from sqlalchemy import Engine, select, text
 
-from fpscore.db import utcnow
+from fpscore.db import is_sqlite, utcnow
 from fpscore.processor.schema import ApiRequest
 from fpscore.signing import sign_query, utc_timestamp
 from fpscore.wire import namespace, parse_error, parse_response
@@ -199,3 +199,32 @@ def fpscore_serve(
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+
+
+@contextmanager
+def refusing_records(engine: Engine) -> Iterator[None]:
+    """The processor's database refuses to store api_requests rows while inside (a trigger raises)."""
+    with engine.begin() as conn:
+        if is_sqlite(conn):
+            conn.execute(text(
+                "CREATE TRIGGER refuse_records BEFORE INSERT ON api_requests "
+                "BEGIN SELECT RAISE(ABORT, 'database is read-only'); END"
+            ))  # fmt: skip
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION refuse_records() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'database is read-only' USING ERRCODE = '25006'; END $$"
+            ))  # fmt: skip
+            conn.execute(text(
+                "CREATE TRIGGER refuse_records BEFORE INSERT ON api_requests "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_records()"
+            ))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            if is_sqlite(conn):
+                conn.execute(text("DROP TRIGGER refuse_records"))
+            else:
+                conn.execute(text("DROP TRIGGER refuse_records ON api_requests"))
+                conn.execute(text("DROP FUNCTION refuse_records()"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,11 +16,10 @@ from fpshttp import (
     expect_error,
     expect_success,
     ledger_state,
+    refusing_records,
 )
 from helpers import ref
-from sqlalchemy import event
 
-from fpscore.processor import api
 from fpscore.wire import parse_error, parse_response
 
 
@@ -107,21 +107,16 @@ def test_request_ids_unique_under_concurrency(fps, engine, caller_id):
     assert {row["request_id"] for row in api_requests(engine)} == set(ids)
 
 
-def test_a_failed_record_still_answers(fps, engine, prepaid, caplog, monkeypatch):
+def test_a_failed_record_still_answers(fps, engine, prepaid, caplog):
     """The answer matters more than its record: a database refusing the insert is logged, not fatal."""
-
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("database is read-only")
-
-    monkeypatch.setattr(api, "insert", refuse)
-    with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
+    with refusing_records(engine), caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
         result = fps.ok("GetTokens", CallerReference=ref())
     assert result is not None and api_requests(engine) == []
     assert any("could not be recorded" in record.getMessage() for record in caplog.records)
 
 
 @BOTH_BACKENDS
-def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplog, monkeypatch):
+def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplog):
     """A money-moving action's record is written in its own transaction: when it cannot be written, the
     Pay does not happen (the client is told to retry), and the retry with the same CallerReference pays
     once, with the record naming its TransactionId."""
@@ -129,11 +124,7 @@ def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplo
            **amount("TransactionAmount", "1.00")}  # fmt: skip
     before = ledger_state(engine)
 
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("database is read-only")
-
-    with monkeypatch.context() as patched, caplog.at_level(logging.ERROR, logger="fpscore.processor.api"):
-        patched.setattr(api, "insert", refuse)
+    with refusing_records(engine), caplog.at_level(logging.ERROR, logger="fpscore.processor.api"):
         expect_error(fps.call("Pay", **pay), "InternalError", 503)
     assert ledger_state(engine) == before and api_requests(engine) == []
 
@@ -148,25 +139,28 @@ def test_a_pay_commits_with_its_record_or_not_at_all(fps, engine, prepaid, caplo
 
 
 def test_latency_is_the_time_the_request_took(fps, engine, prepaid, caplog):
-    """A Pay whose ledger write the database holds up for DELAY_S is recorded and logged as taking at least
-    that long, and no longer than the client waited; a quick call next to it is recorded as quick."""
+    """A Pay that waits DELAY_S for SQLite's write lock (held by another connection) is recorded and logged
+    as taking at least that long, and no longer than the client waited; a quick call next to it is
+    recorded as quick."""
     delay_s = 0.25
+    locked = threading.Event()
 
-    def slow_ledger_write(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
+    def hold_the_write_lock() -> None:
+        with engine.begin():  # BEGIN IMMEDIATE
+            locked.set()
             time.sleep(delay_s)
 
-    event.listen(engine, "before_cursor_execute", slow_ledger_write)
-    try:
-        with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
-            slow = fps.call(
-                "Pay",
-                SenderTokenId=prepaid.sender_token_id,
-                CallerReference=ref(),
-                **amount("TransactionAmount", "1.00"),
-            )
-    finally:
-        event.remove(engine, "before_cursor_execute", slow_ledger_write)
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    locked.wait(10)
+    with caplog.at_level(logging.INFO, logger="fpscore.processor.api"):
+        slow = fps.call(
+            "Pay",
+            SenderTokenId=prepaid.sender_token_id,
+            CallerReference=ref(),
+            **amount("TransactionAmount", "1.00"),
+        )
+    holder.join()
     quick = fps.call("GetPrepaidBalance", PrepaidInstrumentId=prepaid.instrument_id)
     expect_success(slow, "Pay", "2010-08-28")
     rows = {row["request_id"]: row for row in api_requests(engine)}

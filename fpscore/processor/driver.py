@@ -1,0 +1,125 @@
+"""Statements of the payment path run on the driver's cursor: compiled once per dialect, not per call.
+
+SQLAlchemy's `Connection.execute` costs tens of microseconds of Python per statement (its compiled
+cache lookup, execution context, result set-up) on top of the driver's own cost; a Pay runs about eight
+statements, so that overhead is most of a Pay's CPU. `Compiled` keeps SQLAlchemy's statement as the one
+definition and its types' conversions (a `UtcDateTime` in and out), and skips the rest: the SQL string
+and converters are made once per dialect, each call is the driver's `execute`. A driver error is raised
+as SQLAlchemy's DBAPIError, as `Connection.execute` would, and a lost connection is invalidated.
+Everything off the payment path keeps using `Connection.execute`.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+
+Converter = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    sql: str
+    names: tuple[str, ...]  # bind names, in the order of a positional paramstyle's placeholders
+    positional: bool
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind name and its conversion, where needed
+    row: Callable[..., Any] | None  # a named tuple of the result columns (None: no rows)
+    results: tuple[Converter, ...]
+
+
+class Compiled:
+    """`statement` run through the driver's cursor (see the module's docstring). `keys`: the columns an
+    INSERT or UPDATE without values sets, as `Connection.execute` would take them from the parameters."""
+
+    def __init__(self, statement: ClauseElement, keys: Sequence[str] | None = None):
+        self.statement = statement
+        self.keys = list(keys) if keys is not None else None
+        self._forms: dict[str, _Form] = {}
+
+    def _form(self, dialect: Dialect) -> _Form:
+        form = self._forms.get(dialect.name)
+        if form is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+            binds = tuple(compiled._bind_processors.items())  # noqa: SLF001 - what execute() applies
+            columns = compiled._result_columns  # noqa: SLF001
+            row = namedtuple("Row", [column[0] for column in columns]) if columns else None  # noqa: PYI024
+            results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)  # noqa: SLF001
+            positional = compiled.positiontup is not None
+            names = tuple(compiled.positiontup or compiled.bind_names.values())
+            form = _Form(compiled.string, names, positional, binds, row, results)
+            self._forms[dialect.name] = form
+        return form
+
+    def _params(self, form: _Form, params: Mapping[str, Any]) -> Any:
+        if form.binds:
+            params = dict(params)
+            for name, convert in form.binds:
+                params[name] = convert(params[name])
+        if form.positional:
+            return tuple(params[name] for name in form.names)
+        return params
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """Run with `params`; the rows it returns, as named tuples."""
+        form = self._form(conn.dialect)
+        cursor = self._run(conn, form, lambda c, p: c.execute(form.sql, p), self._params(form, params))
+        if form.row is None:
+            return []
+        rows = cursor.fetchall()
+        if any(form.results):
+            return [
+                form.row(*(v if f is None else f(v) for f, v in zip(form.results, raw, strict=True)))
+                for raw in rows
+            ]
+        return [form.row(*raw) for raw in rows]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first row it returns, or None."""
+        rows = self.rows(conn, params)
+        return rows[0] if rows else None
+
+    def many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per parameter set (executemany); no rows."""
+        form = self._form(conn.dialect)
+        self._run(
+            conn, form, lambda c, p: c.executemany(form.sql, p), [self._params(form, p) for p in params]
+        )
+
+    @staticmethod
+    def _run(conn: Connection, form: _Form, call: Callable[[Any, Any], Any], params: Any) -> Any:
+        return _on_driver(conn, form.sql, params, call)
+
+
+def execute_driver(conn: Connection, sql: str) -> None:
+    """One parameterless statement (a SAVEPOINT) straight on the driver's cursor."""
+    _on_driver(conn, sql, None, lambda cursor, _params: cursor.execute(sql))
+
+
+def _on_driver(conn: Connection, sql: str, params: Any, call: Callable[[Any, Any], Any]) -> Any:
+    """`call(cursor, params)` on a new cursor of the connection's driver; the cursor. A driver error is
+    raised as SQLAlchemy's DBAPIError, and a lost connection is invalidated, as `execute` does."""
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        call(cursor, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            conn.dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from exc
+    return cursor
