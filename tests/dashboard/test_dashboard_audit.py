@@ -79,17 +79,28 @@ def test_a_purchase_timeline_paid_written_off_and_settled(seeded, book):
     assert [str(v) for v in steps["Of this purchase"]] == ["3.00", "0.50", "2.50"]
 
 
+def timeline_of(book, purchase_id: int):  # type: ignore[no-untyped-def]
+    """The timeline of a purchase, as its record on the Audit page has it."""
+    purchases = Purchase.__table__
+    with book.engine.connect() as conn:
+        reference = conn.execute(
+            select(purchases.c.caller_reference).where(purchases.c.id == purchase_id)
+        ).scalar_one()
+    record = queries.call_record(book.engine, caller_reference=reference)
+    assert record is not None
+    return record.timeline
+
+
 def test_timelines_of_refunds_fundings_and_debt_still_owed(seeded, book):
     job = Actor.job("support-desk", Permission.READ, Permission.REFUND)
     refund = flows.refund_purchase(book, job, seeded.refundable_purchase_id, "changed their mind")
-    steps = queries.purchase_timeline(book.engine, seeded.refundable_purchase_id)
+    steps = timeline_of(book, seeded.refundable_purchase_id)
     assert [s.step for s in steps] == ["Paid", "Refunded"]  # refunded whole: no funding paid for it
     assert steps[1].caller_reference == refund.caller_reference
-    owing = queries.call_record(book.engine, caller_reference=refund.caller_reference)
-    assert owing is not None and owing.timeline == steps
+    of_refund = queries.call_record(book.engine, caller_reference=refund.caller_reference)
+    assert of_refund is not None and of_refund.timeline == steps  # a refund's record: its purchase's
     album = seeded.refundable_purchase_id + 1  # the prepaid instrument's second purchase, 7.50
-    funded = queries.purchase_timeline(book.engine, album)
-    assert [(s.step, str(s.amount), str(s.movement)) for s in funded] == [
+    assert [(s.step, str(s.amount), str(s.movement)) for s in timeline_of(book, album)] == [
         ("Funded", "7.50", "20.00"),
         ("Paid", "7.50", "7.50"),
     ]
@@ -97,6 +108,6 @@ def test_timelines_of_refunds_fundings_and_debt_still_owed(seeded, book):
     with book.engine.connect() as conn:
         still_owed = conn.execute(
             select(purchases.c.id).where(purchases.c.instrument_id == seeded.owing)
-        ).scalar()
-    steps = queries.purchase_timeline(book.engine, still_owed)
+        ).scalar_one()
+    steps = timeline_of(book, still_owed)
     assert [(s.step, str(s.amount)) for s in steps] == [("Paid", "4.99"), ("Outstanding", "4.99")]

@@ -29,7 +29,6 @@ from fpscore.merchant.queries.audit_trail import (
     TimelineStep,
     audit_events,
     audit_events_export,
-    purchase_timeline,
 )
 from fpscore.merchant.queries.call_log import (
     MAX_ATTEMPTS_SHOWN,
@@ -105,5 +104,5 @@ __all__ = [
     "audit_events", "audit_events_export", "call_record", "instrument_detail", "instrument_history",
     "instrument_view", "instruments", "instruments_export", "movements", "movements_export",
     "refundable_purchases", "staff_names", "HitKind", "MovementRecord", "SearchHit", "SearchResult",
-    "TimelineStep", "find", "movement_record", "purchase_timeline",
+    "TimelineStep", "find", "movement_record",
 ]  # fmt: skip

@@ -197,9 +197,3 @@ def _paid_off_by(conn: Connection, paid: Any, owed: int) -> list[TimelineStep]:
             )
         )
     return steps
-
-
-def purchase_timeline(engine: Engine, purchase_id: int) -> tuple[TimelineStep, ...]:
-    """The timeline of one purchase (see the module's docstring)."""
-    with read_only(engine) as conn:
-        return timeline(conn, purchase_id)
