@@ -228,7 +228,7 @@ class ActionsMixin(ProcessorBase):
         sender_description: str | None,
         account_kind: str,
         guard: Guard,
-        later: ledger.Later,
+        later: ledger.Later | None,
     ) -> None:
         """The aggregated charge (FundPrepaid, SettleDebt): the buyer's funding source pays `amount` onto
         the instrument's account, and the caller pays the processor's fee on it."""
@@ -277,7 +277,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later | None) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Funding",))
             if row.instrument_id != prepaid_instrument_id:
                 raise IncompatibleTokens("The funding token does not belong to this prepaid instrument")
@@ -320,7 +320,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later | None) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("PrepaidSender", "CreditSender"))
             self._usable_instrument(row, now)
             _check_currency(amount, row.currency, "TransactionAmount")
@@ -371,7 +371,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, refund_id: str, now: datetime, later: ledger.Later) -> str:
+        def execute(conn: Connection, refund_id: str, now: datetime, later: ledger.Later | None) -> str:
             original = conn.execute(
                 select(
                     _transactions.c.id,
@@ -471,7 +471,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later | None) -> str:
             row = self._sender_token(conn, caller_id, sender_token_id, ("Settlement",))
             if row.instrument_id != credit_instrument_id:
                 raise IncompatibleTokens("The settlement token does not belong to this credit instrument")
@@ -501,7 +501,7 @@ class ActionsMixin(ProcessorBase):
             Amount=amount,
         )
 
-        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later) -> str:
+        def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later | None) -> str:
             row = self._credit_instrument(conn, caller_id, credit_instrument_id)
             _check_currency(amount, row.currency, "AdjustmentAmount")
             self._record(

@@ -66,7 +66,7 @@ class ProcessorBase:
         action: str,
         caller_reference: str,
         request: Mapping[str, object],
-        execute: Callable[[Connection, str, datetime, ledger.Later], str],
+        execute: Callable[[Connection, str, datetime, ledger.Later | None], str],
     ) -> TransactionResult:
         """Run `execute(conn, transaction_id, now, later)` once per CallerReference, in a batch of the
         group commit (its unguarded legs go to `later`, see `ledger.post`).
@@ -77,7 +77,7 @@ class ProcessorBase:
         ref = idempotency.reference(caller_id, action, caller_reference, request)
         hook = _in_transaction.get()  # read here: the batch may run on another thread
 
-        def attempt(conn: Connection, later: ledger.Later) -> TransactionResult:
+        def attempt(conn: Connection, later: ledger.Later | None) -> TransactionResult:
             transaction_id, now = new_transaction_id(), self.clock()
             if idempotency.claim(conn, ref, transaction_id, now):
                 result = TransactionResult(transaction_id, execute(conn, transaction_id, now, later))

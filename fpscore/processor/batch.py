@@ -44,8 +44,9 @@ MAX_BATCH = 64
 MAX_WAIT_S = 0.002
 MAX_ATTEMPTS = 5  # an action meeting a deadlock or serialization failure runs again in a later batch
 COMMIT_FAILED_MESSAGE = "The transaction could not be committed; send the request again"
-# One action, run inside its savepoint: the batch's connection, and where its deferred legs go.
-Action = Callable[[Connection, ledger.Later], T]
+# One action, run inside its savepoint: the batch's connection, and where its deferred legs go (None:
+# nowhere, they move at once).
+Action = Callable[[Connection, ledger.Later | None], T]
 
 
 class Retry(Exception):
@@ -134,28 +135,37 @@ class GroupCommit:
                     self._leader.wake.set()
 
     def _commit(self, batch: list[_Work[object]]) -> None:
+        # A lone action needs no savepoint (its transaction rolls back instead) and no deferred legs
+        # (they would cost a statement more): two or three statements fewer when the load is light.
+        alone = len(batch) == 1
         kept: list[_Work[object]] = []
         again: list[_Work[object]] = []
         try:
-            with self.engine.connect() as conn, conn.begin():
+            with self.engine.connect() as conn, conn.begin() as transaction:
                 later = ledger.Later()
                 for work in batch:
-                    staged = ledger.Later()
-                    execute_driver(conn, "SAVEPOINT fps_action")
+                    staged = None if alone else ledger.Later()
+                    if not alone:
+                        execute_driver(conn, "SAVEPOINT fps_action")
                     try:
                         work.value = work.action(conn, staged)
                     except Exception as exc:
                         # Raises when the transaction is unusable (its connection lost): the batch fails.
-                        execute_driver(conn, "ROLLBACK TO SAVEPOINT fps_action")
+                        if alone:
+                            transaction.rollback()
+                        else:
+                            execute_driver(conn, "ROLLBACK TO SAVEPOINT fps_action")
                         if isinstance(exc, Retry) or (isinstance(exc, DBAPIError) and retryable(exc)):
                             again.append(work)
                         else:  # a refusal (FpsError), or a fault of this action alone
                             work.error, work.done = exc, True
                     else:
-                        later.extend(staged)
+                        later.extend(staged or ())
                         kept.append(work)
-                    execute_driver(conn, "RELEASE SAVEPOINT fps_action")
-                ledger.apply_later(conn, later)
+                    if not alone:
+                        execute_driver(conn, "RELEASE SAVEPOINT fps_action")
+                if transaction.is_active:  # committed as the block ends
+                    ledger.apply_later(conn, later)
         except Exception:
             # Refusals too: they may have read what the batch wrote before them, which is gone.
             logger.exception("A batch of %d actions could not be committed", len(batch))
@@ -163,9 +173,10 @@ class GroupCommit:
                 work.value, work.error, work.done = None, ServiceUnavailable(COMMIT_FAILED_MESSAGE), True
             again = []
         else:
-            with self._lock:
-                self.commits += 1
-                self.committed_actions += len(kept)
+            if kept:
+                with self._lock:
+                    self.commits += 1
+                    self.committed_actions += len(kept)
             for work in kept:
                 work.done = True
         for work in again:

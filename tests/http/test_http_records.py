@@ -148,7 +148,7 @@ def test_latency_is_the_time_the_request_took(fps, engine, prepaid, caplog):
     def hold_the_write_lock() -> None:
         with engine.begin():  # BEGIN IMMEDIATE
             locked.set()
-            time.sleep(delay_s)
+            time.sleep(2 * delay_s)  # the Pay, sent just after, waits for it at least delay_s
 
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
