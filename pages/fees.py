@@ -30,7 +30,7 @@ TOP_INSTRUMENTS = 20
 WHAT_IF_KEY = "fees_what_if"
 AS_RECORDED = "As recorded"
 PACKS_EXAMPLE = "10, 25, 50"
-NEGATIVE_NOTE = "a settlement or top-up fee; the purchases it pays for saved more"
+NEGATIVE_NOTE = "a charge's fee; its purchases saved more"
 
 
 def cents(value: int) -> Decimal:
@@ -87,9 +87,8 @@ def notes(row: FeeRow, cover: analytics.Coverage) -> str:
     if cover.running:
         said.append(f"partial: {cover.start.isoformat()} to today, still running")
     elif not cover.whole:
-        said.append(
-            f"partial: only {cover.start.isoformat()} to {(cover.end - timedelta(days=1)).isoformat()}"
-        )
+        last = cover.end - timedelta(days=1)
+        said.append(f"partial: only {cover.start}" + ("" if last == cover.start else f" to {last}"))
     if row.saved_cents < 0:
         said.append(f"negative: {NEGATIVE_NOTE}")
     text = "; ".join(said)
@@ -397,7 +396,7 @@ def what_if(days: DayRange) -> None:
 st.title("Fees saved")
 ui.show_flash()
 today = resources.merchant().clock().astimezone(UTC).date()
-cols = st.columns([1.2, 3.3, 2], vertical_alignment="bottom")
+cols = st.columns([1.1, 3], vertical_alignment="bottom")
 period_label = cols[0].segmented_control("By", list(PERIODS), default="Week", key="fees_period") or "Week"
 period = PERIODS[period_label]
 with cols[1]:

@@ -238,7 +238,7 @@ def test_whole_periods_are_not_marked(history):
     run(at)
     assert not any("Partial periods" in text for text in shown(at.caption))
     notes = [note for note in table(at, "fees_by_period")["Note"] if isinstance(note, str)]
-    assert notes == ["Negative: a settlement or top-up fee; the purchases it pays for saved more"]
+    assert notes == ["Negative: a charge's fee; its purchases saved more"]
 
 
 def test_a_negative_saving_is_explained(history):
@@ -251,7 +251,7 @@ def test_a_negative_saving_is_explained(history):
     frame = table(at, "fees_by_period")
     settled = frame[frame["From"] == today - timedelta(days=35)].iloc[0]
     assert str(settled["Saved"]) == "-0.88"
-    assert "Negative: a settlement or top-up fee; the purchases it pays for saved more" in settled["Note"]
+    assert "Negative: a charge's fee; its purchases saved more" in settled["Note"]
     at.segmented_control(key="fees_range").set_value("Last 7 days")  # no negative period here
     run(at)
     assert not any("Negative savings" in text for text in shown(at.caption))
