@@ -522,6 +522,54 @@ def bench_backend(
     return figures
 
 
+LIMIT_SAMPLES = 300
+
+
+def limits(backend: Backend) -> str:
+    """What the database itself costs on this machine, through the bare driver: a durable commit of a
+    one-row write (an fsync on SQLite with synchronous=FULL, a WAL flush on PostgreSQL) and, on
+    PostgreSQL, one round trip (`SELECT 1`). Medians of LIMIT_SAMPLES, after the checks (the row goes to
+    a table of its own)."""
+    floor = backend.floor()
+    if isinstance(floor, SqliteFloor):
+        cursor = floor.cursor
+        cursor.execute("CREATE TABLE bench_limits (n INTEGER)")
+
+        def commit() -> None:
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("INSERT INTO bench_limits VALUES (1)")
+            cursor.execute("COMMIT")
+
+        round_trip = None
+    else:
+        assert isinstance(floor, PostgresFloor)
+        pg = floor.conn
+        pg.execute("CREATE TABLE bench_limits (n INTEGER)")
+        pg.commit()
+
+        def commit() -> None:
+            pg.execute("INSERT INTO bench_limits VALUES (1)")
+            pg.commit()
+
+        def round_trip() -> None:  # inside one transaction: one round trip each
+            pg.execute("SELECT 1").fetchone()
+
+    def median_us(call: Callable[[], None]) -> float:
+        times = []
+        for _ in range(LIMIT_SAMPLES):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2] * 1e6
+
+    commit_us = median_us(commit)
+    text = f"{backend.name} limits: a durable one-row commit {commit_us:.0f} us ({1e6 / commit_us:.0f}/s)"
+    if round_trip is not None:
+        text += f"; a round trip (SELECT 1) {median_us(round_trip):.0f} us"
+        floor.conn.commit()
+    return text
+
+
 def check_after(backend: Backend, figures: list[Figure]) -> str:
     made = sum(2 * (figure.pays + figure.warmup) for figure in figures)
     problems = check_ledger(backend.engine)
@@ -646,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
                 backend, args.pays, args.threads, lambda figure: print(row(figure), flush=True)
             )
             checks.append(check_after(backend, figures))
+            checks.append(limits(backend))
             measured += figures
     print()
     for check in checks:
