@@ -1,4 +1,6 @@
-"""`fpscore serve`: the processor's HTTP app on gunicorn, in several worker processes.
+"""`fpscore serve`: the processor's HTTP app on gunicorn, in worker processes (one on SQLite, one per CPU
+on PostgreSQL, see `default_workers`), each with DEFAULT_THREADS app threads whose money-moving actions
+its group commit batches (`fpscore.processor.batch`).
 
 Each worker is a `BufferingWorker`: gunicorn's master forks, watches and restarts it, and it serves with
 `front.Front`, which reads every request whole on an event loop before one of the worker's threads runs
