@@ -34,7 +34,9 @@ def call_records(rows: tuple[ApiCallRow, ...] | list[ApiCallRow]) -> list[dict[s
             "Outcome": outcome(row),
             "RequestId": ui.link("audit", request_id=row.request_id) if row.request_id else None,
             "CallerReference": row.caller_reference or "",
-            "TransactionId": row.transaction_id or "",
+            "TransactionId": ui.link("record", transaction_id=row.transaction_id)
+            if row.transaction_id
+            else None,
             "Instrument": ui.link("instrument", instrument=row.instrument_id) if row.instrument_id else None,
             "Actor": row.actor,
             "ms": row.latency_ms,
@@ -301,6 +303,12 @@ def calls_tab() -> None:
                 "RequestId", shown=r"request_id=([^&]{1,13})", help="Opens the record"
             ),
             "Instrument": ui.link_column("Instrument"),
+            "CallerReference": st.column_config.TextColumn(
+                "CallerReference", width=140, help="Its start; the record shows it whole"
+            ),
+            "TransactionId": ui.link_column(
+                "TransactionId", shown=r"transaction_id=([^&]{1,12})", help="Opens its record", pinned=False
+            ),
             "Try": st.column_config.NumberColumn("Try", format="%d"),
             "ms": st.column_config.NumberColumn("ms", format="%d"),
         },

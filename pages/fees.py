@@ -152,7 +152,7 @@ COLUMNS = {
 COLUMNS["Rate paid %"] = st.column_config.NumberColumn("Rate paid", format="%.2f%%")
 COLUMNS["Instrument"] = ui.link_column("Instrument")
 COLUMNS["From"] = st.column_config.DateColumn("From", format="YYYY-MM-DD")
-COLUMNS["Note"] = st.column_config.TextColumn("Note", width="large")
+COLUMNS["Note"] = st.column_config.TextColumn("Note", width=300)
 COLUMNS["Instruments opened"] = st.column_config.NumberColumn(
     "Instruments opened", help="Instruments of this kind opened before the end of the range"
 )

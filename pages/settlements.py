@@ -49,7 +49,9 @@ def history_records(rows: tuple[MovementRow, ...] | list[MovementRow]) -> list[d
             "Fee": ui.money(row.fee),
             "Status": row.status if not row.error_code else f"{row.status} ({row.error_code})",
             "By": row.requested_by,
-            "TransactionId": row.transaction_id or "",
+            "TransactionId": ui.link("record", transaction_id=row.transaction_id)
+            if row.transaction_id
+            else None,
             "CallerReference": row.caller_reference,
         }
         for row in rows
@@ -214,6 +216,10 @@ def history_tab() -> None:
             "Instrument": ui.link_column("Instrument"),
             "Amount": ui.money_column("Amount"),
             "Fee": ui.money_column("Fee"),
+            "TransactionId": ui.link_column(
+                "TransactionId", shown=r"transaction_id=([^&]{1,12})", help="Opens its record", pinned=False
+            ),
+            "CallerReference": None,  # on the record and in the CSV
         },
         key="settlements_history",
     )

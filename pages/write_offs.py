@@ -32,7 +32,9 @@ def history_records(rows: tuple[MovementRow, ...] | list[MovementRow]) -> list[d
             "Purchase": row.disputed_purchase_id,
             "By": row.requested_by,
             "Status": row.status if not row.error_code else f"{row.status} ({row.error_code})",
-            "TransactionId": row.transaction_id or "",
+            "TransactionId": ui.link("record", transaction_id=row.transaction_id)
+            if row.transaction_id
+            else None,
         }
         for row in rows
     ]
@@ -140,6 +142,9 @@ def history_tab() -> None:
             "Why": st.column_config.TextColumn("Why", width="medium"),
             "Purchase": st.column_config.NumberColumn(
                 "Purchase", format="%d", help="The purchase disputed, when one was named"
+            ),
+            "TransactionId": ui.link_column(
+                "TransactionId", shown=r"transaction_id=([^&]{1,12})", help="Opens its record", pinned=False
             ),
         },
         key="write_offs_history",

@@ -161,3 +161,15 @@ def test_an_actions_results_read_like_every_table(seeded):
     assert pd.isna(results.value["Why not"][0])  # settled: no reason why not, shown "—"
     assert columns(results)["Result"]["type_config"]["options"] == [{"value": "Success", "color": "green"}]
     assert columns(results)["Instrument"]["pinned"]
+
+
+def test_long_identifiers_open_their_record_instead_of_widening_the_table(seeded):
+    at = as_signed_in("theo", "audit")
+    no_exceptions(at)
+    calls = grid(at, "RequestId")
+    config = columns(calls)
+    assert config["TransactionId"]["type_config"]["type"] == "link"
+    assert not config["TransactionId"].get("pinned")  # a link, but not what names the row
+    ids = [value for value in calls.value["TransactionId"] if not pd.isna(value)]
+    assert ids and all(value.startswith("./record?transaction_id=") for value in ids)
+    assert config["CallerReference"]["width"] == 140
