@@ -379,7 +379,9 @@ columns = {
     "Change": ui.money_column("Change", help="What it changed; zero unless it succeeded"),
     "After": ui.money_column(after, help="Running total in time order, computed in SQL"),
     "Order": st.column_config.NumberColumn("Order", format="%d"),
-    "Audit": ui.link_column("Audit", shown=r"caller_reference=(\w+)-", help="Every attempt of this request"),
+    "Audit": ui.link_column(
+        "Audit", shown=r"caller_reference=(\w+)-", help="Every attempt of this request", pinned=False
+    ),
 }
 ui.table(history_records(view.history.rows, ui.has_page("audit")), columns, key="instrument_history")
 ui.pager(view.history, HISTORY_PAGE_KEY)
