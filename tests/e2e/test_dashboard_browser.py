@@ -113,7 +113,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     expect(page.get_by_role("heading", name="FPS Back Office")).to_be_visible()  # the sign-in page (HTML)
     page.screenshot(path=str(SCREENSHOTS / "00-sign-in.png"), full_page=True)
     sign_in(page, "fiona")
-    assert nav_titles(page) == ["Instruments", "Instrument", "Settlements", "Fees saved", "Health"]
+    assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Settlements", "Fees saved", "Health"]
     expect(page.get_by_text("Prepaid liability")).to_be_visible()
     shot(page, "01-instruments")
     open_page(page, "Settlements")
@@ -121,7 +121,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     shot(page, "02-settlements-due")
     page.get_by_role("button", name="Settle all 1 due").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Settle 1 instrument")).to_be_visible()
+    expect(dialog.get_by_role("heading", name="Settle 1 instrument")).to_be_visible()
     shot(page, "03-settlements-confirm")
     dialog.get_by_role("button", name="Settle 1").click()
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Settled 1 of 1 instrument: $21.97")
@@ -147,7 +147,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     page.context.clear_cookies()
     page.goto(dashboard)
     sign_in(page, "sam")
-    assert nav_titles(page) == ["Instruments", "Instrument", "Write-offs"]
+    assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Write-offs"]
     open_page(page, "Write-offs")
     search = page.get_by_label("Find the customer or instrument")
     search.fill("cleo")
@@ -174,7 +174,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     page.context.clear_cookies()
     page.goto(dashboard)
     sign_in(page, "ana")
-    assert nav_titles(page) == ["Instruments", "Instrument", "Fees saved"]
+    assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Fees saved"]
     open_instrument(page, seeded.owing)
     expect(page.get_by_text("Your role (analyst) can look here but not act.")).to_be_visible()
     open_page(page, "Fees saved")
@@ -184,7 +184,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     page.context.clear_cookies()
     page.goto(dashboard)
     sign_in(page, "ada")
-    assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Staff"]
+    assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Audit", "Staff"]
     open_page(page, "Staff")
     expect(page.get_by_text("Manage an account")).to_be_visible()
     shot(page, "11-staff")
@@ -199,7 +199,7 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     expect(page.get_by_text("Sign in to go to the Audit page.")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "13-deep-link-sign-in.png"), full_page=True)
     sign_in(page, "theo")
-    assert nav_titles(page) == ["Instruments", "Instrument", "Audit", "Health"]
+    assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Audit", "Health"]
     expect(page.get_by_text("Attempt 1 ·")).to_be_visible()
     assert f"request_id={seeded.request_id}".replace(":", "%3A") in page.url or seeded.request_id in page.url
     shot(page, "14-audit-record")
