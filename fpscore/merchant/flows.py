@@ -222,12 +222,8 @@ def _send(
                     .where(table.c.id == row_id, table.c.status == "Requested")
                     .values(status="Failure", error_code=error.code, completed_at=merchant.clock())
                 )
-                if table is _purchases:  # the order follows its payment
-                    conn.execute(
-                        update(_orders)
-                        .where(_orders.c.id == movement["order_id"], _orders.c.status == "Open")
-                        .values(status="Failed")
-                    )
+                if table is _purchases:
+                    _order_failed(conn, row_id)
         merchant.audit.record_event(
             actor.name, table.name, "Failed", reference, _event_detail(table, movement, str(error))
         )
@@ -273,6 +269,17 @@ def record_status(conn: Connection, table: Table, row_id: int, status: str, now:
     )
     if status == "Success":
         _apply_success(conn, table, row_id, now)
+    elif status == "Failure" and table is _purchases:
+        _order_failed(conn, row_id)
+
+
+def _order_failed(conn: Connection, purchase_id: int) -> None:
+    """The order follows its payment: an Open order whose purchase failed has failed (whenever that was
+    learnt: the answer, a status asked later, an IPN, reconciliation)."""
+    order_id = select(_purchases.c.order_id).where(_purchases.c.id == purchase_id).scalar_subquery()
+    conn.execute(
+        update(_orders).where(_orders.c.id == order_id, _orders.c.status == "Open").values(status="Failed")
+    )
 
 
 def _apply_success(conn: Connection, table: Table, row_id: int, now: datetime) -> None:

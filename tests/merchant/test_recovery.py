@@ -328,3 +328,19 @@ def test_recover_says_so_when_the_processor_cannot_be_asked(merchant, cli_env, c
     monkeypatch.setenv("FPS_ENDPOINT", f"http://127.0.0.1:{free_port()}/")  # nothing listens there
     assert main(["recover"]) == 1
     assert "recovery stopped, the processor did not answer: ServiceUnavailable" in capsys.readouterr().err
+
+
+def test_an_order_fails_with_a_purchase_whose_failure_is_learnt_later(merchant):
+    """A purchase answered Pending, then found failed (GetTransactionStatus, an IPN, reconciliation): its
+    order fails with it instead of staying Open."""
+    prepaid = open_prepaid(merchant, "lee@buyers.example", fund="5.00")
+    bought = flows.purchase(merchant, STOREFRONT, prepaid, "Song", Amount.parse("0.99"))
+    purchases, orders = Purchase.__table__, Order.__table__
+    with merchant.engine.begin() as conn:  # as it stood while the answer was Pending
+        order_id = conn.execute(select(purchases.c.order_id).where(purchases.c.id == bought.row_id)).scalar()
+        conn.execute(purchases.update().where(purchases.c.id == bought.row_id).values(status="Pending"))
+        conn.execute(orders.update().where(orders.c.id == order_id).values(status="Open"))
+    with merchant.engine.begin() as conn:
+        flows.record_status(conn, purchases, bought.row_id, "Failure", utcnow())
+    with merchant.engine.connect() as conn:
+        assert conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar() == "Failed"
