@@ -45,7 +45,9 @@ def history_records(
             "Detail": detail,
             "Order": entry.order_id,
             "By": entry.requested_by,
-            "TransactionId": entry.transaction_id or "",
+            "TransactionId": ui.link("record", transaction_id=entry.transaction_id)
+            if entry.transaction_id
+            else None,
         }
         if audit:
             record["Audit"] = ui.link("audit", caller_reference=entry.caller_reference)
@@ -379,6 +381,9 @@ columns = {
     "Change": ui.money_column("Change", help="What it changed; zero unless it succeeded"),
     "After": ui.money_column(after, help="Running total in time order, computed in SQL"),
     "Order": st.column_config.NumberColumn("Order", format="%d"),
+    "TransactionId": ui.link_column(
+        "TransactionId", shown=r"transaction_id=([^&]{1,12})", help="Opens its record", pinned=False
+    ),
     "Audit": ui.link_column(
         "Audit", shown=r"caller_reference=(\w+)-", help="Every attempt of this request", pinned=False
     ),
