@@ -113,6 +113,7 @@ def test_tables_show_their_page_whole_and_name_the_time_zone(signed_in, book):  
 
     page.get_by_text("Local times").click()
     idle(page)
+    expect(page.locator("[role='columnheader']", has_text="Opened (Berlin)")).to_have_count(1)
     [instruments] = grids(page)
     assert {"Debt since (Berlin)", "Opened (Berlin)"} <= set(instruments["headers"]), instruments["headers"]
     assert whole(instruments), instruments
