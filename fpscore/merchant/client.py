@@ -57,6 +57,19 @@ class TransactionStatusReply:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """The caller's own balance at the processor (GetAccountBalance): its earnings net of fees, what
+    Pending transactions will bring in and take out, and what is available to disburse and to refund."""
+
+    total: Amount
+    pending_in: Amount
+    pending_out: Amount
+    disburse: Amount
+    refund: Amount
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ActivityItem:
     transaction_id: str
     operation: str
@@ -370,6 +383,20 @@ class FpsClient:
         reply = self.call("GetOutstandingDebtBalance", {}, actor=actor)
         element = reply.result.find("OutstandingDebt/OutstandingBalance") if reply.result else None
         return parse_amount(element)
+
+    def get_account_balance(self, *, actor: str) -> AccountBalance:
+        reply = self.call("GetAccountBalance", {}, actor=actor)
+        balance = reply.result.find("AccountBalance") if reply.result is not None else None
+        if balance is None:
+            raise ValueError("response lacks AccountBalance")
+        return AccountBalance(
+            total=parse_amount(balance.find("TotalBalance"), signed=True),
+            pending_in=parse_amount(balance.find("PendingInBalance")),
+            pending_out=parse_amount(balance.find("PendingOutBalance")),
+            disburse=parse_amount(balance.find("AvailableBalances/DisburseBalance")),
+            refund=parse_amount(balance.find("AvailableBalances/RefundBalance")),
+            request_id=reply.request_id,
+        )
 
     def get_transaction_status(self, transaction_id: str, *, actor: str) -> TransactionStatusReply:
         reply = self.call("GetTransactionStatus", {"TransactionId": transaction_id}, actor=actor)

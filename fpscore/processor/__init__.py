@@ -7,7 +7,14 @@ from fpscore.processor.actions import ActionsMixin
 from fpscore.processor.base import TransactionResult
 from fpscore.processor.instruments import InstrumentSetup, InstrumentsMixin
 from fpscore.processor.parties import PartiesMixin
-from fpscore.processor.queries import ActivityPage, Balance, QueriesMixin, TokenView, TransactionView
+from fpscore.processor.queries import (
+    AccountBalance,
+    ActivityPage,
+    Balance,
+    QueriesMixin,
+    TokenView,
+    TransactionView,
+)
 
 
 class Processor(PartiesMixin, InstrumentsMixin, ActionsMixin, QueriesMixin):
@@ -15,6 +22,7 @@ class Processor(PartiesMixin, InstrumentsMixin, ActionsMixin, QueriesMixin):
 
 
 __all__ = [
+    "AccountBalance",
     "ActivityPage",
     "Balance",
     "InstrumentSetup",

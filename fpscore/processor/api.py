@@ -35,7 +35,14 @@ from fpscore.errors import (
     SignatureDoesNotMatch,
 )
 from fpscore.money import Amount
-from fpscore.processor import Balance, Processor, TokenView, TransactionResult, TransactionView
+from fpscore.processor import (
+    AccountBalance,
+    Balance,
+    Processor,
+    TokenView,
+    TransactionResult,
+    TransactionView,
+)
 from fpscore.processor.base import in_transaction
 from fpscore.processor.driver import Compiled
 from fpscore.processor.keys import CERTIFICATE_PATH, SigningKeys
@@ -208,6 +215,18 @@ def _outstanding_debt(balance: Balance) -> Answer:
     )
 
 
+def _account_balance(balance: AccountBalance) -> Answer:
+    """GetAccountBalance's `AccountBalance` (reference §7); what each figure is: `AccountBalance`."""
+    available: Fields = [("DisburseBalance", balance.available), ("RefundBalance", balance.available)]
+    figures: Fields = [
+        ("TotalBalance", balance.total),
+        ("PendingInBalance", balance.pending_in),
+        ("PendingOutBalance", balance.pending_out),
+        ("AvailableBalances", available),
+    ]
+    return Answer([("AccountBalance", figures)])
+
+
 def _cancel_token(processor: Processor, caller_id: int, kwargs: dict[str, Any]) -> Answer:
     processor.cancel_token(caller_id, **kwargs)
     return Answer(None)
@@ -240,6 +259,7 @@ HANDLERS: dict[str, Handler] = {
     "GetOutstandingDebtBalance": lambda p, caller, kw: _outstanding_debt(
         p.get_outstanding_debt_balance(caller)
     ),
+    "GetAccountBalance": lambda p, caller, kw: _account_balance(p.get_account_balance(caller)),
     "GetTransaction": lambda p, caller, kw: Answer(
         [("Transaction", _transaction_details(p.get_transaction(caller, **kw)))]
     ),

@@ -42,6 +42,29 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """GetAccountBalance: the caller's own account at the processor, its ledger account `caller:<email>`
+    (what the caller earned, net of fees: Pays less their refunds, less the fees on fundings and
+    settlements; below zero while fees exceed earnings).
+
+    - total: that account's balance, as stored and as its entries prove (`invariants.check_ledger`).
+    - pending_in, pending_out: what the caller's Pending transactions (received, not finished: their
+      entries are posted when they finish) will move on that account. A Pay brings its amount in; a
+      Refund takes its amount out, a FundPrepaid or SettleDebt its fee. This processor finishes every
+      action in the request that makes it, so nothing is Pending and both are zero.
+    - available: total less pending_out, never below zero: what the caller could pay out now, answered as
+      both DisburseBalance and RefundBalance. No reserve is held back; no action here disburses, and no
+      refund is refused for the caller's balance (each is bounded by its Pay), so these figures inform,
+      they limit nothing.
+    """
+
+    total: Amount
+    pending_in: Amount
+    pending_out: Amount
+    available: Amount
+
+
+@dataclass(frozen=True, slots=True)
 class TransactionView:
     transaction_id: str
     caller_reference: str
@@ -145,6 +168,39 @@ class QueriesMixin(ProcessorBase):
     def get_outstanding_debt_balance(self, caller_id: int) -> Balance:
         """The sum of the debts on the caller's credit instruments (OutstandingDebt)."""
         return self._total(caller_id, "Credit")
+
+    def get_account_balance(self, caller_id: int) -> AccountBalance:
+        """The caller's own balance (see AccountBalance), in one read-only transaction."""
+        with read_only(self.engine) as conn:
+            account = conn.execute(
+                select(_accounts.c.balance_cents, _accounts.c.currency)
+                .join(_callers, _callers.c.balance_account_id == _accounts.c.id)
+                .where(_callers.c.id == caller_id)
+            ).one()
+            pending = conn.execute(
+                select(
+                    _transactions.c.operation,
+                    func.sum(_transactions.c.amount_cents),
+                    func.sum(_transactions.c.fee_cents),
+                )
+                .where(_transactions.c.caller_id == caller_id, _transactions.c.status == "Pending")
+                .group_by(_transactions.c.operation)
+            ).all()
+        cents_in = cents_out = 0
+        for operation, amount_cents, fee_cents in pending:
+            if operation == "Pay":
+                cents_in += int(amount_cents)
+            elif operation == "Refund":
+                cents_out += int(amount_cents)
+            else:  # FundPrepaid, SettleDebt: the caller pays the fee; WriteOffDebt: its fee is zero
+                cents_out += int(fee_cents)
+        currency = account.currency
+        return AccountBalance(
+            total=Amount(account.balance_cents, currency),
+            pending_in=Amount(cents_in, currency),
+            pending_out=Amount(cents_out, currency),
+            available=Amount(max(account.balance_cents - cents_out, 0), currency),
+        )
 
     def get_transaction(self, caller_id: int, transaction_id: str) -> TransactionView:
         with read_only(self.engine) as conn:

@@ -169,10 +169,12 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
-    """An action and its parameters; `parse` yields the Processor method's keyword arguments."""
+    """An action, what it does (one line, the README's table of actions shows it) and its parameters;
+    `parse` yields the Processor method's keyword arguments."""
 
     name: str
-    params: tuple[Param, ...]
+    summary: str
+    params: tuple[Param, ...] = ()
 
     def parse(self, version: str, params: Mapping[str, str]) -> dict[str, Any]:
         """The Processor keyword arguments; checked parameters that feed no keyword go, as sent, into
@@ -232,6 +234,7 @@ ACTIONS: dict[str, ActionSpec] = {
     for spec in (
         ActionSpec(
             "FundPrepaid",
+            "Charge the buyer's funding source and raise a prepaid balance by the full amount (fee charged)",
             (
                 _token("SenderTokenId", "sender_token_id"),
                 _token("PrepaidInstrumentId", "prepaid_instrument_id"),
@@ -245,6 +248,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "Pay",
+            "Spend from a prepaid balance, or add to a credit instrument's debt (no fee)",
             (
                 _token("SenderTokenId", "sender_token_id"),
                 Param("TransactionAmount", "amount", required=True, kind=Kind.AMOUNT),
@@ -260,6 +264,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "Refund",
+            "Reverse all or part of a Pay",
             (
                 _TRANSACTION_ID,
                 _CALLER_REFERENCE,
@@ -274,6 +279,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "SettleDebt",
+            "Charge the buyer's funding source for all or part of a debt (fee charged)",
             (
                 _token("SenderTokenId", "sender_token_id"),
                 _CREDIT_INSTRUMENT,
@@ -287,6 +293,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "WriteOffDebt",
+            "Forgive all or part of a debt, as the caller's loss; cannot be reversed",
             (
                 _CREDIT_INSTRUMENT,
                 Param("AdjustmentAmount", "amount", required=True, kind=Kind.AMOUNT),
@@ -294,14 +301,23 @@ ACTIONS: dict[str, ActionSpec] = {
                 _CALLER_DESCRIPTION,
             ),
         ),
-        ActionSpec("GetPrepaidBalance", (_token("PrepaidInstrumentId", "prepaid_instrument_id"),)),
-        ActionSpec("GetTotalPrepaidLiability", ()),
-        ActionSpec("GetDebtBalance", (_CREDIT_INSTRUMENT,)),
-        ActionSpec("GetOutstandingDebtBalance", ()),
-        ActionSpec("GetTransaction", (_TRANSACTION_ID,)),
-        ActionSpec("GetTransactionStatus", (_TRANSACTION_ID,)),
+        ActionSpec(
+            "GetPrepaidBalance",
+            "The balance of one prepaid instrument",
+            (_token("PrepaidInstrumentId", "prepaid_instrument_id"),),
+        ),
+        ActionSpec("GetTotalPrepaidLiability", "The sum of the caller's prepaid balances"),
+        ActionSpec("GetDebtBalance", "The debt on one credit instrument", (_CREDIT_INSTRUMENT,)),
+        ActionSpec("GetOutstandingDebtBalance", "The sum of the debts on the caller's credit instruments"),
+        ActionSpec(
+            "GetAccountBalance",
+            "The caller's own balance: total, pending in and out, available to disburse and to refund",
+        ),
+        ActionSpec("GetTransaction", "One transaction in full", (_TRANSACTION_ID,)),
+        ActionSpec("GetTransactionStatus", "One transaction's status", (_TRANSACTION_ID,)),
         ActionSpec(
             "GetAccountActivity",
+            "The caller's transactions in a date range, a page at a time",
             (
                 Param("StartDate", "start", required=True, kind=Kind.DATE, max_length=40),
                 Param("EndDate", "end", kind=Kind.DATE, max_length=40),
@@ -315,6 +331,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "GetTokens",
+            "The tokens installed for the caller",
             (
                 Param("TokenStatus", "status", choices=_enum(*TOKEN_STATUSES)),
                 Param("TokenType", "token_type", choices=_enum(*TOKEN_TYPES)),
@@ -324,6 +341,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "GetTokenByCaller",
+            "One token, by its id or its CallerReference",
             (
                 _token("TokenId", "token_id", required=False),
                 Param("CallerReference", "caller_reference", max_length=CALLER_REFERENCE_LENGTH),
@@ -331,6 +349,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "CancelToken",
+            "Cancel a token: no further use",
             (
                 _token("TokenId", "token_id"),
                 Param("ReasonText", "reason", max_length=1024),
@@ -339,12 +358,35 @@ ACTIONS: dict[str, ActionSpec] = {
         ),
         ActionSpec(
             "VerifySignature",
+            "Whether a return URL's or IPN's parameters carry a valid signature (may come unsigned)",
             (
                 Param("UrlEndPoint", "url_endpoint", required=True, kind=Kind.URL, max_length=URL_LENGTH),
                 Param("HttpParameters", "http_parameters", required=True, max_length=MAX_VALUE_BYTES),
             ),
         ),
     )
+}
+
+
+# FPS actions this processor refuses with InvalidAction, each with the FPS product it belongs to: the
+# aggregated-payments processor answers only ACTIONS.
+_RESERVE = "reserve and capture (FPS Basic and Advanced: authorise now, settle or cancel later)"
+_SUBSCRIPTIONS = "subscriptions (Amazon Simple Pay, API 2010-08-28)"
+_INSTRUCTIONS = "payment instructions (FPS Advanced: tokens written in the GateKeeper language)"
+_API_2007 = "the first API, 2007-01-08, which this processor does not speak (use GetTokens)"
+REFUSED_ACTIONS: dict[str, str] = {
+    "Reserve": _RESERVE,
+    "Settle": _RESERVE,
+    "Cancel": _RESERVE,
+    "GetSubscriptionDetails": _SUBSCRIPTIONS,
+    "GetTransactionsForSubscription": _SUBSCRIPTIONS,
+    "CancelSubscriptionAndRefund": _SUBSCRIPTIONS,
+    "GetRecipientVerificationStatus": "recipient verification (marketplaces, API 2010-08-28)",
+    "InstallPaymentInstruction": _INSTRUCTIONS,
+    "GetPaymentInstruction": _INSTRUCTIONS,
+    "GetTokenUsage": "usage limits of multi-use and recurring tokens (FPS Advanced)",
+    "GetAllPrepaidInstruments": _API_2007,
+    "GetAllCreditInstruments": _API_2007,
 }
 
 
@@ -355,6 +397,9 @@ def action_and_version(params: Mapping[str, str]) -> tuple[ActionSpec, str]:
         raise InvalidAction("Action is required")
     spec = ACTIONS.get(action)
     if spec is None:
+        product = REFUSED_ACTIONS.get(action)
+        if product is not None:
+            raise InvalidAction(f"Action {action} belongs to {product}: not offered by this processor")
         raise InvalidAction(f"Action {action[:64]!r} is not valid for this web service")
     version = params.get("Version", "")
     if not version:

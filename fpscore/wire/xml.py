@@ -119,10 +119,16 @@ def parse_response(body: bytes) -> tuple[str, Element | None, str]:
     return action, root.find(f"{action}Result"), request_id
 
 
-def parse_amount(element: Element | None) -> Amount:
-    """The Amount of an element holding `CurrencyCode` and `Value`; ValueError when there is none."""
+def parse_amount(element: Element | None, *, signed: bool = False) -> Amount:
+    """The Amount of an element holding `CurrencyCode` and `Value`; ValueError when there is none.
+    `signed`: the value may be below zero (a balance that can be, such as GetAccountBalance's total)."""
     if element is None:
         raise ValueError("amount element missing")
-    return Amount.parse(
-        element.findtext("Value") or "", element.findtext("CurrencyCode") or "", allow_zero=True
+    value = element.findtext("Value") or ""
+    negative = signed and value.startswith("-")
+    amount = Amount.parse(
+        value.removeprefix("-") if negative else value,
+        element.findtext("CurrencyCode") or "",
+        allow_zero=True,
     )
+    return -amount if negative else amount

@@ -331,7 +331,7 @@ REQUEST_ERRORS: dict[str, tuple[str, Callable[..., dict[str, str]]]] = {
         "InvalidParams",
         lambda fps, w: {**_signed_pay(fps, w.prepaid), "SignatureMethod": "HmacMD5"},
     ),
-    "unknown action": ("InvalidAction", lambda fps, w: fps.signed("GetAccountBalance", {})),
+    "unknown action": ("InvalidAction", lambda fps, w: fps.signed("GetTokenUsage", {"TokenId": "T"})),
     "no action": ("InvalidAction", lambda fps, w: {"Version": "2010-08-28"}),
     "no access key": (
         "MissingParameter",

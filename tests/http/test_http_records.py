@@ -47,7 +47,7 @@ def test_every_answer_recorded_and_logged_once(fps, engine, prepaid, caplog):
             "forged": fps.send(
                 fps.signed("Pay", {"CallerReference": "order-3", **pay}, secret="guessed-secret")
             ),
-            "unknown": fps.call("GetAccountBalance"),
+            "unknown": fps.call("Reserve"),
             "garbled": fps.session.get(f"{fps.base_url}/?Action=Pay&Action=Pay", timeout=10),
             "balance": fps.call(
                 "GetPrepaidBalance", method="POST", PrepaidInstrumentId=prepaid.instrument_id
@@ -76,7 +76,7 @@ def test_every_answer_recorded_and_logged_once(fps, engine, prepaid, caplog):
         None,
         "order-3",
     )
-    assert rows[ids["unknown"]]["action"] == "GetAccountBalance"
+    assert rows[ids["unknown"]]["action"] == "Reserve"
     assert rows[ids["garbled"]]["action"] is None  # the form itself was refused
 
     lines = [
