@@ -1,5 +1,5 @@
-"""The `fpscore` command: migrate | serve | staff add | demo | recover | settle --due | reconcile [--fix] |
-rebuild-rollup | ipn-listen."""
+"""The `fpscore` command: migrate | serve | shop | staff add | demo | recover | settle --due |
+reconcile [--fix] | rebuild-rollup | ipn-listen."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         threads=args.threads,
         public_host=args.public_host,
     )
+    return 0
+
+
+def _shop(args: argparse.Namespace, settings: Settings) -> int:
+    from fpscore.shop.server import run
+
+    run(args.host, args.port or settings.shop_port, settings, threads=args.threads)
     return 0
 
 
@@ -224,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, help="threads per worker that run the app (default: 16)")
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
+
+    shop = commands.add_parser("shop", help="run the reference storefront customers buy songs at")
+    shop.add_argument("--host", default="127.0.0.1")
+    shop.add_argument("--port", type=int, help="default: FPS_SHOP_PORT (8600)")
+    shop.add_argument("--threads", type=int, help="threads that run the app (default: 8)")
+    shop.set_defaults(func=_shop)
 
     staff = commands.add_parser("staff", help="back-office staff accounts")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True)

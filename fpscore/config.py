@@ -20,6 +20,7 @@ DEFAULT_SETTLE_AFTER_DAYS = "30"  # or when the oldest unsettled debt is this ol
 DEFAULT_SESSION_IDLE_MINUTES = "480"
 MAX_SETTLE_AFTER_DAYS = 3_650
 MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
+DEFAULT_SHOP_PORT = "8600"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Settings:
     oidc_email_domain: str | None  # sign-in by OIDC (st.login): staff sign in as <user name>@this domain
     staff_password: str | None  # `fpscore staff add` takes it instead of asking
     demo_password: str | None  # the demo's staff accounts take it instead of demo-<role>-pass
+    shop_port: int  # the port `fpscore shop` serves the storefront on unless --port says otherwise
 
     @property
     def sign_in(self) -> str:
@@ -65,6 +67,9 @@ class Settings:
         minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, DEFAULT_SESSION_IDLE_MINUTES)
         if not 1 <= minutes <= MAX_SESSION_IDLE_MINUTES:
             raise ValueError(f"FPS_SESSION_IDLE_MINUTES is 1 to {MAX_SESSION_IDLE_MINUTES}")
+        shop_port = _parsed(env, "FPS_SHOP_PORT", int, DEFAULT_SHOP_PORT)
+        if not 1 <= shop_port <= 65_535:
+            raise ValueError("FPS_SHOP_PORT is a TCP port, 1 to 65535")
         header = env.get("FPS_TRUSTED_USER_HEADER") or None
         oidc_domain = (env.get("FPS_OIDC_EMAIL_DOMAIN") or "").strip().lower() or None
         if header and oidc_domain:
@@ -89,6 +94,7 @@ class Settings:
             oidc_email_domain=oidc_domain,
             staff_password=env.get("FPS_STAFF_PASSWORD") or None,
             demo_password=env.get("FPS_DEMO_PASSWORD") or None,
+            shop_port=shop_port,
         )
 
 

@@ -324,3 +324,51 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ShopProduct(Base):
+    """A digital item the reference storefront (fpscore.shop) sells; seeded by migration 0009."""
+
+    __tablename__ = "shop_products"
+    __table_args__ = (CheckConstraint("price_cents > 0", name="price"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(128))
+    artist: Mapped[str] = mapped_column(String(128))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class ShopAccount(Base):
+    """A customer's storefront password, as a scrypt hash (fpscore.merchant.staff's)."""
+
+    __tablename__ = "shop_accounts"
+
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class ShopSignInFailures(Base):
+    """Failed storefront sign-ins counted under one key ('account:<email>' or 'client:<address>') until
+    `expires_at`; a slot is taken before the password is checked (fpscore.shop.records)."""
+
+    __tablename__ = "shop_sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ShopPrepay(Base):
+    """The pack a customer chose when a prepaid round trip started: funded once, when it comes back."""
+
+    __tablename__ = "shop_prepays"
+
+    caller_reference_sender: Mapped[str] = mapped_column(
+        String(CALLER_REFERENCE_LENGTH),
+        ForeignKey("token_references.caller_reference_sender"),
+        primary_key=True,
+    )
+    pack_cents: Mapped[int] = mapped_column(BigInteger)
+    funded_at: Mapped[datetime | None]

@@ -1,0 +1,84 @@
+"""The storefront's signed cookies: the customer's session and the forms' CSRF token.
+
+Both are HMAC-SHA256 under 32 random bytes kept in the data folder (KEY_FILE, 0600, in the 0700 folder;
+deleting it signs every customer out). The session cookie names the customer and when they signed in;
+it is HttpOnly, SameSite=Lax, Secure over HTTPS, and refused after SESSION_LIFETIME. The CSRF cookie
+holds a random nonce (HttpOnly, SameSite=Lax, so another site's POST does not carry it); every form
+carries the nonce's signature, which another site cannot know.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+from fpscore.config import private_dir
+
+SESSION_COOKIE = "shop_session"
+CSRF_COOKIE = "shop_csrf"
+KEY_FILE = "shop-session.key"
+KEY_BYTES = 32
+SESSION_LIFETIME_S = 7 * 24 * 3600
+MAX_COOKIE_CHARS = 256
+
+
+def load_key(data_dir: Path) -> bytes:
+    """The storefront's key, made on first use."""
+    path = private_dir(data_dir) / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # made before (or by another process just now)
+    else:
+        with os.fdopen(fd, "wb") as file:
+            file.write(secrets.token_bytes(KEY_BYTES))
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{path} is not a storefront key ({KEY_BYTES} bytes); delete it to make a new one")
+    return key
+
+
+class Signer:
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def signature(self, purpose: str, value: str) -> str:
+        digest = hmac.new(self._key, f"{purpose}\n{value}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _signed(self, purpose: str, value: str, candidate: str) -> bool:
+        return hmac.compare_digest(self.signature(purpose, value).encode(), candidate.encode())
+
+    def session(self, customer_id: int) -> str:
+        """The session cookie's value for `customer_id`, signed in now."""
+        value = f"{customer_id}.{int(time.time())}"
+        return f"{value}.{self.signature('session', value)}"
+
+    def customer_id(self, cookie: str | None) -> int | None:
+        """The customer a session cookie names, or None when it is not ours or too old."""
+        if not cookie or len(cookie) > MAX_COOKIE_CHARS or not cookie.isascii():
+            return None
+        value, _, mac = cookie.rpartition(".")
+        customer, _, issued = value.partition(".")
+        if not (customer.isdigit() and issued.isdigit()) or not self._signed("session", value, mac):
+            return None
+        if time.time() - int(issued) > SESSION_LIFETIME_S:
+            return None
+        return int(customer)
+
+    def csrf_token(self, nonce: str) -> str:
+        return self.signature("csrf", nonce)
+
+    def csrf_ok(self, nonce: str | None, token: str) -> bool:
+        return (
+            bool(nonce) and len(nonce or "") <= MAX_COOKIE_CHARS and self._signed("csrf", nonce or "", token)
+        )
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(18)
