@@ -1,8 +1,8 @@
 """Health (finance, troubleshooter): the movements left in flight (always shown: an indexed count; finance
 can resend them), and on demand the merchant side's health call (`fpscore.merchant.health`): reconciliation
-with the processor (every difference listed), the daily fee rollup against its records and, when the
-processor runs in this process, the ledger's invariants. Those read a lot, so they run only when asked,
-and the last result stays for this session."""
+with the processor (every difference listed), the shop's own balance at the processor, the daily fee
+rollup against its records and, when the processor runs in this process, the ledger's invariants. Those
+read a lot, so they run only when asked, and the last result stays for this session."""
 
 from __future__ import annotations
 
@@ -69,6 +69,25 @@ def in_flight_section() -> None:
         )
 
 
+def balance_section(result: Health) -> None:
+    st.subheader("Balance at the processor")
+    if result.balance is None:
+        if result.balance_error is not None:
+            st.error(ui.describe(result.balance_error))
+        return
+    balance = result.balance
+    figures = (
+        ("Total", balance.total, "What the shop earned at the processor: purchases less their refunds, "
+         "less the fees on fundings and settlements."),
+        ("Pending in", balance.pending_in, "Purchases the processor has not finished yet."),
+        ("Pending out", balance.pending_out, "Refunds and fees the processor has not finished yet."),
+        ("Available to disburse", balance.disburse, "Total less pending out, never below zero."),
+        ("Available to refund", balance.refund, "The same figure: the processor holds nothing back."),
+    )  # fmt: skip
+    for column, (label, amount, explained) in zip(st.columns(len(figures)), figures, strict=True):
+        column.metric(label, ui.usd(amount), help=explained)
+
+
 def show_result(result: Health) -> None:
     at = ui.when(result.checked_at, seconds=True)
     st.subheader("Reconciliation")
@@ -93,6 +112,8 @@ def show_result(result: Health) -> None:
             lambda: ui.to_csv(records),
             key="health_differences_csv",
         )
+
+    balance_section(result)
 
     st.subheader("Daily fee rollup")
     if not result.rollup:
