@@ -373,7 +373,7 @@ ACTIONS: dict[str, ActionSpec] = {
 _RESERVE = "reserve and capture (FPS Basic and Advanced: authorise now, settle or cancel later)"
 _SUBSCRIPTIONS = "subscriptions (Amazon Simple Pay, API 2010-08-28)"
 _INSTRUCTIONS = "payment instructions (FPS Advanced: tokens written in the GateKeeper language)"
-_API_2007 = "the first API, 2007-01-08, which this processor does not speak (use GetTokens)"
+_API_2007 = "the first FPS API, 2007-01-08 (GetTokens lists the instruments' tokens)"
 REFUSED_ACTIONS: dict[str, str] = {
     "Reserve": _RESERVE,
     "Settle": _RESERVE,
@@ -399,7 +399,7 @@ def action_and_version(params: Mapping[str, str]) -> tuple[ActionSpec, str]:
     if spec is None:
         product = REFUSED_ACTIONS.get(action)
         if product is not None:
-            raise InvalidAction(f"Action {action} belongs to {product}: not offered by this processor")
+            raise InvalidAction(f"Action {action} is not offered here: it belongs to {product}")
         raise InvalidAction(f"Action {action[:64]!r} is not valid for this web service")
     version = params.get("Version", "")
     if not version:

@@ -200,7 +200,7 @@ def test_the_actions_of_other_fps_products_say_where_they_belong(fps, engine):
         "Reserve", SenderTokenId="T", CallerReference=ref(), **amount("TransactionAmount", "1.00")
     )
     assert expect_error(reserve, "InvalidAction", 400).startswith(
-        "Action Reserve belongs to reserve and capture"
+        "Action Reserve is not offered here: it belongs to reserve and capture"
     )
     nonsense = fps.call("GetAccountBalances")
     assert (
