@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/fpscore demo
 	-$(VENV)/bin/fpscore recover  # movements a crash left in flight; the dashboard starts either way
-	@echo "Serving the back office; stop it with Ctrl+C."
-	$(VENV)/bin/streamlit run dashboard/serve.py --server.headless true --browser.gatherUsageStats false
+	@echo "Serving the back office at http://127.0.0.1:$${STREAMLIT_SERVER_PORT:-8501} and the shop at" \
+		"http://127.0.0.1:$${FPS_SHOP_PORT:-8600}; stop both with Ctrl+C."
+	$(VENV)/bin/fpscore shop & shop=$$!; trap 'kill $$shop 2>/dev/null' EXIT; \
+		$(VENV)/bin/streamlit run dashboard/serve.py --server.headless true --browser.gatherUsageStats false
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
