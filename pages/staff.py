@@ -60,9 +60,12 @@ def manage(accounts: list[StaffAccount]) -> None:
         "Account",
         list(by_name),
         key="staff_chosen",
-        format_func=lambda u: f"{u} · {by_name[u].display_name} · {by_name[u].role} · {by_name[u].status}",
+        # who only: a browser sends back the chosen option's label, so the role and status, which change
+        # here, are said below
+        format_func=lambda u: f"{u} · {by_name[u].display_name}",
     )
     account = by_name[chosen]
+    st.caption(f"Role {md(account.role)} · {md(account.status)}")
     me = auth.member().username
     cols = st.columns(3, vertical_alignment="bottom")
     if st.session_state.get(ROLE_OF_KEY) != (account.username, account.role):
