@@ -302,13 +302,6 @@ def _apply_success(conn: Connection, table: Table, row_id: int, now: datetime) -
     fee_days.record_success(conn, table, row, kind)
 
 
-def _reason(reason: str) -> str:
-    reason = " ".join(reason.split())
-    if not reason:
-        raise InvalidParams("a reason is required")
-    return reason[: reasons.MAX_NOTE]
-
-
 # -- flows ---------------------------------------------------------------------------------------------
 
 
@@ -452,13 +445,24 @@ def write_off(
 
 
 def _check_disputed(merchant: Merchant, found: Any, purchase_id: int) -> None:
-    """Refuse a disputed purchase that is not a completed purchase of this instrument."""
+    """Refuse a disputed purchase that is not a completed purchase of this instrument, or that was refunded
+    in full (none of it is debt any more). One already disputed by another write-off may be named again:
+    the debt it left may be written off in parts."""
     with merchant.engine.connect() as conn:
         bought = conn.execute(
-            select(_purchases.c.instrument_id, _purchases.c.status).where(_purchases.c.id == purchase_id)
+            select(
+                _purchases.c.instrument_id,
+                _purchases.c.status,
+                _purchases.c.amount_cents,
+                _purchases.c.refunded_cents,
+            ).where(_purchases.c.id == purchase_id)
         ).one_or_none()
     if bought is None or bought.instrument_id != found.id or bought.status != "Success":
         raise FlowRefused(f"purchase {purchase_id} is not a completed purchase of this instrument")
+    if bought.refunded_cents >= bought.amount_cents:
+        raise FlowRefused(
+            f"purchase {purchase_id} was refunded in full: none of it is debt, so it cannot be disputed"
+        )
 
 
 def refresh_balance(merchant: Merchant, actor: Actor, instrument_id: str) -> Amount:
@@ -476,9 +480,12 @@ def refresh_balance(merchant: Merchant, actor: Actor, instrument_id: str) -> Amo
 
 
 def cancel_token(merchant: Merchant, actor: Actor, instrument_id: str, reason: str) -> str:
-    """Cancel the instrument's sender token: no further purchases. Returns the RequestId."""
+    """Cancel the instrument's sender token: no further purchases. `reason` is required, a note as
+    `reasons.checked_note` keeps it. Returns the RequestId."""
     require(merchant, actor, Permission.CANCEL_TOKEN, instrument_id)
-    reason = _reason(reason)
+    reason = reasons.checked_note(reason)
+    if not reason:
+        raise InvalidParams("a reason is required")
     found = instrument(merchant, instrument_id)
     request_id = merchant.client.cancel_token(found.sender_token_id, actor=actor.name, reason=reason)
     with merchant.engine.begin() as conn:

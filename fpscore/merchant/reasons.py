@@ -53,14 +53,21 @@ def sql_in(codes: tuple[ReasonCode, ...]) -> str:
     return "(" + ", ".join(f"'{code.value}'" for code in codes) + ")"
 
 
-def reason(code: str, note: str = "", allowed: tuple[ReasonCode, ...] = WRITE_OFF_CODES) -> Reason:
-    """A checked reason: `code` one of `allowed`, the note's whitespace runs made single spaces, at most
-    MAX_NOTE characters, and present for "other". Raises InvalidParams saying what to correct."""
-    if code not in [c.value for c in allowed]:
-        raise InvalidParams(f"choose a reason: one of {', '.join(LABELS[c] for c in allowed)}")
+def checked_note(note: str) -> str:
+    """A note as kept: its whitespace runs made single spaces, at most MAX_NOTE characters (a longer one
+    raises InvalidParams, never cut)."""
     note = " ".join(note.split())
     if len(note) > MAX_NOTE:
         raise InvalidParams(f"the note has {len(note):,} characters; at most {MAX_NOTE:,}")
+    return note
+
+
+def reason(code: str, note: str = "", allowed: tuple[ReasonCode, ...] = WRITE_OFF_CODES) -> Reason:
+    """A checked reason: `code` one of `allowed`, the note checked (`checked_note`) and present for
+    "other". Raises InvalidParams saying what to correct."""
+    if code not in [c.value for c in allowed]:
+        raise InvalidParams(f"choose a reason: one of {', '.join(LABELS[c] for c in allowed)}")
+    note = checked_note(note)
     chosen = ReasonCode(code)
     if chosen is ReasonCode.OTHER and not note:
         raise InvalidParams("a reason of “Other” needs a note saying what it is")

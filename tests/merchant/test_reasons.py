@@ -195,3 +195,53 @@ def test_a_reason_in_words():
     assert Reason(ReasonCode.UNCOLLECTABLE, "moved abroad").text == "Uncollectable: moved abroad"
     assert Reason(ReasonCode.OTHER, "asked by the bank").text == "asked by the bank"
     assert reasons.reason("not_delivered", "a\n\tb").note == "a b"
+
+
+def test_a_fully_refunded_purchase_cannot_be_disputed(merchant):
+    instrument, (pack, skin) = owing(merchant)
+    flows.refund_purchase(merchant, SUPPORT, skin, "", code="goodwill")
+    assert debt(merchant, instrument) == 999
+    with pytest.raises(FlowRefused) as refused:
+        flows.write_off(
+            merchant, SUPPORT, instrument, usd("1.00"), "", code="goodwill", disputed_purchase_id=skin
+        )
+    assert str(refused.value) == (
+        f"purchase {skin} was refunded in full: none of it is debt, so it cannot be disputed"
+    )
+    with merchant.engine.connect() as conn:
+        assert conn.execute(select(WriteOff.__table__.c.id)).all() == []
+    assert debt(merchant, instrument) == 999
+
+
+def test_a_partly_refunded_or_already_disputed_purchase_can_be_disputed_again(merchant):
+    instrument, (pack, _) = owing(merchant)
+    flows.refund_purchase(merchant, SUPPORT, pack, "", usd("0.99"), code="goodwill")
+    for amount in ("4.00", "5.00"):  # the debt it left, written off in two parts
+        done = flows.write_off(
+            merchant, SUPPORT, instrument, usd(amount), "", code="not_delivered", disputed_purchase_id=pack
+        )
+        assert done.status == "Success"
+    with merchant.engine.connect() as conn:
+        named = conn.execute(select(WriteOff.__table__.c.disputed_purchase_id)).scalars().all()
+    assert named == [pack, pack]
+    assert debt(merchant, instrument) == 1498 - 99 - 900
+
+
+def test_a_token_is_cancelled_with_its_note_folded_and_never_cut(merchant):
+    prepaid = open_prepaid(merchant, "ada@buyers.example", fund="1.00")
+    longest = "x" * MAX_NOTE
+    for note, message in (
+        ("  \n ", "a reason is required"),
+        (longest + "y", f"the note has 1,001 characters; at most {MAX_NOTE:,}"),
+    ):
+        with pytest.raises(InvalidParams) as refused:
+            flows.cancel_token(merchant, SUPPORT, prepaid, note)
+        assert refused.value.message == message
+    assert events(merchant, "cancel_token") == []
+    table = MerchantInstrument.__table__
+    with merchant.engine.connect() as conn:
+        assert conn.execute(select(table.c.status).where(table.c.id == prepaid)).scalar_one() == "Active"
+    flows.cancel_token(merchant, SUPPORT, prepaid, f" {longest[:-5]}\n\tlost ")
+    assert events(merchant, "cancel_token") == [("Done", f"{longest[:-5]} lost")]
+    with merchant.engine.connect() as conn:
+        assert conn.execute(select(table.c.status).where(table.c.id == prepaid)).scalar_one() == "Cancelled"
