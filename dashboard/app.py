@@ -4,12 +4,14 @@ headers by `streamlit run dashboard/serve.py`.
 Each run: who is this (the session cookie, a trusted SSO header or OIDC; dashboard.auth), the page list
 for their role (`st.navigation`, so a page outside the role is not found even by URL), the page runs, then
 any action it proposed is confirmed in a dialog. Signed out, the page asked for (with its query
-parameters) goes to the sign-in page as `next`, which leads back to it.
+parameters) goes to the sign-in page as `next`, which leads back to it. The root is a hidden page of its
+own that opens the role's landing page, so that every real page keeps its address.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,8 @@ from streamlit.navigation.page import StreamlitPage  # noqa: E402
 from dashboard import actions, auth, components, nav, search, sign_in, viewer  # noqa: E402
 from dashboard.text import md  # noqa: E402
 
+HOME = "home"  # the root page's own url_path (never shown: the root's address is "/")
+
 st.set_page_config(
     page_title="FPS Back Office",
     page_icon=":material/account_balance:",
@@ -31,18 +35,19 @@ st.set_page_config(
 )
 
 
-def _pages(specs: list[nav.PageSpec] | tuple[nav.PageSpec, ...], landing: str) -> dict[str, StreamlitPage]:
-    """The pages of `specs` for st.navigation, `landing` the one at the app's root."""
+def _pages(specs: list[nav.PageSpec] | tuple[nav.PageSpec, ...]) -> dict[str, StreamlitPage]:
+    """The pages of `specs` for st.navigation, by url_path."""
     return {
-        spec.url_path: st.Page(
-            spec.path,
-            title=spec.title,
-            icon=spec.icon,
-            url_path=spec.url_path,
-            default=spec.url_path == landing,
-        )
+        spec.url_path: st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path)
         for spec in specs
     }
+
+
+def _home(opens: Callable[[], None]) -> StreamlitPage:
+    """The app's root, a hidden page that `opens` another. Streamlit serves its default page at the root
+    and gives it no address of its own (its url_path is ""), so no real page is the default: each keeps
+    its address (a deep link, a `next` after sign-in, the page an ended session was on)."""
+    return st.Page(opens, title="FPS Back Office", url_path=HOME, default=True, visibility="hidden")
 
 
 def _key(pages: dict[str, StreamlitPage], page: StreamlitPage) -> str:
@@ -52,10 +57,11 @@ def _key(pages: dict[str, StreamlitPage], page: StreamlitPage) -> str:
 def _signed_out() -> None:
     # Every page is registered (hidden) so that the URL a visitor came with is recognised and kept; none
     # of them runs until sign-in.
-    pages = _pages(nav.PAGES, nav.DEFAULT_PAGE)
-    current = st.navigation(list(pages.values()), position="hidden")
+    pages = _pages(nav.PAGES)
+    home = _home(st.stop)
+    current = st.navigation([home, *pages.values()], position="hidden")
     # The root names no page: after sign-in the role's landing page opens.
-    auth.sign_in_prompt(current.url_path and _key(pages, current), st.query_params.to_dict())
+    auth.sign_in_prompt("" if current is home else _key(pages, current), st.query_params.to_dict())
 
 
 def _note_unavailable(member_role: str) -> None:
@@ -84,17 +90,26 @@ def _sidebar(member_name: str, role: str) -> None:
         viewer.time_zone_control()
 
 
+def _open(page: StreamlitPage) -> None:
+    """Go on to `page` with this address's query parameters (sign-in's note on a page not available)."""
+    st.switch_page(page, query_params=st.query_params.to_dict())
+
+
 def main() -> None:
     member = auth.current()
     if member is None:
         _signed_out()
         return
     specs = nav.pages_for(member.role)
-    pages = _pages(specs, nav.landing_page(member.role))
-    sections: dict[str, list[StreamlitPage]] = {}
+    pages = _pages(specs)
+    landing = pages[nav.landing_page(member.role)]
+    home = _home(lambda: _open(landing))
+    sections: dict[str, list[StreamlitPage]] = {"": [home]}
     for spec in specs:
         sections.setdefault(spec.section, []).append(pages[spec.url_path])
     current = st.navigation(sections, expanded=True)
+    if current is home:
+        home.run()  # on to the landing page (st.switch_page ends this run)
     current_key = _key(pages, current)
     st.session_state["fps_pages"] = pages
     st.session_state["fps_page"] = current_key

@@ -234,6 +234,20 @@ def test_the_way_in_leads_back_to_the_page_and_its_parameters(seeded):
     assert sign_in_page.destination(next_of(sign_in_link(at))) == ("audit", {"request_id": seeded.request_id})
 
 
+@pytest.mark.parametrize("role", ["finance", "analyst"])
+def test_the_landing_page_keeps_its_address_when_the_session_ends(seeded, role):
+    landing = nav.landing_page(role)
+    cookies = session_for(dashdata.STAFF[role])
+    root = page_view(cookies)  # the root opens the landing page, which has an address of its own
+    assert texts(root.title) == [TITLES[landing]]
+    tab = page_view(cookies, landing)
+    assert texts(tab.title) == [TITLES[landing]]
+    root.button(key="fps_sign_out").click().run()
+    tab.run()
+    assert signed_out(tab)
+    assert next_of(sign_in_link(tab)) == f"/{landing}"
+
+
 def test_a_hostile_parameter_stays_inside_the_sign_in_link(seeded):
     hostile = '"><script>alert(1)</script><a href="https://evil.example'
     at = new_app()

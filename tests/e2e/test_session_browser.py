@@ -1,13 +1,15 @@
 """Sessions in a real browser (Playwright + Debian Chromium) against `streamlit run dashboard/serve.py`: a
 link opened signed out goes through the sign-in page and lands where it pointed; a reload and a second
 tab of the same browser stay signed in; sign-out in one tab signs the other out at its next run, and a
-reload then leads back to the sign-in page. Screenshots in artifacts/screenshots/session/."""
+reload then leads back to the sign-in page; every page, a role's landing page included, has its own
+address (never "Page not found"), through sign-in and after. Screenshots in artifacts/screenshots/session/."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser import launched, needs_chromium, served_dashboard
@@ -111,4 +113,67 @@ def test_a_session_lasts_across_reloads_and_tabs_until_sign_out(dashboard, book,
     other_browser = chromium.new_context().new_page()  # no cookie: straight to the sign-in page
     other_browser.goto(f"{dashboard}/audit")
     expect(other_browser.get_by_text("Sign in to go to the Audit page.")).to_be_visible()
+    context.close()
+
+
+def sign_in_here(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_label("User name", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(dashdata.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def found(page) -> None:  # type: ignore[no-untyped-def]
+    """The page ran (Streamlit says "Page not found" for an address it does not know)."""
+    idle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
+@pytest.mark.parametrize(("role", "landing", "title"), [("finance", "instruments", "Instruments"),
+                                                        ("analyst", "fees", "Fees saved")])  # fmt: skip
+def test_the_landing_page_has_its_own_address(dashboard, book, chromium, role, landing, title):
+    _, seeded = book
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"{dashboard}/{landing}")  # signed out: through the sign-in page and back
+    expect(page.get_by_text(f"Sign in to go to the {title} page.")).to_be_visible()
+    sign_in_here(page, dashdata.STAFF[role])
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    found(page)
+    assert page.url == f"{dashboard}/{landing}"
+    shot(page, f"08-{role}-landing-by-its-address")
+
+    page.goto(f"{dashboard}/{landing}")  # signed in, the address typed or bookmarked
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    found(page)
+
+    page.goto(dashboard)  # the root opens the role's landing page at its own address
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    page.wait_for_url(f"{dashboard}/{landing}")
+    found(page)
+
+    page.goto(f"{dashboard}/instrument?instrument={seeded.prepaid}")  # a deep link with parameters
+    expect(page.get_by_role("heading", name="ada · Prepaid")).to_be_visible()
+    found(page)
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    page.wait_for_url(f"{dashboard}/{landing}")
+    found(page)
+    context.close()
+
+
+def test_a_deep_link_with_parameters_leads_through_sign_in(dashboard, book, chromium):
+    _, seeded = book
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"{dashboard}/audit?request_id={seeded.request_id}")
+    expect(page.get_by_text("Sign in to go to the Audit page.")).to_be_visible()
+    sign_in_here(page, dashdata.STAFF["troubleshooter"])
+    signed_in_as(page, "Theo")
+    found(page)
+    assert urlsplit(page.url).path == "/audit"
+    assert parse_qs(urlsplit(page.url).query) == {"request_id": [seeded.request_id]}
+    expect(page.get_by_role("heading", name="Audit")).to_be_visible()
+    shot(page, "09-deep-link-through-sign-in")
     context.close()
