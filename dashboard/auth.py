@@ -11,10 +11,12 @@ Three ways in (fpscore.config `Settings.sign_in`):
   signs people in and sends their user name in that header. Only for deployments where the proxy is the
   one way in and strips the header from clients.
 - OIDC (FPS_OIDC_EMAIL_DOMAIN=tuneshop.example, say, and Streamlit's [auth] secrets): `st.login` with the
-  identity provider; someone whose verified email is <user name>@that domain is the staff account of that
-  user name. The provider's sign-in lasts as Streamlit's identity cookie does; sign-out is `st.logout`.
-Either of the last two: the name must be an active staff account, and the sign-in is recorded once per
-Streamlit session.
+  identity provider; someone whose email is <user name>@that domain, and marked verified by the provider
+  (its `email_verified` claim true: a provider that leaves the claim out signs nobody in), is the staff
+  account of that user name. The provider's sign-in lasts as Streamlit's identity cookie does;
+  sign-out is `st.logout`.
+Either of the last two: the name must be an active staff account's, as it is (a longer name is refused,
+never cut to one), and the sign-in is recorded once per Streamlit session.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _from_cookie(idle: timedelta) -> StaffMember | None:
 
 
 def _from_identity(username: str, via: str) -> StaffMember | None:
-    found = staff.active_staff(resources.merchant().engine, username)
+    found = staff.active_staff(resources.merchant().engine, username) if staff.is_username(username) else None
     if found is None:
         _notice(f"{md(username)} is not an active staff account here. Ask an admin.")
         return None
@@ -112,7 +114,7 @@ def _from_identity(username: str, via: str) -> StaffMember | None:
 
 
 def _from_header(header: str) -> StaffMember | None:
-    username = (request_headers().get(header) or "").strip().lower()[:64]
+    username = (request_headers().get(header) or "").strip().lower()
     if not username:
         _notice(f"Sign-in is by single sign-on, and the request carried no {header} header.")
         return None
@@ -124,10 +126,10 @@ def _from_identity_provider(domain: str) -> StaffMember | None:
         return None
     email = str(st.user.get("email") or "").strip().lower()
     username, _, email_domain = email.rpartition("@")
-    if not username or email_domain != domain or st.user.get("email_verified") is False:
+    if not username or email_domain != domain or st.user.get("email_verified") is not True:
         _notice(f"{md(email or 'This account')} is not a verified address at {md(domain)}. Ask an admin.")
         return None
-    return _from_identity(username[:64], "identity provider")
+    return _from_identity(username, "identity provider")
 
 
 def signs_out_here() -> bool:

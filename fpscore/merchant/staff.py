@@ -155,6 +155,11 @@ def _check_role(role: str) -> None:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
 
 
+def is_username(text: str) -> bool:
+    """Whether `text` is a user name as accounts have them (2-64 of a-z, 0-9, '.', '_' and '-')."""
+    return _USERNAME.fullmatch(text) is not None
+
+
 def add_staff(
     engine: Engine, username: str, role: str, password: str, display_name: str | None = None
 ) -> int:

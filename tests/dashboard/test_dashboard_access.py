@@ -37,6 +37,7 @@ EXPECTED_PAGES = {
     "admin": {"instruments", "instrument", "record", "audit", "staff"},
 }
 TITLES = {spec.url_path: spec.title for spec in nav.PAGES}
+OMITTED = object()  # a claim the identity provider left out
 
 
 def events(book, action: str) -> list[tuple[str, str]]:
@@ -349,9 +350,11 @@ class TestIdentityProvider:
     def oidc(self, seeded, monkeypatch):
         monkeypatch.setenv("FPS_OIDC_EMAIL_DOMAIN", self.DOMAIN)
 
-    def app_for(self, email: str, verified: bool = True):  # type: ignore[no-untyped-def]
+    def app_for(self, email: str, verified: object = True):  # type: ignore[no-untyped-def]
+        """An app whose provider signed in `email`, its email_verified claim `verified` (OMITTED: none)."""
         at = new_app()
-        at.user = {"is_logged_in": True, "email": email, "email_verified": verified}
+        claims = {"is_logged_in": True, "email": email, "email_verified": verified}
+        at.user = {name: value for name, value in claims.items() if value is not OMITTED}
         return at
 
     def test_a_verified_address_at_the_domain_is_its_staff_account(self, seeded, book):
@@ -368,13 +371,33 @@ class TestIdentityProvider:
 
     @pytest.mark.parametrize(
         ("email", "verified"),
-        [("theo@evil.example", True), (f"theo@{DOMAIN}", False), (f"mallory@{DOMAIN}", True)],
+        [
+            ("theo@evil.example", True),
+            (f"theo@{DOMAIN}", False),
+            (f"theo@{DOMAIN}", OMITTED),  # a provider that does not say the address is verified
+            (f"theo@{DOMAIN}", "true"),  # nor as the claim's type
+            (f"mallory@{DOMAIN}", True),
+        ],
     )
     def test_other_addresses_are_refused(self, seeded, email, verified):
         at = self.app_for(email, verified).run()
         assert signed_out(at) and "fps_sign_out" not in [b.key for b in at.button]
         assert texts(at.info) and "Ask an admin." in texts(at.info)[0]
         assert [b.label for b in at.button] == ["Sign out of single sign-on"]
+
+    def test_a_longer_name_is_refused_not_cut_to_a_staff_name(self, seeded, book, monkeypatch):
+        longest = "t" * 64
+        dashdata.add_account(book, longest, "admin", "Longest")
+        at = self.app_for(f"{longest}@{self.DOMAIN}").run()
+        assert texts(at.title)[0] != "FPS Back Office"  # the longest name signs in
+        at = self.app_for(f"{longest}x@{self.DOMAIN}").run()
+        assert signed_out(at) and "fps_sign_out" not in [b.key for b in at.button]
+        assert texts(at.info) == [f"{longest}x is not an active staff account here. Ask an admin."]
+        monkeypatch.delenv("FPS_OIDC_EMAIL_DOMAIN")
+        monkeypatch.setenv("FPS_TRUSTED_USER_HEADER", TestTrustedHeader.HEADER)
+        monkeypatch.setattr(auth, "request_headers", lambda: {TestTrustedHeader.HEADER: f"{longest}x"})
+        at = new_app().run()
+        assert texts(at.error) == [f"{longest}x is not an active staff account here. Ask an admin."]
 
     def test_signed_out_visitors_are_offered_the_provider(self, seeded):
         at = new_app()
