@@ -30,6 +30,7 @@ from fpscore.merchant import flows
 from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.queries import Page
 from fpscore.merchant.roles import Forbidden
+from fpscore.merchant.tokens import mask as mask  # a token as staff see it, defined in fpscore
 from fpscore.money import Amount
 
 FLASH_KEY = "fps_flash"
@@ -69,13 +70,6 @@ def when(moment: datetime | None, seconds: bool = False) -> str:
 def naive_utc(moment: datetime | None) -> datetime | None:
     """A UTC time for a table cell (the grid shows naive times as they are)."""
     return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def mask(token_id: str | None) -> str:
-    """A token shown by its last four characters only."""
-    if not token_id:
-        return "—"
-    return f"••••{token_id[-4:]}"
 
 
 def short(identifier: str | None, keep: int = 10) -> str:

@@ -42,7 +42,7 @@ def show(record: MovementRecord) -> None:
         f"- **Customer:** {md(record.customer_email)} · {md(record.customer_name)}\n"
         f"- **Instrument:** [{md(ui.short(record.instrument_id))}]"
         f"({ui.link('instrument', instrument=record.instrument_id)}) · {md(record.instrument_kind)} · "
-        f"{md(record.instrument_status)} · sender token {md(ui.mask(record.sender_token_id))}\n"
+        f"{md(record.instrument_status)} · sender token {md(record.sender_token)}\n"
         f"- **Asked by:** {md(record.requested_by)} at {ui.when(record.created_at)} · "
         f"**answered** {ui.when(record.completed_at)}"
         + (

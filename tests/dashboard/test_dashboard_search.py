@@ -9,7 +9,7 @@ import pytest
 from dashapp import as_signed_in, no_exceptions, shown, texts
 from dashdata import HOSTILE_NAME, HOSTILE_PRODUCT, HOSTILE_QUERY, HOSTILE_REASON, STAFF
 from markup import assert_only_text, plain, sources
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from fpscore.merchant import flows, queries
 from fpscore.merchant.queries import HitKind
@@ -201,6 +201,52 @@ def test_each_kind_of_text_on_each_backend(made):  # noqa: F811
         ("Paid", "3.00"),
         ("Written off", "0.50"),
         ("Settled", "2.50"),
+    ]
+
+
+def test_a_movement_record_masks_the_sender_token_in_fpscore(made):  # noqa: F811
+    merchant, seeded = made
+    paid = queries.instrument_view(merchant.engine, seeded.settled).history.rows[-1]
+    record = queries.movement_record(
+        merchant.engine, Actor.staff("sam", "support"), caller_reference=paid.caller_reference
+    )
+    token = queries.instrument_detail(merchant.engine, seeded.settled).sender_token_id
+    assert record is not None and record.sender_token == f"••••{token[-4:]}"
+    assert token not in repr(record)
+
+
+def test_a_request_id_start_naming_several_calls_finds_what_each_carried(made):  # noqa: F811
+    """For support: the movement each call carried, else its instrument, in the calls' order, each once
+    (the last test on this book: it adds calls)."""
+    merchant, seeded = made
+    paid = queries.instrument_view(merchant.engine, seeded.settled).history.rows[-1]
+    calls = [  # (RequestId, CallerReference, instrument): two attempts of a purchase, a call that moved
+        ("f0f0f0f0-0001", paid.caller_reference, seeded.settled),  # nothing, a call for an instrument,
+        ("f0f0f0f0-0002", paid.caller_reference, seeded.settled),  # a call for nothing
+        ("f0f0f0f0-0003", "no-movement-has-this", seeded.owing),
+        ("f0f0f0f0-0004", None, seeded.due),
+        ("f0f0f0f0-0005", None, None),
+    ]
+    with merchant.engine.begin() as conn:
+        conn.execute(
+            insert(ApiCall.__table__),
+            [
+                {"action": "Pay", "caller_reference": reference, "request_id": request_id,
+                 "instrument_id": instrument, "attempt": 1, "latency_ms": 1, "request_params": "{}",
+                 "actor": "storefront", "created_at": paid.created_at}
+                for request_id, reference, instrument in calls
+            ],
+        )  # fmt: skip
+    hits = queries.find(merchant.engine, Actor.staff("sam", "support"), "F0F0F0F0").hits
+    assert [(h.kind, h.matched, h.caller_reference, h.instrument_id) for h in hits] == [
+        (HitKind.MOVEMENT, "RequestId", paid.caller_reference, seeded.settled),
+        (HitKind.INSTRUMENT, "RequestId", None, seeded.owing),
+        (HitKind.INSTRUMENT, "RequestId", None, seeded.due),
+    ]
+    assert hits[0].movement == "Purchase"
+    theo = Actor.staff("theo", "troubleshooter")
+    assert [h.request_id for h in queries.find(merchant.engine, theo, "f0f0f0f0").hits] == [
+        request_id for request_id, _, _ in calls
     ]
 
 

@@ -14,6 +14,7 @@ every other role finds the movement a call carried instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +28,7 @@ from fpscore.merchant.movements import PAY
 from fpscore.merchant.queries.audit_trail import TimelineStep, timeline
 from fpscore.merchant.roles import Actor, Forbidden, Permission
 from fpscore.merchant.schema import ApiCall, Customer, MerchantInstrument, Order
+from fpscore.merchant.tokens import mask
 from fpscore.money import Amount
 
 MAX_HITS = 20
@@ -92,7 +94,7 @@ class MovementRecord:
     instrument_id: str
     instrument_kind: str
     instrument_status: str
-    sender_token_id: str
+    sender_token: str  # masked (tokens.mask): the whole id never leaves fpscore
     customer_email: str
     customer_name: str
     order_id: int | None
@@ -145,7 +147,10 @@ def _instrument_hits(conn: Connection, matched: str, condition: ColumnElement[bo
     return [SearchHit(HitKind.INSTRUMENT, matched, r.id, r.email, r.name) for r in rows]
 
 
-def _movement_hits(conn: Connection, reference: str, transaction_id: str) -> list[SearchHit]:
+def _movement_hits(
+    conn: Connection, references: Collection[str], transaction_ids: Collection[str]
+) -> list[SearchHit]:
+    """The movements with one of these CallerReferences or TransactionIds: one query per movement table."""
     hits = []
     for kind in movements.KINDS:
         table = kind.table
@@ -156,13 +161,13 @@ def _movement_hits(conn: Connection, reference: str, transaction_id: str) -> lis
                     _customers, _customers.c.id == _instruments.c.customer_id
                 )
             )
-            .where(or_(table.c.caller_reference == reference, table.c.transaction_id == transaction_id))
+            .where(or_(table.c.caller_reference.in_(references), table.c.transaction_id.in_(transaction_ids)))
             .limit(MAX_HITS + 1)
         ).all()
         hits += [
             SearchHit(
                 HitKind.MOVEMENT,
-                "CallerReference" if r.caller_reference == reference else "TransactionId",
+                "CallerReference" if r.caller_reference in references else "TransactionId",
                 r.instrument_id,
                 r.email,
                 r.name,
@@ -214,18 +219,28 @@ def _call_hits(conn: Connection, condition: ColumnElement[bool], matched: str) -
 
 
 def _as_movements(conn: Connection, calls: list[SearchHit]) -> list[SearchHit]:
-    """For a role without the audit trail: the movement each call carried, or else its instrument."""
+    """For a role without the audit trail: the movement each call carried, or else its instrument (one
+    query per movement table and one for the instruments, however many calls)."""
+    carried: dict[str | None, list[SearchHit]] = {}
+    references = {call.caller_reference for call in calls if call.caller_reference}
+    for hit in _movement_hits(conn, references, ()) if references else ():
+        carried.setdefault(hit.caller_reference, []).append(replace(hit, matched="RequestId"))
+    orphans = {call.instrument_id for call in calls if call.caller_reference not in carried}
+    orphans.discard(None)
+    instruments = {
+        hit.instrument_id: hit
+        for hit in (
+            _instrument_hits(conn, "RequestId", _instruments.c.id.in_(orphans), _instruments.c.id)
+            if orphans
+            else ()
+        )
+    }
     hits: list[SearchHit] = []
     for call in calls:
-        if call.caller_reference:
-            carried = _movement_hits(conn, call.caller_reference, "")
-            if carried:
-                hits += [replace(hit, matched="RequestId") for hit in carried]
-                continue
-        if call.instrument_id:
-            hits += _instrument_hits(
-                conn, "RequestId", _instruments.c.id == call.instrument_id, _instruments.c.id
-            )
+        if call.caller_reference in carried:
+            hits += carried[call.caller_reference]
+        elif call.instrument_id in instruments:
+            hits.append(instruments[call.instrument_id])
     return hits
 
 
@@ -240,7 +255,7 @@ def find(engine: Engine, actor: Actor, text: str) -> SearchResult:
     request = _SUFFIX.sub("", folded)  # its length: is it long enough to be a RequestId's start?
     found: list[SearchHit] = []
     with read_only(engine) as conn:
-        found += _movement_hits(conn, text, upper)
+        found += _movement_hits(conn, (text,), (upper,))
         if len(request) >= MIN_REQUEST_PREFIX:
             calls = _call_hits(conn, request_id_matches(request), "RequestId")
             found += calls if actor.may(Permission.READ_AUDIT) else _as_movements(conn, calls)
@@ -323,7 +338,7 @@ def movement_record(
                 row.instrument_id,
                 row.instrument_kind,
                 row.instrument_status,
-                row.sender_token_id,
+                mask(row.sender_token_id),
                 row.email,
                 row.name,
                 order_id,
