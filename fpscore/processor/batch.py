@@ -9,9 +9,15 @@ own error, the others go on; so does any other error of one action, as long as t
 back to its savepoint. The unguarded legs of the batch's postings (the callers' and fee accounts,
 see `ledger.post`) move their balances once per batch, after the last action, so that actions paying
 one merchant do not queue on its balance row. Then one COMMIT, and only then is any action of the batch
-answered. A batch whose transaction fails (its COMMIT, or a statement that leaves it unusable) answers
-every action in it with ServiceUnavailable, which FPS clients retry under the same CallerReference: the
-action either committed (the retry replays it) or did not (the retry runs it).
+answered. An action meeting a deadlock or a serialization failure in its savepoint runs again in a later
+batch; so does the whole batch, refusals too, when the database rolls the transaction back for one
+outside the savepoints (the deferred legs, COMMIT): at most MAX_ATTEMPTS runs per action. A connection
+kept from the previous batch found lost before the first action finished (the server restarted or ended
+it while idle) is replaced and the batch run once more at once. Any other failure of the transaction (its
+COMMIT, a lost connection, a statement that leaves it unusable) answers every action in it with
+ServiceUnavailable, which FPS clients retry under the same CallerReference: the action either committed
+(the retry replays it) or did not (the retry runs it). So does a BaseException raised in an action, which
+then goes on up the leader's thread: no action of a batch is left waiting.
 
 A request waits at most `max_wait_s` for others to join its batch (and only when the previous batch
 held more than one action: a lone payer never waits), plus the batches ahead of it. One batch runs at a
@@ -42,7 +48,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 64
 MAX_WAIT_S = 0.002
-MAX_ATTEMPTS = 5  # an action meeting a deadlock or serialization failure runs again in a later batch
+MAX_ATTEMPTS = 5  # runs of an action meeting deadlocks or serialization failures (see above)
 COMMIT_FAILED_MESSAGE = "The transaction could not be committed; send the request again"
 # One action, run inside its savepoint: the batch's connection, and where its deferred legs go (None:
 # nowhere, they move at once).
@@ -51,6 +57,10 @@ Action = Callable[[Connection, ledger.Later | None], T]
 
 class Retry(Exception):
     """Raised by an action whose work must start over in a later batch (nothing of it is kept)."""
+
+
+class _StaleConnection(Exception):
+    """The connection kept between batches was found lost as a batch began: it runs again on a new one."""
 
 
 @dataclass(eq=False)
@@ -147,15 +157,51 @@ class GroupCommit:
                     self._leader.wake.set()
 
     def _commit(self, batch: list[_Work[object]]) -> None:
+        """Run `batch` and answer its actions, or put them back in the queue: whatever is raised, none
+        of them is left waiting."""
+        again: list[_Work[object]] = []
+        try:
+            try:
+                again = self._run(batch)
+            except _StaleConnection:
+                logger.warning("The connection kept from the last batch was lost; running on a fresh one")
+                self._drop_connection()
+                again = self._run(batch)
+        except BaseException as exc:
+            self._drop_connection()
+            if isinstance(exc, DBAPIError) and retryable(exc):
+                # Raised outside the actions' savepoints (the deferred legs, COMMIT): the database rolled
+                # the whole transaction back, so every action of it runs again, refusals too.
+                logger.warning(
+                    "A batch of %d actions was rolled back (%s); it runs again", len(batch), exc.orig
+                )
+                again = batch
+            else:
+                # Refusals too: they may have read what the batch wrote before them, which is gone.
+                logger.exception("A batch of %d actions could not be committed", len(batch))
+                for work in batch:
+                    work.value, work.error, work.done = None, ServiceUnavailable(COMMIT_FAILED_MESSAGE), True
+                if not isinstance(exc, Exception):  # an interrupt, an exit: answer them, then pass it on
+                    self._answer(batch, [])
+                    raise
+        self._answer(batch, again)
+
+    def _run(self, batch: list[_Work[object]]) -> list[_Work[object]]:
+        """Run `batch` in one transaction and commit it: its refused actions are done with their error,
+        its committed ones with their value; the actions to run again in a later batch are returned.
+        Raises when the transaction fails, _StaleConnection when the connection kept from the previous
+        batch turns out lost before the first action finished (nothing of the batch was kept)."""
         # A lone action needs no savepoint (its transaction rolls back instead) and no deferred legs
         # (they would cost a statement more): two or three statements fewer when the load is light.
         alone = len(batch) == 1
         kept: list[_Work[object]] = []
         again: list[_Work[object]] = []
+        finished = 0
+        reused = self._conn is not None
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        conn = self._conn
         try:
-            if self._conn is None:
-                self._conn = self.engine.connect()
-            conn = self._conn
             with conn.begin() as transaction:
                 later = ledger.Later()
                 for work in batch:
@@ -165,7 +211,9 @@ class GroupCommit:
                     try:
                         work.value = work.action(conn, staged)
                     except Exception as exc:
-                        # Raises when the transaction is unusable (its connection lost): the batch fails.
+                        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                            raise  # the transaction went with its connection
+                        # Raises when the transaction is unusable: the batch fails.
                         if alone:
                             transaction.rollback()
                         else:
@@ -179,23 +227,26 @@ class GroupCommit:
                         kept.append(work)
                     if not alone:
                         execute_driver(conn, "RELEASE SAVEPOINT fps_action")
+                    finished += 1
                 if transaction.is_active:  # committed as the block ends
                     ledger.apply_later(conn, later)
-        except Exception:
-            # Refusals too: they may have read what the batch wrote before them, which is gone.
-            logger.exception("A batch of %d actions could not be committed", len(batch))
-            self._drop_connection()
-            for work in batch:
-                work.value, work.error, work.done = None, ServiceUnavailable(COMMIT_FAILED_MESSAGE), True
-            again = []
-        else:
-            if kept:
-                with self._lock:
-                    self.commits += 1
-                    self.committed_actions += len(kept)
-            for work in kept:
-                work.done = True
+        except DBAPIError as exc:
+            if reused and finished == 0 and exc.connection_invalidated:
+                raise _StaleConnection from exc
+            raise
+        if kept:
+            with self._lock:
+                self.commits += 1
+                self.committed_actions += len(kept)
+        for work in kept:
+            work.done = True
+        return again
+
+    def _answer(self, batch: list[_Work[object]], again: list[_Work[object]]) -> None:
+        """Put `again` back at the head of the queue, or answer ConcurrentModification to those that ran
+        MAX_ATTEMPTS times; wake every action of `batch` that is done."""
         for work in again:
+            work.value, work.error, work.done = None, None, False
             work.attempts += 1
             if work.attempts >= MAX_ATTEMPTS:
                 work.error = ConcurrentModification("The request kept meeting concurrent updates; retry")

@@ -13,18 +13,23 @@ from typing import Any
 
 import pytest
 from helpers import open_postpaid, open_prepaid, ref, usd
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from fpscore.db import is_sqlite
 from fpscore.errors import DuplicateRequest, FpsError, InsufficientBalance, ServiceUnavailable
 from fpscore.processor import Processor
 from fpscore.processor.base import in_transaction
 from fpscore.processor.invariants import check_ledger
-from fpscore.processor.schema import ApiRequest, LedgerEntry, Transaction
+from fpscore.processor.schema import ApiRequest, Caller, LedgerAccount, LedgerEntry, Transaction
 
 TIMEOUT_S = 30.0
 _transactions = Transaction.__table__
 _entries = LedgerEntry.__table__
+_accounts = LedgerAccount.__table__
+
+
+class Interrupt(BaseException):  # noqa: N818 - named as KeyboardInterrupt is
+    """A BaseException, as KeyboardInterrupt or SystemExit are: no `except Exception` catches it."""
 
 
 @pytest.fixture
@@ -33,7 +38,7 @@ def holder(
 ) -> Callable[[list[Callable[[], Any]]], list[Any]]:
     """`in_one_batch(actions)`: run a first Pay that holds its batch open until every one of `actions`
     waits for the group commit (queued one after the other), so that they make the next batch together,
-    in their order; each one's result or the FpsError it raised."""
+    in their order; each one's result or the FpsError (or Interrupt) it raised."""
     token = open_prepaid(processor, caller_id, buyer_id, fund="1.00").sender_token_id
 
     def in_one_batch(actions: list[Callable[[], Any]]) -> list[Any]:
@@ -48,7 +53,7 @@ def holder(
         def run(index: int) -> None:
             try:
                 results[index] = actions[index]()
-            except FpsError as exc:
+            except (FpsError, Interrupt) as exc:
                 results[index] = exc
 
         first = threading.Thread(
@@ -179,3 +184,156 @@ def test_a_failed_batch_answers_every_action_in_it_retryable(processor, caller_i
     with pytest.raises(InsufficientBalance):
         actions[5]()
     assert check_ledger(shop.engine) == []
+
+
+def backend_pid(pids: list[int]) -> Callable[[Connection, Any], None]:
+    """A hook noting the server process of the batch's connection in `pids`."""
+    return lambda conn, _result: pids.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def wait_for(processor: Processor, pid: int, condition: str) -> None:
+    """Wait until the server process `pid` is in pg_stat_activity with `condition` (or gone: 'gone')."""
+    query = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        with processor.engine.connect() as conn:  # pg_stat_activity: one snapshot per transaction
+            rows = conn.execute(query, {"pid": pid}).all()
+        if (condition == "gone" and not rows) or (rows and rows[0][0] == condition):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"server process {pid} never became {condition}")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_batch_rolled_back_by_a_deadlock_runs_again_whole(processor, caller_id, buyer_id, holder, caplog):
+    """A real deadlock on the batch's deferred legs (the FundPrepaid's fee: the fee account and the
+    caller's): another transaction holds the second of them, then asks for the first, which the batch has
+    moved. PostgreSQL rolls the batch back; it runs again, and every action is answered as if nothing had
+    happened, each one made once."""
+    shop = processor
+    tokens = [open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(3)]
+    poor = open_prepaid(shop, caller_id, buyer_id, fund="1.00").sender_token_id
+    topped = open_prepaid(shop, caller_id, buyer_id)
+    with shop.engine.connect() as conn:
+        fees = conn.execute(select(_accounts.c.id).where(_accounts.c.code == "fees:USD")).scalar_one()
+        merchant = conn.execute(
+            select(Caller.__table__.c.balance_account_id).where(Caller.__table__.c.id == caller_id)
+        ).scalar_one()
+    first, second = sorted((fees, merchant))  # the order in which the batch moves them
+    other = shop.engine.connect()
+    runs: list[int] = []
+    closer: list[threading.Thread] = []
+    took_the_row: list[bool] = []
+
+    def touch(account_id: int) -> None:
+        other.execute(
+            update(_accounts)
+            .where(_accounts.c.id == account_id)
+            .values(balance_cents=_accounts.c.balance_cents)
+        )
+
+    def close_the_cycle(pid: int) -> None:
+        wait_for(shop, pid, "Lock")  # the batch moved `first` and waits for `second`
+        touch(first)  # waits for the batch: a cycle, which the batch (waiting longer) finds
+        took_the_row.append(True)
+        other.rollback()
+
+    def fund(reference: str) -> Callable[[], Any]:
+        """A FundPrepaid: its fee moves the fee account and the caller's after the batch's actions."""
+        return lambda: shop.fund_prepaid(caller_id, sender_token_id=topped.funding_token_id,
+                                         prepaid_instrument_id=topped.instrument_id, amount=usd("2.00"),
+                                         caller_reference=reference)  # fmt: skip
+
+    def lock_the_second_row(conn: Connection, _result: Any) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            other.exec_driver_sql("SET deadlock_timeout = '60s'")  # the batch's check finds the cycle
+            touch(second)
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            closer.append(threading.Thread(target=close_the_cycle, args=(pid,)))
+            closer[0].start()
+
+    taken = ref("taken")
+    references = [ref("deadlocked") for _ in range(5)]
+    results = holder([
+        fund(references[4]),
+        pay(shop, caller_id, tokens[0], "0.99", references[0]),
+        pay(shop, caller_id, poor, "0.99", references[1]),
+        pay(shop, caller_id, poor, "0.99", references[2]),  # refused in both runs
+        pay(shop, caller_id, tokens[1], "0.99", taken),
+        pay(shop, caller_id, tokens[1], "1.99", taken),
+        pay(shop, caller_id, tokens[2], "0.99", references[3], hook=lock_the_second_row),
+    ])  # fmt: skip
+    closer[0].join(TIMEOUT_S)
+    other.close()
+    assert took_the_row == [True] and len(runs) == 2  # the batch was the deadlock's victim, and ran again
+    assert "deadlock detected" in caplog.text
+    kinds = [type(r).__name__ if isinstance(r, FpsError) else (r.status, r.replayed) for r in results]
+    assert kinds == [("Success", False), ("Success", False), ("Success", False), "InsufficientBalance",
+                     ("Success", False), "DuplicateRequest", ("Success", False)]  # fmt: skip
+    for reference in (references[0], references[1], taken, references[3], references[4]):
+        assert count(shop, _transactions, caller_reference=reference) == 1
+    assert count(shop, _transactions, caller_reference=references[2]) == 0
+    assert check_ledger(shop.engine) == []
+
+
+def terminate(processor: Processor, pid: int) -> None:
+    """End the server process `pid` as an administrator (or a restart) would, and wait until it is gone."""
+    with processor.engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    wait_for(processor, pid, "gone")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_kept_connection_lost_between_batches_is_replaced(processor, caller_id, buyer_id, holder, caplog):
+    shop = processor
+    token = open_prepaid(shop, caller_id, buyer_id, fund="9.00").sender_token_id
+    pids: list[int] = []
+    pay(shop, caller_id, token, "0.10", hook=backend_pid(pids))()
+    terminate(shop, pids[-1])
+    assert pay(shop, caller_id, token, "0.10", hook=backend_pid(pids))().status == "Success"  # lone
+    assert pids[-1] != pids[-2] and "was lost" in caplog.text
+    # A batch of three: the lost connection is found at its first SAVEPOINT.
+    holder([pay(shop, caller_id, token, "0.10", hook=backend_pid(pids)) for _ in range(3)])
+    terminate(shop, pids[-1])
+    caplog.clear()
+    shop.group_commit.max_wait_s = TIMEOUT_S  # the next batch waits for all three (the last one held three)
+    references = [ref("after-loss") for _ in range(3)]
+    results: list[Any] = []
+    commits = shop.group_commit.commits
+    threads = [
+        threading.Thread(target=lambda r=r: results.append(pay(shop, caller_id, token, "0.10", r)()))
+        for r in references
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT_S)
+        assert not thread.is_alive()
+    assert [r.status for r in results] == ["Success"] * 3
+    assert shop.group_commit.commits - commits == 1 and "was lost" in caplog.text
+    assert all(count(shop, _transactions, caller_reference=r) == 1 for r in references)
+    assert check_ledger(shop.engine) == []
+
+
+def test_an_interrupt_in_one_action_answers_the_whole_batch(processor, caller_id, buyer_id, holder):
+    """A BaseException (KeyboardInterrupt, SystemExit) raised in an action goes on up the thread that
+    ran the batch; every action of the batch is answered ServiceUnavailable, none waits for ever."""
+    shop = processor
+    tokens = [open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(4)]
+
+    def interrupt(_conn: Connection, _result: Any) -> None:
+        raise Interrupt
+
+    references = [ref("interrupted") for _ in range(4)]
+    actions = [pay(shop, caller_id, token, "0.99", r) for token, r in zip(tokens, references, strict=True)]
+    actions[2] = pay(shop, caller_id, tokens[2], "0.99", references[2], hook=interrupt)
+    before = count(shop, _transactions)
+    results = holder(actions)
+    # The first action's thread led the batch: the interrupt reaches it; the others are answered.
+    assert isinstance(results[0], Interrupt)
+    assert all(isinstance(r, ServiceUnavailable) and r.retriable for r in results[1:]), results
+    assert count(shop, _transactions) == before + 1  # the holder's Pay; nothing of the batch
+    assert check_ledger(shop.engine) == []
+    again = [actions[i]() for i in (0, 1, 3)]  # the group commit goes on
+    assert [r.status for r in again] == ["Success"] * 3
