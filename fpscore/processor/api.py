@@ -5,8 +5,8 @@ raised, or for anything unexpected InternalError (HTTP 503) with a generic messa
 to the server log and never to the client. Every answer is recorded in `api_requests` and logged as one
 JSON line (RequestId, action, CallerReference, HTTP status, error code, latency); neither ever holds a
 Signature or a secret. A money-moving action's record is written in the action's own database
-transaction, so a committed transaction always has its RequestId (and SQLite takes its write lock once
-per Pay, not twice); any other answer is recorded after it is made.
+transaction, so a committed transaction always has its RequestId (and the record costs no commit of its
+own); any other answer is recorded after it is made.
 
 Authentication (reference §3 and "Decisions"): AWSAccessKeyId names the caller, SignatureVersion must be
 2, the signature is checked for the Host header with and without its port and for the configured public
@@ -62,8 +62,9 @@ SIGNATURE_MISMATCH_MESSAGE = (
     "Check your AWS Secret Access Key and signing method."
 )
 _AUTH_PARAMS = ("AWSAccessKeyId", "Signature", "SignatureVersion")
-# A caller's key is looked up once per this many seconds, not once per request: a revoked key is
-# refused at most this long after. Only keys that exist are kept, at most MAX_CACHED_CALLERS of them.
+# A caller's key is looked up once per this many seconds per process, not once per request: a revoked key
+# is refused, and a replaced secret takes effect, at most this long after (SECURITY.md). Only keys that
+# exist are kept, at most MAX_CACHED_CALLERS of them.
 CALLER_CACHE_S = 5.0
 MAX_CACHED_CALLERS = 10_000
 _FORM = "application/x-www-form-urlencoded"
@@ -361,7 +362,9 @@ class QueryApi:
             }
 
         def in_the_action(conn: Connection, result: TransactionResult) -> None:
-            """A money-moving action's answer is recorded in its own transaction (one write, one fsync)."""
+            """A money-moving action's answer is recorded inside the action, in its savepoint of its batch's
+            transaction (`fpscore.processor.batch`): it commits with the money or not at all, and costs no
+            commit of its own. A batch that runs again records it again."""
             body = render_success(exchange.action, exchange.version, _transaction(result).result,
                                   f"{request_uuid}:0")  # fmt: skip
             _INSERT_RECORD.rows(conn, record(200, None, f"{request_uuid}:0", result.transaction_id, body))
