@@ -1,7 +1,8 @@
 """Signing in with a password: a plain HTML page (`/signin`, Jinja2, autoescaped) whose form posts to the
 same address. A right password starts a server-side session (fpscore.merchant.sessions) and sets its
 signed cookie (dashboard.session_cookie), then the browser is sent on to the page it asked for; the app's
-script (dashboard.auth) reads the cookie on every run.
+script (dashboard.auth) reads the cookie on every run. The session the browser's cookie named until then
+(signing in again, as the same or another account) ends.
 
 Why a route and not a Streamlit form: only an HTTP answer can set an HttpOnly cookie, and a session the
 browser holds is what makes reloads and new tabs stay signed in. The script stays the one gate: it resumes
@@ -157,8 +158,9 @@ async def sign_in_page(request: Request) -> Response:
     engine = resources.merchant().engine
     try:
         member, session_id = await run_in_threadpool(
-            sessions.sign_in_session, engine, username, password, _client(request)
-        )
+            sessions.sign_in_session, engine, username, password, _client(request),
+            session_cookie.opened(request.cookies.get(COOKIE)),
+        )  # fmt: skip
     except SignInRefused as refused:
         return _form(request, target, str(refused), username, 403)
     page, params = target or ("", {})

@@ -2,10 +2,11 @@
 random session id that only the browser holds; the database keeps its SHA-256, so a copy of the table
 signs nobody in.
 
-A session is resumed on every page view, and ends (for every tab at once) at sign-out, after the idle
-time without a page view, when its account is disabled, or when its password is reset (the account's
-`credentials_changed_at` differs from the one it signed in under). An ended session keeps its row and the
-reason, so each tab can say why it was signed out; rows unused for FORGET_AFTER are deleted.
+A session is resumed on every page view (a read; it writes only to note the view, once a minute at most),
+and ends (for every tab at once) at sign-out, after the idle time without a page view, when its account
+is disabled, or when its password is reset (the account's `credentials_changed_at` differs from the one it
+signed in under). An ended session keeps its row and the reason, so each tab can say why it was signed
+out; rows unused for FORGET_AFTER are deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from fpscore.db import utcnow
+from fpscore.db import read_only, utcnow
 from fpscore.merchant.audit import AuditLog
 from fpscore.merchant.schema import Staff, StaffSession
 from fpscore.merchant.staff import LOCAL_CLIENT, MAX_CLIENT_CHARS, StaffMember, sign_in
@@ -62,41 +63,49 @@ def start(engine: Engine, member: StaffMember, client: str = LOCAL_CLIENT) -> st
 
 
 def sign_in_session(
-    engine: Engine, username: str, password: str, client: str = LOCAL_CLIENT
+    engine: Engine, username: str, password: str, client: str = LOCAL_CLIENT, replacing: str | None = None
 ) -> tuple[StaffMember, str]:
     """`staff.sign_in` (throttled and recorded; SignInRefused) and, when it lets them in, a new session:
-    the member and the session id."""
+    the member and the session id. `replacing`: the browser's session until now, ended (a sign-out) once
+    the new one has started."""
     member = sign_in(engine, username, password, client)
-    return member, start(engine, member, client)
+    session_id = start(engine, member, client)
+    if replacing is not None:
+        end(engine, replacing)
+    return member, session_id
 
 
 def resume(engine: Engine, session_id: str, idle: timedelta) -> StaffMember | Ended:
     """The staff member of session `session_id` as the database has them now, or Ended. A session found
-    idle, disabled or reset is ended here, and that recorded as its sign-out."""
+    idle, disabled or reset is ended here, and that recorded as its sign-out. A page view only reads,
+    except to note it (at most once per TOUCH_EVERY) or to end the session: it never waits for writers."""
     now = utcnow()
-    with engine.begin() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(
             select(_sessions, _staff.c.username, _staff.c.display_name, _staff.c.role, _staff.c.disabled_at,
                    _staff.c.credentials_changed_at.label("changed_now"))
             .join(_staff, _staff.c.id == _sessions.c.staff_id)
             .where(_sessions.c.id_hash == _hash(session_id))
         ).one_or_none()  # fmt: skip
-        if row is None:
-            return Ended(None)
-        if row.ended_at is not None:
-            return Ended(row.end_reason)
-        if row.disabled_at is not None:
-            reason = "disabled"
-        elif row.changed_now != row.credentials_changed_at:
-            reason = "password_reset"
-        elif now - row.last_seen_at > idle:
-            reason = "idle"
-        else:
-            if now - row.last_seen_at >= TOUCH_EVERY:
+    if row is None:
+        return Ended(None)
+    if row.ended_at is not None:
+        return Ended(row.end_reason)
+    if row.disabled_at is not None:
+        reason = "disabled"
+    elif row.changed_now != row.credentials_changed_at:
+        reason = "password_reset"
+    elif now - row.last_seen_at > idle:
+        reason = "idle"
+    else:
+        if now - row.last_seen_at >= TOUCH_EVERY:
+            with engine.begin() as conn:
                 conn.execute(
-                    update(_sessions).where(_sessions.c.id_hash == row.id_hash).values(last_seen_at=now)
+                    update(_sessions)
+                    .where(_sessions.c.id_hash == row.id_hash, _sessions.c.last_seen_at < now)
+                    .values(last_seen_at=now)
                 )
-            return StaffMember(row.staff_id, row.username, row.display_name, row.role, row.changed_now)
+        return StaffMember(row.staff_id, row.username, row.display_name, row.role, row.changed_now)
     end(engine, session_id, reason)
     return Ended(reason)
 

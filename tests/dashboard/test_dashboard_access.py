@@ -8,15 +8,17 @@ A browser is the cookies it holds (dashapp.page_view); the sign-in page that set
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import dashdata
 import pytest
-from dashapp import as_signed_in, new_app, no_exceptions, page_view, session_for, sign_in, texts
+from dashapp import as_signed_in, holding, new_app, no_exceptions, page_view, session_for, sign_in, texts
 from helpers import sign_in_refusals
 from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
 
 from dashboard import auth, nav, session_cookie
 from dashboard import sign_in as sign_in_page
@@ -193,6 +195,22 @@ def test_a_page_view_keeps_an_active_session_alive(seeded, book):
     assert not signed_out(page_view(cookies))
     with book.engine.connect() as conn:
         assert conn.execute(select(table.c.last_seen_at)).scalar_one() > a_while_ago + timedelta(hours=6)
+
+
+def test_a_page_view_reads_without_waiting_for_writers(seeded, book):
+    cookies = session_for("fiona")
+    assert texts(page_view(cookies, "settlements").title) == ["Settlements"]
+    writer = sqlite3.connect(make_url(Settings.from_env().database_url).database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the database's write lock
+    try:
+        at = holding(new_app(), cookies)
+        at.switch_page("../pages/settlements.py")
+        at.run(timeout=10)  # a page view that took the write lock would wait for it (60 s)
+        no_exceptions(at)
+        assert texts(at.title) == ["Settlements"]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def test_forged_and_stale_cookies_are_refused(seeded, book):

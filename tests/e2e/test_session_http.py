@@ -1,9 +1,11 @@
 """The sign-in page over real HTTP, against the dashboard as it is served (`streamlit run
 dashboard/serve.py`): the way there from a page, the session cookie it sets and its attributes, the CSRF
-token, `next` values that lead elsewhere, hostile input escaped, and throttling through this path."""
+token, `next` values that lead elsewhere, hostile input escaped, throttling through this path, and a
+sign-in ending the browser's earlier session."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections.abc import Iterator
@@ -172,3 +174,32 @@ def test_throttling_applies_through_the_sign_in_page(dashboard, data_dir):
     elsewhere = _sign_in(requests.Session(), dashboard, "sam", **{"X-Forwarded-For": "198.51.100.7"})
     assert elsewhere.status_code == 303  # another address (a proxy on this machine forwards it)
     assert ("sam", "Done", "from 198.51.100.7") in _events(data_dir, "sign_in")
+
+
+def _ended(data_dir: Path, cookie: str) -> tuple[object, str | None]:
+    """(ended_at, end_reason) of the session a cookie value names."""
+    session_id = cookie.rpartition(".")[0]
+    table = StaffSession.__table__
+    merchant = dashdata.open_merchant(data_dir)
+    with merchant.engine.connect() as conn:
+        row = conn.execute(
+            select(table.c.ended_at, table.c.end_reason).where(
+                table.c.id_hash == hashlib.sha256(session_id.encode()).hexdigest()
+            )
+        ).one()
+    merchant.close()
+    return row.ended_at, row.end_reason
+
+
+def test_signing_in_again_ends_the_browsers_earlier_session(dashboard, data_dir):
+    browser = requests.Session()
+    first = _sign_in(browser, dashboard, "ada").cookies[COOKIE]
+    second = _sign_in(browser, dashboard, "theo").cookies[COOKIE]  # the browser sends `first` along
+    assert browser.cookies[COOKIE] == second != first
+    ended_at, reason = _ended(data_dir, first)
+    assert ended_at is not None and reason == "sign_out"
+    assert _ended(data_dir, second) == (None, None)
+    assert ("ada", "Done", None) in _events(data_dir, "sign_out")
+    other_browser = _sign_in(requests.Session(), dashboard, "theo").cookies[COOKIE]
+    assert _ended(data_dir, second) == (None, None)  # another browser's sign-in ends nothing here
+    assert _ended(data_dir, other_browser) == (None, None)
