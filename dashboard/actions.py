@@ -133,10 +133,10 @@ def reason_fields(
     return code, note, disputed
 
 
-def emptied(key: str) -> dict[str, Any]:
-    """The empty values of a money form whose widget keys start with `key`: its amount, the purchase, and
-    the reason fields."""
-    fields = {"amount": "", "purchase": None, "code": None, "note": "", "disputed": None}
+def emptied(key: str, choice: str = "disputed") -> dict[str, Any]:
+    """The empty values of a money form whose widget keys start with `key`: its amount, its reason (code
+    and note) and its one choice of a purchase, `choice`: a write-off's "disputed", a refund's "purchase"."""
+    fields = {"amount": "", "code": None, "note": "", choice: None}
     return {f"{key}_{field}": value for field, value in fields.items()}
 
 

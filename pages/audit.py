@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import streamlit as st
+from defusedxml import DefusedXmlException
 from defusedxml.minidom import parseString
 
 from dashboard import components as ui
@@ -113,8 +115,8 @@ def readable_xml(body: str) -> str:
     body = TOKEN_ELEMENT.sub(lambda m: f"<{m[1]}>{ui.mask(m[2])}</{m[1]}>", body)
     try:
         pretty = parseString(body).toprettyxml(indent="  ")
-    except Exception:  # not XML (a proxy's error page, a cut-off answer): shown as it came
-        return body
+    except (ExpatError, DefusedXmlException):  # not XML (a proxy's error page, a cut-off answer), or with
+        return body  # a DOCTYPE's entities defusedxml refuses: shown as it came
     return "\n".join(line for line in pretty.splitlines()[1:] if line.strip())
 
 

@@ -244,7 +244,7 @@ def propose_refund(
             },
             PAGE,
             confirm_label=f"Refund {ui.usd(amount)}",
-            resets=actions.emptied(REFUND_FORM),
+            resets=actions.emptied(REFUND_FORM, "purchase"),
         )
     )
 

@@ -108,6 +108,8 @@ def test_a_refund_clears_its_form_and_says_the_balance_now(seeded, book):
     assert metrics(at)["Balance (live)"] == "$12.50"
     assert at.selectbox(key="refund_purchase").value is None
     assert at.selectbox(key="refund_code").value is None
+    assert at.text_input(key="refund_amount").value == "" and at.text_area(key="refund_note").value == ""
+    assert "refund_disputed" not in at.session_state  # the refund form has no disputed purchase
     assert balance(book, seeded.prepaid) == 1250
 
 
@@ -169,6 +171,8 @@ def test_a_write_off_records_the_disputed_purchase_and_the_staff_event(seeded, b
     assert f"**Disputed purchase:** {pack} · Level pack · $9.99" in said
     assert shown([at.success[0]])[0].startswith("Wrote off $9.99 — debt now $11.98.")
     assert at.selectbox(key="write_off_page_disputed").value is None
+    assert at.text_input(key="write_off_page_amount").value == ""
+    assert "write_off_page_purchase" not in at.session_state  # a write-off names a disputed purchase only
     history = at.dataframe[-1].value
     assert list(history["Why"])[0] == "Not delivered" and list(history["Purchase"])[0] == pack
     table, events = WriteOff.__table__, AuditEvent.__table__

@@ -8,11 +8,12 @@ import json
 
 from dashapp import as_signed_in, no_exceptions, texts
 from markup import assert_only_text
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from fpscore.db import utcnow
 from fpscore.merchant import flows, queries
 from fpscore.merchant.roles import Actor, Permission
-from fpscore.merchant.schema import Purchase
+from fpscore.merchant.schema import ApiCall, Purchase
 
 SUPPORT = Actor.staff("sam", "support")
 
@@ -67,6 +68,33 @@ def test_the_record_masks_tokens_and_indents_the_answer(seeded, book):
     assert {paid.caller_reference, paid.transaction_id} <= set(texts(at.code))
     everything = "\n".join(texts(at.code) + [str(j.value) for j in at.json])
     assert sender not in everything
+
+
+def test_an_answer_with_entities_or_not_xml_is_shown_as_it_came(seeded, book):
+    """The answer is parsed with defusedxml before it is indented: a DOCTYPE's entities (an expansion
+    bomb, an external file) are refused, and the body is shown as text, as it came."""
+    bodies = (
+        '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><PayResponse>&b;'
+        "</PayResponse>",
+        '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><PayResponse>&x;</PayResponse>',
+        "<html><body>502 Bad Gateway",  # and what is not XML: a proxy's page, a cut-off answer
+        "<PayResponse><PayResult><TransactionStatus>Succ",
+    )
+    with book.engine.begin() as conn:
+        conn.execute(
+            insert(ApiCall.__table__),
+            [
+                {"action": "Pay", "caller_reference": f"entities-{n}", "request_id": f"e0e0e0e0-{n}:0",
+                 "attempt": 1, "http_status": 200, "latency_ms": 1, "request_params": "{}",
+                 "response_body": body, "actor": "storefront", "created_at": utcnow()}
+                for n, body in enumerate(bodies)
+            ],
+        )  # fmt: skip
+    for n, body in enumerate(bodies):
+        at = opened("theo", request_id=f"e0e0e0e0-{n}:0")
+        assert body in texts(at.code)
+        shown_text = "\n".join(texts(at.code))
+        assert "a" * 20 not in shown_text and "root:" not in shown_text
 
 
 def test_a_purchase_timeline_paid_written_off_and_settled(seeded, book):
