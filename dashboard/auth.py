@@ -5,8 +5,8 @@ Three ways in (fpscore.config `Settings.sign_in`):
 - Password (default): the sign-in page (dashboard.sign_in) starts a server-side session and sets its signed
   cookie; every run resumes the session the cookie names (fpscore.merchant.sessions), so reloads and new
   tabs of the same browser stay signed in. It ends for every tab at sign-out, after FPS_SESSION_IDLE_MINUTES
-  without a page view, or when the account is disabled or its password reset; each tab then says why and
-  links to the sign-in page with the page it was on as `next`.
+  without a page view, FPS_SESSION_MAX_AGE_HOURS after sign-in, or when the account is disabled or its
+  password reset; each tab then says why and links to the sign-in page with the page it was on as `next`.
 - Trusted header (FPS_TRUSTED_USER_HEADER=X-Forwarded-User, say): an SSO proxy in front of the dashboard
   signs people in and sends their user name in that header. Only for deployments where the proxy is the
   one way in and strips the header from clients.
@@ -62,10 +62,12 @@ def _duration(delta: timedelta) -> str:
     return f"{minutes / 60:g} hours" if minutes >= 60 else f"{minutes:g} minutes"
 
 
-def _ended(reason: str | None, idle: timedelta) -> str:
+def _ended(reason: str | None, settings: Settings) -> str:
     return {
         "sign_out": "You signed out.",
-        "idle": f"Your session ended after {_duration(idle)} without activity. Please sign in again.",
+        "idle": f"Your session ended after {_duration(settings.session_idle)} without activity. "
+        "Please sign in again.",
+        "expired": f"Sessions last {_duration(settings.session_max_age)} from sign-in. Please sign in again.",
         "disabled": "Your account is disabled. Ask an admin.",
         "password_reset": "Your password was reset by an admin. Please sign in with the new one.",
     }.get(reason or "", "Your session has ended. Please sign in again.")
@@ -81,7 +83,7 @@ def current() -> StaffMember | None:
     elif settings.sign_in == "oidc":
         found = _from_identity_provider(settings.oidc_email_domain or "")
     else:
-        found = _from_cookie(settings.session_idle)
+        found = _from_cookie(settings)
     if found is not None:
         st.session_state[MEMBER_KEY] = found
     return found
@@ -91,13 +93,15 @@ def _session_id() -> str | None:
     return session_cookie.opened(request_cookies().get(session_cookie.COOKIE))
 
 
-def _from_cookie(idle: timedelta) -> StaffMember | None:
+def _from_cookie(settings: Settings) -> StaffMember | None:
     session_id = _session_id()
     if session_id is None:
         return None
-    found = sessions.resume(resources.merchant().engine, session_id, idle)
+    found = sessions.resume(
+        resources.merchant().engine, session_id, settings.session_idle, settings.session_max_age
+    )
     if isinstance(found, sessions.Ended):
-        _notice(_ended(found.reason, idle))
+        _notice(_ended(found.reason, settings))
         return None
     return found
 

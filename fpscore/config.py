@@ -20,6 +20,8 @@ DEFAULT_SETTLE_AFTER_DAYS = "30"  # or when the oldest unsettled debt is this ol
 DEFAULT_SESSION_IDLE_MINUTES = "480"
 MAX_SETTLE_AFTER_DAYS = 3_650
 MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
+DEFAULT_SESSION_MAX_AGE_HOURS = "12"
+MAX_SESSION_MAX_AGE_HOURS = 7 * 24
 DEFAULT_SHOP_PORT = "8600"
 
 
@@ -39,6 +41,7 @@ class Settings:
     settle_share: Decimal  # settle when the debt reaches this share of the credit limit
     settle_after: timedelta  # or when the oldest unsettled debt is this old
     session_idle: timedelta  # a dashboard session ends after this long unused
+    session_max_age: timedelta  # and this long after sign-in, however much it is used
     trusted_user_header: str | None  # behind a single-sign-on proxy: the header naming the user
     oidc_email_domain: str | None  # sign-in by OIDC (st.login): staff sign in as <user name>@this domain
     staff_password: str | None  # `fpscore staff add` takes it instead of asking
@@ -67,6 +70,9 @@ class Settings:
         minutes = _parsed(env, "FPS_SESSION_IDLE_MINUTES", int, DEFAULT_SESSION_IDLE_MINUTES)
         if not 1 <= minutes <= MAX_SESSION_IDLE_MINUTES:
             raise ValueError(f"FPS_SESSION_IDLE_MINUTES is 1 to {MAX_SESSION_IDLE_MINUTES}")
+        max_age_hours = _parsed(env, "FPS_SESSION_MAX_AGE_HOURS", int, DEFAULT_SESSION_MAX_AGE_HOURS)
+        if not 1 <= max_age_hours <= MAX_SESSION_MAX_AGE_HOURS:
+            raise ValueError(f"FPS_SESSION_MAX_AGE_HOURS is 1 to {MAX_SESSION_MAX_AGE_HOURS}")
         shop_port = _parsed(env, "FPS_SHOP_PORT", int, DEFAULT_SHOP_PORT)
         if not 1 <= shop_port <= 65_535:
             raise ValueError("FPS_SHOP_PORT is a TCP port, 1 to 65535")
@@ -90,6 +96,7 @@ class Settings:
             settle_share=share,
             settle_after=timedelta(days=days),
             session_idle=timedelta(minutes=minutes),
+            session_max_age=timedelta(hours=max_age_hours),
             trusted_user_header=header,
             oidc_email_domain=oidc_domain,
             staff_password=env.get("FPS_STAFF_PASSWORD") or None,

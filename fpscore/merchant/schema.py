@@ -78,17 +78,17 @@ class SignInFailures(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)  # forgotten then; each failure moves it on
 
 
+# Why a staff session ended: sign-out, idle too long, account disabled, password reset, maximum age reached.
+SESSION_END_REASONS = ("sign_out", "idle", "disabled", "password_reset", "expired")
+
+
 class StaffSession(Base):
     """A signed-in browser (all its tabs): named by a cookie that carries the session id, kept here only as
-    its SHA-256. It ends at sign-out, after the idle time, or when its account is disabled or its password
-    reset (`end_reason`); fpscore.merchant.sessions reads and ends it."""
+    its SHA-256. It ends at sign-out, after the idle time, at its maximum age, or when its account is
+    disabled or its password reset (`end_reason`); fpscore.merchant.sessions reads and ends it."""
 
     __tablename__ = "staff_sessions"
-    __table_args__ = (
-        CheckConstraint(
-            "end_reason IN ('sign_out', 'idle', 'disabled', 'password_reset')", name="end_reason"
-        ),
-    )
+    __table_args__ = (CheckConstraint(f"end_reason IN {SESSION_END_REASONS}", name="end_reason"),)
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
@@ -308,7 +308,6 @@ class ApiCall(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-
 
 
 class AuditEvent(Base):

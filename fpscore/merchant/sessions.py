@@ -3,10 +3,10 @@ random session id that only the browser holds; the database keeps its SHA-256, s
 signs nobody in.
 
 A session is resumed on every page view (a read; it writes only to note the view, once a minute at most),
-and ends (for every tab at once) at sign-out, after the idle time without a page view, when its account
-is disabled, or when its password is reset (the account's `credentials_changed_at` differs from the one it
-signed in under). An ended session keeps its row and the reason, so each tab can say why it was signed
-out; rows unused for FORGET_AFTER are deleted.
+and ends (for every tab at once) at sign-out, after the idle time without a page view, at its maximum age
+(however much it is used), when its account is disabled, or when its password is reset (the account's
+`credentials_changed_at` differs from the one it signed in under). An ended session keeps its row and the
+reason, so each tab can say why it was signed out; rows unused for FORGET_AFTER are deleted.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ _sessions = StaffSession.__table__
 _staff = Staff.__table__
 SESSION_ID_BYTES = 32
 TOUCH_EVERY = timedelta(minutes=1)  # a page view writes last_seen_at at most this often
-FORGET_AFTER = timedelta(days=8)  # longer than the longest idle time (fpscore.config)
-END_REASONS = ("sign_out", "idle", "disabled", "password_reset")
+FORGET_AFTER = timedelta(days=8)  # longer than the longest idle time and maximum age (fpscore.config)
 
 
 @dataclass(frozen=True, slots=True)
 class Ended:
-    """A session that does not sign anyone in: `reason` is one of END_REASONS, or None for an id that names
-    no session (never made here, or forgotten)."""
+    """A session that does not sign anyone in: `reason` is one of schema.SESSION_END_REASONS, or None for
+    an id that names no session (never made here, or forgotten)."""
 
     reason: str | None
 
@@ -75,10 +74,11 @@ def sign_in_session(
     return member, session_id
 
 
-def resume(engine: Engine, session_id: str, idle: timedelta) -> StaffMember | Ended:
+def resume(engine: Engine, session_id: str, idle: timedelta, max_age: timedelta) -> StaffMember | Ended:
     """The staff member of session `session_id` as the database has them now, or Ended. A session found
-    idle, disabled or reset is ended here, and that recorded as its sign-out. A page view only reads,
-    except to note it (at most once per TOUCH_EVERY) or to end the session: it never waits for writers."""
+    idle (unused for `idle`), expired (begun `max_age` ago), disabled or reset is ended here, and that
+    recorded as its sign-out. A page view only reads, except to note it (at most once per TOUCH_EVERY) or
+    to end the session: it never waits for writers."""
     now = utcnow()
     with read_only(engine) as conn:
         row = conn.execute(
@@ -95,6 +95,8 @@ def resume(engine: Engine, session_id: str, idle: timedelta) -> StaffMember | En
         reason = "disabled"
     elif row.changed_now != row.credentials_changed_at:
         reason = "password_reset"
+    elif now - row.created_at > max_age:
+        reason = "expired"
     elif now - row.last_seen_at > idle:
         reason = "idle"
     else:
@@ -111,7 +113,8 @@ def resume(engine: Engine, session_id: str, idle: timedelta) -> StaffMember | En
 
 
 def end(engine: Engine, session_id: str, reason: str = "sign_out") -> None:
-    """End session `session_id` for every tab (once; recorded as the sign-out of its account)."""
+    """End session `session_id` for every tab (once; recorded as the sign-out of its account), `reason`
+    one of schema.SESSION_END_REASONS."""
     with engine.begin() as conn:
         ended = conn.execute(
             update(_sessions)

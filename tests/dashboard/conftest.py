@@ -70,6 +70,7 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     for name in (
         "FPS_TRUSTED_USER_HEADER",
         "FPS_SESSION_IDLE_MINUTES",
+        "FPS_SESSION_MAX_AGE_HOURS",
         "FPS_SETTLE_SHARE",
         "FPS_SETTLE_AFTER_DAYS",
     ):

@@ -186,6 +186,24 @@ def test_a_session_ends_after_being_idle(seeded, book):
     assert ("ana", "Done") in events(book, "sign_out")
 
 
+def test_a_session_ends_at_its_maximum_age_however_much_it_is_used(seeded, book):
+    cookies = session_for("ana")
+    at = page_view(cookies)
+    assert not signed_out(at)
+    max_age = Settings.from_env().session_max_age
+    with book.engine.begin() as conn:  # signed in just over the maximum age ago, used a moment ago
+        conn.execute(
+            update(StaffSession.__table__).values(created_at=utcnow() - max_age - timedelta(minutes=1))
+        )
+    at.run()
+    assert signed_out(at)
+    assert texts(at.info) == ["Sessions last 12 hours from sign-in. Please sign in again."]
+    assert signed_out(page_view(cookies))
+    with book.engine.connect() as conn:
+        assert conn.execute(select(StaffSession.__table__.c.end_reason)).scalar_one() == "expired"
+    assert ("ana", "Done") in events(book, "sign_out")
+
+
 def test_a_page_view_keeps_an_active_session_alive(seeded, book):
     cookies = session_for("ana")
     a_while_ago = utcnow() - timedelta(hours=7)

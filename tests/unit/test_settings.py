@@ -22,6 +22,8 @@ def test_every_setting_has_its_default_and_is_read_from_the_environment():
         Decimal("0.8"), timedelta(days=30), timedelta(hours=8),
     )  # fmt: skip
     assert (default.trusted_user_header, default.staff_password, default.demo_password) == (None, None, None)
+    assert default.session_max_age == timedelta(hours=12)
+    assert Settings.from_env({"FPS_SESSION_MAX_AGE_HOURS": "24"}).session_max_age == timedelta(days=1)
     chosen = Settings.from_env({
         "FPS_SETTLE_SHARE": "0.5", "FPS_SETTLE_AFTER_DAYS": "7", "FPS_SESSION_IDLE_MINUTES": "15",
         "FPS_TRUSTED_USER_HEADER": "X-Forwarded-User", "FPS_STAFF_PASSWORD": "s3cret-enough",
@@ -35,7 +37,8 @@ def test_every_setting_has_its_default_and_is_read_from_the_environment():
     [("FPS_SETTLE_SHARE", "1.5"), ("FPS_SETTLE_SHARE", "lots"), ("FPS_SETTLE_SHARE", "nan"),
      ("FPS_SETTLE_SHARE", "sNaN"), ("FPS_SETTLE_AFTER_DAYS", "-1"), ("FPS_SETTLE_AFTER_DAYS", "9" * 30),
      ("FPS_SESSION_IDLE_MINUTES", "0"), ("FPS_SESSION_IDLE_MINUTES", "an hour"),
-     ("FPS_SESSION_IDLE_MINUTES", "9" * 30)],
+     ("FPS_SESSION_IDLE_MINUTES", "9" * 30), ("FPS_SESSION_MAX_AGE_HOURS", "0"),
+     ("FPS_SESSION_MAX_AGE_HOURS", "169"), ("FPS_SESSION_MAX_AGE_HOURS", "half a day")],
 )  # fmt: skip
 def test_a_setting_that_is_not_valid_is_refused_by_name(name, value):
     with pytest.raises(ValueError, match=name):
