@@ -54,8 +54,10 @@ def load_book(settings: Settings, customers: int, purchases_each: int) -> None:
     started = time.perf_counter()
     for number in range(customers):
         email = f"customer{number:03d}@buyers.example"
-        customer_id = flows.ensure_customer(merchant, email, f"Customer {number}")
-        records.add_account(merchant.engine, customer_id, hashed, merchant.clock())
+        customer_id = records.add_customer(
+            merchant.engine, email, f"Customer {number}", hashed, merchant.clock()
+        )
+        assert customer_id is not None, email
         actor = customer_actor(customer_id)
         url = pipelines.start_prepaid(
             merchant, actor, customer_id, Amount.parse("100.00"), "http://shop.bench/return"

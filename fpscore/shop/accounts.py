@@ -14,7 +14,6 @@ import secrets
 import threading
 from datetime import timedelta
 
-from fpscore.merchant import flows
 from fpscore.merchant.connect import Merchant
 from fpscore.merchant.staff import MIN_PASSWORD_LENGTH, check_password, hash_password
 from fpscore.shop import records
@@ -25,6 +24,7 @@ WINDOW = timedelta(minutes=15)
 MAX_NAME = 128
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}")
 _CHECKS = threading.BoundedSemaphore(4)  # scrypt takes 128 MiB a check: a burst queues here
+TAKEN = "There is an account for this e-mail address already: sign in."
 REFUSED = "Wrong e-mail address or password, or too many failed attempts (then try again in 15 minutes)."
 
 
@@ -39,7 +39,10 @@ def _dummy() -> str:
 
 
 def sign_up(merchant: Merchant, email: str, name: str, password: str) -> int:
-    """A new customer with a storefront password; their id."""
+    """A new customer with a storefront password; their id. Refused (TAKEN) when a customer with this
+    address exists, whether they have a storefront account or were made by another channel (the demo, the
+    back office): joining such a customer to the storefront would need the address's owner to prove it
+    (a verification e-mail, not built), or whoever signed up first would take over their balance."""
     email, name = email.strip().lower(), " ".join(name.split())[:MAX_NAME]
     if not _EMAIL.fullmatch(email):
         raise AccountError("Enter a valid e-mail address.")
@@ -47,13 +50,13 @@ def sign_up(merchant: Merchant, email: str, name: str, password: str) -> int:
         raise AccountError("Enter your name.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"Passwords have at least {MIN_PASSWORD_LENGTH} characters.")
-    if records.account_by_email(merchant.engine, email) is not None:
-        raise AccountError("There is an account for this e-mail address already: sign in.")
+    if records.customer_exists(merchant.engine, email):
+        raise AccountError(TAKEN)
     with _CHECKS:
         hashed = hash_password(password)
-    customer_id = flows.ensure_customer(merchant, email, name)
-    if not records.add_account(merchant.engine, customer_id, hashed, merchant.clock()):
-        raise AccountError("There is an account for this e-mail address already: sign in.")
+    customer_id = records.add_customer(merchant.engine, email, name, hashed, merchant.clock())
+    if customer_id is None:  # made meanwhile
+        raise AccountError(TAKEN)
     merchant.audit.record_event(f"shop-customer-{customer_id}", "shop_sign_up", "Done", email[:128], None)
     return customer_id
 

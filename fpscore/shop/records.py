@@ -75,16 +75,26 @@ def customer(engine: Engine, customer_id: int) -> Row[Any] | None:
         ).one_or_none()
 
 
-def add_account(engine: Engine, customer_id: int, password_hash: str, now: datetime) -> bool:
-    """Give a customer a storefront password; False when they have one already."""
+def customer_exists(engine: Engine, email: str) -> bool:
+    """Whether any channel (the storefront, the demo, another) made a customer with this address."""
+    with read_only(engine) as conn:
+        return conn.execute(select(_customers.c.id).where(_customers.c.email == email)).first() is not None
+
+
+def add_customer(engine: Engine, email: str, name: str, password_hash: str, now: datetime) -> int | None:
+    """A new customer with a storefront password, both rows in one transaction: their id, or None when a
+    customer has this address already (then nothing is written)."""
     try:
         with engine.begin() as conn:
+            customer_id = conn.execute(
+                insert(_customers).values(email=email, name=name, created_at=now).returning(_customers.c.id)
+            ).scalar_one()
             conn.execute(
                 insert(_accounts).values(customer_id=customer_id, password_hash=password_hash, created_at=now)
             )
     except IntegrityError:
-        return False
-    return True
+        return None
+    return customer_id
 
 
 def take_slots(engine: Engine, keys: list[tuple[str, int]], now: datetime, window: timedelta) -> bool:
