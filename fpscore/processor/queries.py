@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, select, text
 
 from fpscore.db import read_only
 from fpscore.errors import (
@@ -20,7 +20,16 @@ from fpscore.errors import (
 )
 from fpscore.money import DEFAULT_CURRENCY, Amount
 from fpscore.processor.base import ProcessorBase
-from fpscore.processor.schema import Buyer, Caller, Instrument, LedgerAccount, LedgerEntry, Token, Transaction
+from fpscore.processor.schema import (
+    PENDING_WHERE,
+    Buyer,
+    Caller,
+    Instrument,
+    LedgerAccount,
+    LedgerEntry,
+    Token,
+    Transaction,
+)
 from fpscore.wire.catalogue import OPERATIONS, PAYMENT_METHODS, ROLES, TRANSACTION_STATUSES
 
 _tokens = Token.__table__
@@ -183,7 +192,7 @@ class QueriesMixin(ProcessorBase):
                     func.sum(_transactions.c.amount_cents),
                     func.sum(_transactions.c.fee_cents),
                 )
-                .where(_transactions.c.caller_id == caller_id, _transactions.c.status == "Pending")
+                .where(_transactions.c.caller_id == caller_id, text(PENDING_WHERE))
                 .group_by(_transactions.c.operation)
             ).all()
         cents_in = cents_out = 0
