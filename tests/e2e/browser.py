@@ -19,6 +19,13 @@ from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_STARTUP_TIMEOUT_S = 60
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+# Every data grid and chart in view has its canvas (or SVG) laid out: they draw after the script ends.
+DRAWN = """() => [...document.querySelectorAll(
+        "[data-testid='stDataFrame'], [data-testid='stVegaLiteChart']")]
+    .filter(element => element.checkVisibility())
+    .every(element => [...element.querySelectorAll('canvas, svg')]
+        .some(drawing => drawing.getBoundingClientRect().width > 0))"""
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -77,6 +84,19 @@ def served_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def idle(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the app's script is not running (after a short grace for a rerun just asked for)."""
+    page.wait_for_timeout(120)  # a widget's rerun begins on the server's word, not at the click
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+def drawn(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait, after the script ends, until every grid and chart in view is drawn, then one more frame."""
+    idle(page)
+    page.wait_for_function(DRAWN, timeout=20_000)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def signed_in(base: str, username: str, password: str) -> requests.Session:

@@ -16,7 +16,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 import pytest
 import requests
-from browser import launched, needs_chromium
+from browser import needs_chromium
 from helpers import serve
 
 from fpscore.processor import Processor
@@ -57,11 +57,6 @@ class Merchant:
         ).encode()
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [body]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture

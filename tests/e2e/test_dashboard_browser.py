@@ -1,28 +1,27 @@
 """The back office in a real browser (Playwright + Debian Chromium) against `streamlit run
-dashboard/serve.py` on a loopback port, over a book made in the test the way production makes one
-(instruments opened through the real CBUI, money moved with the flows; tests/dashboard/dashdata.py).
+dashboard/serve.py` on a loopback port, over a book made the way production makes one (instruments opened
+through the real CBUI, money moved with the flows; tests/dashboard/dashdata.py).
 
-Each role signs in and opens every page it has; finance settles an instrument, support writes off part of
-a debt, a troubleshooter follows a RequestId link opened while signed out. One test, so that the server
-starts once whatever the xdist split. Every page is photographed into
-artifacts/screenshots/dashboard/. The data grid is a canvas, so the test drives forms, dialogs and links.
+Each role signs in and opens every page it has, one test per role so that they spread over the test
+processes; the book and the server are shared (tests/e2e/conftest.py), and no role's test looks at what
+another's writes: finance settles the one due instrument, support writes off part of another's debt, a
+troubleshooter follows a RequestId link opened while signed out. Every page is photographed into
+artifacts/screenshots/dashboard/. The data grid is a canvas, so the tests drive forms, dialogs and links.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import drawn, idle, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "dashboard"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytest.importorskip("streamlit", reason="streamlit is not installed")
@@ -30,44 +29,19 @@ pytestmark = needs_chromium
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
-    data_dir = tmp_path_factory.mktemp("dashboard-e2e") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    seeded = dashdata.seed(merchant)
-    merchant.close()
-    return data_dir, seeded
-
-
-@pytest.fixture(scope="module")
-def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
-    """The dashboard served over the seeded book; its base URL."""
-    data_dir, _ = book
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
-
-
 @pytest.fixture
-def browser_page(chromium):  # type: ignore[no-untyped-def]
+def page(chromium, seeded_dashboard):  # type: ignore[no-untyped-def]
+    """A new browser's page, on the sign-in page (HTML) of the shared dashboard."""
     context = chromium.new_context(viewport={"width": 1440, "height": 1280}, device_scale_factor=1)
     context.set_default_timeout(20_000)
-    yield context.new_page()
+    page = context.new_page()
+    page.goto(seeded_dashboard)
+    yield page
     context.close()
 
 
-def idle(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_timeout(120)  # let a rerun that was just asked for begin
-    page.wait_for_selector(IDLE, timeout=20_000)
-
-
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    idle(page)
-    page.wait_for_timeout(300)  # charts and grids draw after the script ends
+    drawn(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -104,12 +78,8 @@ def open_instrument(page, instrument_id: str) -> None:  # type: ignore[no-untype
     idle(page)
 
 
-def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, browser_page):  # type: ignore[no-untyped-def]
-    _, seeded = book
-    page = browser_page
-
-    # Finance: the book, settle the one due instrument, fees, health.
-    page.goto(dashboard)
+def test_finance_settles_the_due_instrument_and_reads_fees_and_health(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     expect(page.get_by_role("heading", name="FPS Back Office")).to_be_visible()  # the sign-in page (HTML)
     page.screenshot(path=str(SCREENSHOTS / "00-sign-in.png"), full_page=True)
     sign_in(page, "fiona")
@@ -143,9 +113,9 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     expect(page.get_by_text("Asked the processor at")).to_be_visible()
     shot(page, "07-instrument-settled")
 
-    # Support: write off part of a debt from the Write-offs page, then look at the instrument.
-    page.context.clear_cookies()
-    page.goto(dashboard)
+
+def test_support_writes_off_part_of_a_debt(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     sign_in(page, "sam")
     assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Write-offs"]
     open_page(page, "Write-offs")
@@ -170,9 +140,9 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     expect(page.get_by_role("tab", name="Refund a purchase")).to_be_visible()
     shot(page, "10-instrument-prepaid")
 
-    # Analyst: reads only.
-    page.context.clear_cookies()
-    page.goto(dashboard)
+
+def test_the_analyst_reads_only(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     sign_in(page, "ana")
     assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Fees saved"]
     open_instrument(page, seeded.owing)
@@ -180,9 +150,9 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     open_page(page, "Fees saved")
     expect(page.get_by_text("Effective fee rate")).to_be_visible()
 
-    # Admin: staff and audit.
-    page.context.clear_cookies()
-    page.goto(dashboard)
+
+def test_an_admin_sees_staff_and_audit(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     sign_in(page, "ada")
     assert nav_titles(page) == ["Instruments", "Instrument", "Record", "Audit", "Staff"]
     open_page(page, "Staff")
@@ -193,9 +163,11 @@ def test_every_role_every_page_the_money_flows_and_a_deep_link(dashboard, book, 
     shot(page, "12-audit-staff-events")
     open_instrument(page, seeded.settled)
 
-    # Troubleshooter: a RequestId link opened while signed out lands on its record after sign-in.
-    page.context.clear_cookies()
-    page.goto(f"{dashboard}/audit?request_id={seeded.request_id}")
+
+def test_a_troubleshooter_follows_a_request_id_link_opened_signed_out(page, seeded_book, seeded_dashboard):  # type: ignore[no-untyped-def]
+    """A RequestId link opened while signed out lands on its record after sign-in."""
+    seeded = seeded_book.seeded
+    page.goto(f"{seeded_dashboard}/audit?request_id={seeded.request_id}")
     expect(page.get_by_text("Sign in to go to the Audit page.")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "13-deep-link-sign-in.png"), full_page=True)
     sign_in(page, "theo")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import launched, needs_chromium, served_dashboard, signed_in
+from browser import needs_chromium, served_dashboard, signed_in
 from helpers import serve
 from sqlalchemy import select
 
@@ -24,7 +24,6 @@ from fpscore.merchant.schema import AuditEvent  # noqa: E402
 from fpscore.merchant.staff import REFUSED  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "dashboard-headers"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 FRAMING = {
     "x-frame-options": "DENY",
     "content-security-policy": "frame-ancestors 'none'",
@@ -85,11 +84,6 @@ def _wrong_sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text(REFUSED).wait_for()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture

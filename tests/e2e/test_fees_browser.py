@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import drawn, idle, needs_chromium, served_dashboard
 
 from fpscore.config import Settings
 from fpscore.merchant import demo
@@ -18,7 +18,6 @@ from fpscore.money import Amount
 ROOT = Path(__file__).resolve().parents[2]
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "fees"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = needs_chromium
@@ -38,10 +37,11 @@ UNSET = (
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoSummary, Settings]:
-    """Ten customers over the demo's 90 days."""
+    """Eight customers over twenty days: inside the default range (last 90 days), with settlement days that
+    saved less than nothing and today partial, as the full demo has them."""
     data_dir = tmp_path_factory.mktemp("fees-e2e") / "data"
     settings = Settings.from_env({"FPS_DATA_DIR": str(data_dir)})
-    summary = demo.run_demo(settings, customers=10, progress=False, out=lambda _: None)
+    summary = demo.run_demo(settings, customers=8, days=20, progress=False, out=lambda _: None)
     return data_dir, summary, settings
 
 
@@ -61,19 +61,8 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
         yield patch
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
-
-
-def idle(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_timeout(150)
-    page.wait_for_selector(IDLE, timeout=30_000)
-
-
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    idle(page)
-    page.wait_for_timeout(500)  # charts draw after the script ends
+    drawn(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))  # the viewport is as tall as the page
 
 

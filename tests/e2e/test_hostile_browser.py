@@ -13,14 +13,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import idle, needs_chromium, served_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "hostile"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 UNMEANT = 'a[href*="evil.example"], img[src*="evil.example"], a[href^="mailto:"]'
 EVIL = re.compile(r"^https?://([^/]*\.)?evil\.example")
 
@@ -37,16 +36,6 @@ def hostile_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     merchant.close()
     with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
         yield base, made
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
-
-
-def idle(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_timeout(120)  # let a rerun that was just asked for begin
-    page.wait_for_selector(IDLE, timeout=20_000)
 
 
 def only_text(page, name: str) -> None:  # type: ignore[no-untyped-def]

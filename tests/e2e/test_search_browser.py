@@ -2,74 +2,38 @@
 dashboard/serve.py` on a loopback port, over a book made the way production makes one: a troubleshooter
 types the start of a RequestId that the tables show and lands on its Audit record; support types a
 TransactionId a customer read out and lands on the read-only Record; several matches are listed to pick
-from. Screenshots go to artifacts/screenshots/search/."""
+from. The book and server are the ones tests/e2e/conftest.py shares. Screenshots go to
+artifacts/screenshots/search/."""
 
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import drawn, idle, needs_chromium
+from test_dashboard_browser import sign_in  # the sign-in every browser test uses
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
-import dashdata  # noqa: E402
-from test_dashboard_browser import idle, sign_in  # noqa: E402  (the sign-in every browser test uses)
-
-from fpscore.merchant.schema import Purchase  # noqa: E402
-
-SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "search"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / "search"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = needs_chromium
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded, str]:
-    """The seeded book, a second customer whose email starts like the first's, and the TransactionId of
-    the settled instrument's purchase."""
-    data_dir = tmp_path_factory.mktemp("search-e2e") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    seeded = dashdata.seed(merchant)
-    dashdata.open_prepaid(merchant, "adam@buyers.example")
-    purchases = Purchase.__table__
-    with merchant.engine.connect() as conn:
-        transaction_id = (
-            conn.execute(purchases.select().where(purchases.c.instrument_id == seeded.settled))
-            .first()
-            .transaction_id
-        )
-    merchant.close()
-    return data_dir, seeded, transaction_id
-
-
-@pytest.fixture(scope="module")
-def dashboard(book: tuple[Path, dashdata.Seeded, str]) -> Iterator[str]:
-    data_dir = book[0]
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
-
-
 @pytest.fixture
-def page(chromium):  # type: ignore[no-untyped-def]
+def page(chromium, seeded_dashboard):  # type: ignore[no-untyped-def]
+    """A new browser's page, on the sign-in page of the shared dashboard (tests/e2e/conftest.py)."""
     context = chromium.new_context(viewport={"width": 1440, "height": 1000}, device_scale_factor=1)
     context.set_default_timeout(20_000)
-    yield context.new_page()
+    page = context.new_page()
+    page.goto(seeded_dashboard)
+    yield page
     context.close()
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    idle(page)
-    page.wait_for_timeout(300)  # grids draw after the script ends
+    drawn(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -81,9 +45,8 @@ def search(page, text: str) -> None:  # type: ignore[no-untyped-def]
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def test_a_request_id_start_lands_on_its_audit_record(dashboard, book, page):  # type: ignore[no-untyped-def]
-    _, seeded, _ = book
-    page.goto(dashboard)
+def test_a_request_id_start_lands_on_its_audit_record(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     sign_in(page, "theo")
     search(page, seeded.request_id[:13])
     expect(page).to_have_url(re.compile(r"/audit\?request_id="))
@@ -98,9 +61,8 @@ def test_a_request_id_start_lands_on_its_audit_record(dashboard, book, page):  #
     shot(page, "02-troubleshooter-audit-money-moving-calls")
 
 
-def test_support_finds_a_transaction_id_on_the_record_page(dashboard, book, page):  # type: ignore[no-untyped-def]
-    _, _, transaction_id = book
-    page.goto(dashboard)
+def test_support_finds_a_transaction_id_on_the_record_page(page, seeded_book):  # type: ignore[no-untyped-def]
+    transaction_id = seeded_book.transaction_id
     sign_in(page, "sam")
     search(page, transaction_id.lower())
     expect(page).to_have_url(re.compile(r"/record\?caller_reference="))
@@ -110,9 +72,8 @@ def test_support_finds_a_transaction_id_on_the_record_page(dashboard, book, page
     shot(page, "03-support-transaction-id-record")
 
 
-def test_several_matches_are_listed_and_one_is_picked(dashboard, book, page):  # type: ignore[no-untyped-def]
-    _, seeded, _ = book
-    page.goto(dashboard)
+def test_several_matches_are_listed_and_one_is_picked(page, seeded_book):  # type: ignore[no-untyped-def]
+    seeded = seeded_book.seeded
     sign_in(page, "ana")
     search(page, "ada")
     sidebar = page.get_by_test_id("stSidebar")

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import drawn, idle, needs_chromium, served_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
-from test_dashboard_browser import idle, open_page, sign_in  # noqa: E402
+from test_dashboard_browser import open_page, sign_in  # noqa: E402
 
 from fpscore.merchant.schema import MerchantInstrument  # noqa: E402
 
@@ -51,11 +51,6 @@ def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
-
-
 @pytest.fixture
 def signed_in(chromium, dashboard):  # type: ignore[no-untyped-def]
     """A new browser in Berlin at 1440×900; `signed_in(username)` is its page, signed in."""
@@ -76,8 +71,7 @@ def signed_in(chromium, dashboard):  # type: ignore[no-untyped-def]
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    idle(page)
-    page.wait_for_timeout(400)  # grids draw after the script ends
+    drawn(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 

@@ -1,0 +1,58 @@
+"""Fixtures the browser tests share: Chromium for a module (its screenshots in the module's SCREENSHOTS), and
+one seeded book served by the dashboard per test process, for the modules whose tests only add to it in
+ways the others do not look at (each role's walk, the search box)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from browser import launched, served_dashboard
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
+import dashdata  # noqa: E402
+
+from fpscore.merchant.schema import Purchase  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Book:
+    """The seeded book (tests/dashboard/dashdata.py) with a second customer whose email starts like staff
+    ada's, and the TransactionId of the settled instrument's purchase."""
+
+    data_dir: Path
+    seeded: dashdata.Seeded
+    transaction_id: str
+
+
+@pytest.fixture(scope="module")
+def chromium(request: pytest.FixtureRequest) -> Iterator[object]:
+    """Chromium for this module: one Playwright at a time per process, so not shared across modules."""
+    yield from launched(request.module.SCREENSHOTS)
+
+
+@pytest.fixture(scope="session")
+def seeded_book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    data_dir = tmp_path_factory.mktemp("seeded-e2e") / "data"
+    merchant = dashdata.open_merchant(data_dir)
+    seeded = dashdata.seed(merchant)
+    dashdata.open_prepaid(merchant, "adam@buyers.example")
+    purchases = Purchase.__table__
+    with merchant.engine.connect() as conn:
+        [transaction_id] = conn.execute(
+            purchases.select().with_only_columns(purchases.c.transaction_id)
+            .where(purchases.c.instrument_id == seeded.settled)
+        ).scalars()  # fmt: skip
+    merchant.close()
+    return Book(data_dir, seeded, transaction_id)
+
+
+@pytest.fixture(scope="session")
+def seeded_dashboard(seeded_book: Book) -> Iterator[str]:
+    """The dashboard served over `seeded_book`; its base URL."""
+    data_dir = seeded_book.data_dir
+    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
+        yield base
