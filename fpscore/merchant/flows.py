@@ -2,7 +2,8 @@
 balance, settle, write off, cancel a token. Each takes the Actor who causes it and is refused (and the
 refusal recorded) unless the actor's role allows it.
 
-Every money movement follows one shape: the row is written first with a fresh CallerReference and status
+Every money movement follows one shape: the row is written first with a fresh CallerReference (or one the
+caller chose, which makes asking again answer the movement already recorded under it) and status
 Requested (so a crash leaves a record of what was asked), then the call is made (retries reuse the
 reference), then the row takes the TransactionId and status, or the FPS error code. The request is built
 from the row and its instrument's token ids, which never change (its kind's `request` in
@@ -20,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, and_, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from fpscore.errors import AuthError, DuplicateRequest, FpsError, InvalidParams, ServiceError
 from fpscore.merchant import fee_days, movements, reasons, roles
@@ -108,12 +110,54 @@ def _adjust_balance(conn: Connection, instrument_id: str, delta_cents: int, now:
         conn.execute(update(_instruments).where(_instruments.c.id == instrument_id).values(debt_since=since))
 
 
-def _move(merchant: Merchant, actor: Actor, table: Table, values: dict[str, Any], found: Any) -> Outcome:
-    """Write the movement row, send it, record the answer; FpsError propagates after being recorded."""
-    reference = new_reference(movements.of(table).prefix)
-    with merchant.engine.begin() as conn:
-        row_id = _requested(conn, actor, table, reference, values, merchant.clock())
+def _move(
+    merchant: Merchant,
+    actor: Actor,
+    table: Table,
+    values: dict[str, Any],
+    found: Any,
+    chosen: str | None = None,
+) -> Outcome:
+    """Write the movement row, send it, record the answer; FpsError propagates after being recorded. Under
+    the CallerReference the caller `chosen` when another request wrote its row first: that movement."""
+    reference = chosen or new_reference(movements.of(table).prefix)
+    try:
+        with merchant.engine.begin() as conn:
+            row_id = _requested(conn, actor, table, reference, values, merchant.clock())
+    except IntegrityError as error:
+        return _written_first(merchant, table, chosen, found, error)
     return _send(merchant, actor, table, row_id, {**values, "caller_reference": reference}, found)
+
+
+def _repeated(merchant: Merchant, table: Table, chosen: str | None, found: Any) -> Outcome | None:
+    """The movement recorded under the CallerReference the caller `chosen` (a request made again, e.g. a
+    form posted twice), as it stands; None when there is none. It answers the repeat instead of moving the
+    money twice; request_id is empty (nothing was sent) and transaction_id too while it has none."""
+    if chosen is None:
+        return None
+    with merchant.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.caller_reference == chosen)).one_or_none()
+    if row is None:
+        return None
+    if row.instrument_id != found.id:
+        raise FlowRefused("this CallerReference names a movement on another instrument")
+    kind = movements.of(table)
+    return Outcome(
+        table.name, row.id, chosen, row.transaction_id or "", row.status, "",
+        Amount(row.amount_cents, row.currency),
+        Amount(row._mapping[kind.fee], row.currency) if kind.fee else None,
+    )  # fmt: skip
+
+
+def _written_first(
+    merchant: Merchant, table: Table, chosen: str | None, found: Any, error: IntegrityError
+) -> Outcome:
+    """After writing a movement row broke a unique constraint (`error`): the concurrent repeat under the
+    CallerReference the caller `chosen` that wrote its row first; `error` when that is not what happened."""
+    repeated = _repeated(merchant, table, chosen, found)
+    if repeated is None:
+        raise error
+    return repeated
 
 
 def _requested(
@@ -305,12 +349,23 @@ def _apply_success(conn: Connection, table: Table, row_id: int, now: datetime) -
 # -- flows ---------------------------------------------------------------------------------------------
 
 
-def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -> Outcome:
-    """FundPrepaid: one aggregated card charge that raises the prepaid balance by `amount`."""
+def fund(
+    merchant: Merchant,
+    actor: Actor,
+    instrument_id: str,
+    amount: Amount,
+    *,
+    caller_reference: str | None = None,
+) -> Outcome:
+    """FundPrepaid: one aggregated card charge that raises the prepaid balance by `amount`. A
+    `caller_reference` the caller chose (unique to what it means to do once) makes the request
+    idempotent: asked again, it answers the funding recorded under it (`_repeated`)."""
     require(merchant, actor, Permission.FUND, instrument_id)
     found = instrument(merchant, instrument_id)
     if found.kind != "Prepaid" or not found.funding_token_id:
         raise FlowRefused("only prepaid instruments are funded")
+    if (repeated := _repeated(merchant, _fundings, caller_reference, found)) is not None:
+        return repeated
     _clear_the_way(merchant, actor, _fundings, found)
     fee = merchant.fee_schedule.fee(amount)
 
@@ -318,7 +373,7 @@ def fund(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount) -
         merchant, actor, _fundings,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        found,
+        found, caller_reference,
     )  # fmt: skip
 
 
@@ -329,26 +384,34 @@ def purchase(
     product: str,
     amount: Amount,
     order_id: int | None = None,
+    *,
+    caller_reference: str | None = None,
 ) -> Outcome:
-    """Pay for one product against a prepaid balance or a credit line, as a line of an order."""
+    """Pay for one product against a prepaid balance or a credit line, as a line of an order. A
+    `caller_reference` the caller chose makes it idempotent, as for `fund`."""
     require(merchant, actor, Permission.PURCHASE, instrument_id)
     found = instrument(merchant, instrument_id)
     if found.status != "Active":
         raise FlowRefused("the instrument's token has been cancelled")
+    if (repeated := _repeated(merchant, _purchases, caller_reference, found)) is not None:
+        return repeated
     _clear_the_way(merchant, actor, _purchases, found, product[:128])
-    reference = new_reference(PAY.prefix)
-    with merchant.engine.begin() as conn:  # the order and its purchase row, or neither
-        if order_id is None:
-            order_id = conn.execute(
-                insert(_orders)
-                .values(customer_id=found.customer_id, total_cents=amount.cents, currency=amount.currency,
-                        status="Open", created_at=merchant.clock())
-                .returning(_orders.c.id)
-            ).scalar_one()  # fmt: skip
-        values = {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
-                  "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
-                  "fee_alone_cents": merchant.fee_schedule.fee(amount).cents}  # fmt: skip
-        row_id = _requested(conn, actor, _purchases, reference, values, merchant.clock())
+    reference = caller_reference or new_reference(PAY.prefix)
+    try:
+        with merchant.engine.begin() as conn:  # the order and its purchase row, or neither
+            if order_id is None:
+                order_id = conn.execute(
+                    insert(_orders)
+                    .values(customer_id=found.customer_id, total_cents=amount.cents, currency=amount.currency,
+                            status="Open", created_at=merchant.clock())
+                    .returning(_orders.c.id)
+                ).scalar_one()  # fmt: skip
+            values = {"order_id": order_id, "instrument_id": instrument_id, "product": product[:128],
+                      "amount_cents": amount.cents, "currency": amount.currency, "refunded_cents": 0,
+                      "fee_alone_cents": merchant.fee_schedule.fee(amount).cents}  # fmt: skip
+            row_id = _requested(conn, actor, _purchases, reference, values, merchant.clock())
+    except IntegrityError as error:
+        return _written_first(merchant, _purchases, caller_reference, found, error)
     return _send(merchant, actor, _purchases, row_id, {**values, "caller_reference": reference}, found)
 
 
@@ -392,12 +455,22 @@ def refund_purchase(
     )  # fmt: skip
 
 
-def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount | None = None) -> Outcome:
-    """SettleDebt: charge the customer once for the debt (all of it when `amount` is None)."""
+def settle(
+    merchant: Merchant,
+    actor: Actor,
+    instrument_id: str,
+    amount: Amount | None = None,
+    *,
+    caller_reference: str | None = None,
+) -> Outcome:
+    """SettleDebt: charge the customer once for the debt (all of it when `amount` is None). A
+    `caller_reference` the caller chose makes it idempotent, as for `fund`."""
     require(merchant, actor, Permission.SETTLE, instrument_id)
     found = instrument(merchant, instrument_id)
     if found.kind != "Postpaid" or not found.settlement_token_id:
         raise FlowRefused("only postpaid instruments are settled")
+    if (repeated := _repeated(merchant, _settlements, caller_reference, found)) is not None:
+        return repeated
     _clear_the_way(merchant, actor, _settlements, found)
     debt = refresh_balance(merchant, actor, instrument_id)
     amount = amount if amount is not None else debt
@@ -411,7 +484,7 @@ def settle(merchant: Merchant, actor: Actor, instrument_id: str, amount: Amount 
         merchant, actor, _settlements,
         {"instrument_id": instrument_id, "amount_cents": amount.cents, "currency": amount.currency,
          "fee_cents": fee.cents},
-        found,
+        found, caller_reference,
     )  # fmt: skip
 
 

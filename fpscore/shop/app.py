@@ -16,6 +16,11 @@ Pages are Jinja2 templates with autoescaping; every POST carries the CSRF token 
 when the browser sends Origin, comes from this host. Answers refuse framing and sniffing, and pages that
 show a customer's data are not cached. After a POST the browser is sent on (303) to a page that says what
 happened, named by the movement's id (shown only to its customer) or a fixed notice.
+
+Each form that moves money (Buy, Top up, Pay now) carries a one-time submission key, signed for its
+action and customer (`Signer.submission`); the movement's CallerReference is made from it, so the same form
+posted again (a double click, a resent POST, concurrently or not) is answered with the movement it made
+the first time, never charged twice.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from fpscore.errors import FpsError
 from fpscore.merchant import flows, pipelines
 from fpscore.merchant.connect import EMBEDDED_ENDPOINT, Merchant, connect
 from fpscore.merchant.flows import FlowRefused
+from fpscore.merchant.movements import FUND_PREPAID, PAY, SETTLE_DEBT, MovementKind
 from fpscore.merchant.notifications import ipn_app
 from fpscore.merchant.pipelines import ReturnRefused
 from fpscore.merchant.roles import Actor, Permission
@@ -61,9 +67,6 @@ NOTICES = {
     "sign_in_first": "Sign in to continue.",
     "no_instrument": "To buy, first choose how to pay: Prepay a balance or open a Pay later account.",
     "no_debt": "You owe nothing: there is nothing to pay.",
-    "busy": "An earlier request of yours is still waiting for the payment service's answer; nothing new was "
-    "sent. Try again in a few minutes.",
-    "has_prepaid": "You have a prepaid balance already: choose a pack to top it up.",
     "has_credit": "You have a Pay later account already.",
     "bad_form": "That form could not be read. Please try again.",
 }
@@ -153,7 +156,7 @@ def redirect(location: str) -> Reply:
 
 class Shop:
     """The storefront as a WSGI app over `merchant`. `processor_app`: the embedded processor's app, whose
-        CBUI and certificate routes this host serves (None with a remote processor). `name`: the shop's, as
+    CBUI and certificate routes this host serves (None with a remote processor). `name`: the shop's, as
     the processor shows it."""
 
     def __init__(
@@ -265,9 +268,11 @@ class Shop:
         return "Set-Cookie", morsel.OutputString()
 
     def _page(self, request: Request | None, status: int, template: str, **context: Any) -> Reply:
+        customer = request.customer if request else None
         body = _templates.get_template(template).render(
-            customer=request.customer if request else None,
+            customer=customer,
             csrf=self.signer.csrf_token(request.nonce) if request else "",
+            submission=(lambda action: self.signer.submission(action, customer.id)) if customer else None,
             notice=NOTICES.get(request.query.get("notice", "")) if request else None,
             **context,
         )
@@ -353,46 +358,70 @@ class Shop:
 
     # -- paying --------------------------------------------------------------------------------------------
 
-    def _active(self, customer_id: int, kind: str) -> Any:
+    def _active(self, customer_id: int) -> dict[str, Any]:
+        """The customer's active instruments by kind (Prepaid, Postpaid)."""
         found = records.instruments(self.merchant.engine, customer_id)
-        return next((i for i in found if i.kind == kind and i.status == "Active"), None)
+        return {i.kind: i for i in reversed(found) if i.status == "Active"}  # the newest of a kind wins
+
+    def _submitted(self, request: Request, action: str, kind: MovementKind) -> str | None:
+        """The CallerReference a money form's submission key stands for, or None when the form has none
+        made for this action and customer."""
+        key = self.signer.submitted(action, request.customer.id, request.form.get("submission", ""))
+        return None if key is None else f"{kind.prefix}-{key}"
+
+    def _moved(
+        self, request: Request, kind: MovementKind, reference: str, page: str, flow: Callable[[], Any]
+    ) -> Reply:
+        """Run a money `flow` under `reference`; 303 to `page` naming the movement recorded under it (made
+        now, by an earlier post of the same form, or refused or unanswered by the processor). A refusal of
+        the merchant's own records, with nothing recorded, is a page saying why."""
+        name = kind.table.name[:-1]  # purchases -> purchase: the query parameter _outcome reads
+        try:
+            row_id = flow().row_id
+        except (FlowRefused, FpsError) as exc:
+            row = records.by_reference(self.merchant.engine, kind.table.name, reference)
+            if row is None:
+                message = str(exc) if isinstance(exc, FlowRefused) else "The payment service refused it."
+                return self._page(request, 409, "message.html", title="Nothing was done",
+                                  message=f"Nothing was done: {message}")  # fmt: skip
+            row_id = row.id
+        return redirect(f"{page}?{name}={row_id}")
 
     def buy(self, request: Request) -> Reply:
         product_id = request.form.get("product", "")
         song = records.product(self.merchant.engine, int(product_id)) if product_id.isdigit() else None
         if song is None:
             return self._page(request, 404, "message.html", title="Not found", message="No such song.")
+        reference = self._submitted(request, "buy", PAY)
+        if reference is None:
+            return redirect("/?notice=bad_form")
         price = Amount(song.price_cents, song.currency)
-        prepaid = self._active(request.customer.id, "Prepaid")
-        postpaid = self._active(request.customer.id, "Postpaid")
+        active = self._active(request.customer.id)
+        prepaid, postpaid = active.get("Prepaid"), active.get("Postpaid")
         # The prepaid balance first while it covers the price; then the credit line; else the balance
         # (the processor refuses, and the page offers a top-up).
         chosen = prepaid if prepaid is not None and (prepaid.balance_cents >= price.cents or not postpaid) \
             else postpaid  # fmt: skip
         if chosen is None:
             return redirect("/account?notice=no_instrument")
-        actor = customer_actor(request.customer.id)
-        try:
-            outcome = flows.purchase(self.merchant, actor, chosen.id, f"{song.title} — {song.artist}", price)
-        except FlowRefused:
-            return redirect("/?notice=busy")
-        except FpsError:
-            row_id = records.latest(self.merchant.engine, "purchases", chosen.id)
-            return redirect(f"/?purchase={row_id}")
-        return redirect(f"/?purchase={outcome.row_id}")
+        actor, product = customer_actor(request.customer.id), f"{song.title} — {song.artist}"
+        return self._moved(request, PAY, reference, "/", lambda: flows.purchase(
+            self.merchant, actor, chosen.id, product, price, caller_reference=reference))  # fmt: skip
 
     def _pick(self, form: dict[str, str], name: str, choices: tuple[Amount, ...]) -> Amount | None:
         return next((choice for choice in choices if str(choice) == form.get(name)), None)
 
     def prepay(self, request: Request) -> Reply:
         pack = self._pick(request.form, "pack", PACKS)
-        if pack is None:
+        reference = self._submitted(request, "fund", FUND_PREPAID)
+        if pack is None or reference is None:
             return redirect("/account?notice=bad_form")
         customer_id = request.customer.id
         actor = customer_actor(customer_id)
-        prepaid = self._active(customer_id, "Prepaid")
+        prepaid = self._active(customer_id).get("Prepaid")
         if prepaid is not None:
-            return self._fund(actor, prepaid.id, pack)
+            return self._moved(request, FUND_PREPAID, reference, "/account", lambda: flows.fund(
+                self.merchant, actor, prepaid.id, pack, caller_reference=reference))  # fmt: skip
         url = pipelines.start_prepaid(
             self.merchant, actor, customer_id, PREPAID_LIMIT, request.origin + RETURN_PATH,
             payment_reason=f"{self.merchant_name} prepaid balance",
@@ -401,23 +430,12 @@ class Shop:
         records.remember_pack(self.merchant.engine, sender, pack.cents)
         return redirect(self._for_browser(request, url))
 
-    def _fund(self, actor: Actor, instrument_id: str, pack: Amount) -> Reply:
-        try:
-            outcome = flows.fund(self.merchant, actor, instrument_id, pack)
-        except FlowRefused:
-            return redirect("/account?notice=busy")
-        except FpsError:
-            return redirect(
-                f"/account?funding={records.latest(self.merchant.engine, 'fundings', instrument_id)}"
-            )
-        return redirect(f"/account?funding={outcome.row_id}")
-
     def pay_later(self, request: Request) -> Reply:
         limit = self._pick(request.form, "limit", CREDIT_LIMITS)
         if limit is None:
             return redirect("/account?notice=bad_form")
         customer_id = request.customer.id
-        if self._active(customer_id, "Postpaid") is not None:
+        if "Postpaid" in self._active(customer_id):
             return redirect("/account?notice=has_credit")
         url = pipelines.start_postpaid(
             self.merchant, customer_actor(customer_id), customer_id, limit, limit,
@@ -427,17 +445,15 @@ class Shop:
         return redirect(self._for_browser(request, url))
 
     def settle(self, request: Request) -> Reply:
-        postpaid = self._active(request.customer.id, "Postpaid")
-        if postpaid is None or postpaid.balance_cents <= 0:
+        reference = self._submitted(request, "settle", SETTLE_DEBT)
+        if reference is None:
+            return redirect("/account?notice=bad_form")
+        postpaid = self._active(request.customer.id).get("Postpaid")
+        if postpaid is None:
             return redirect("/account?notice=no_debt")
-        try:
-            outcome = flows.settle(self.merchant, customer_actor(request.customer.id), postpaid.id)
-        except FlowRefused:
-            return redirect("/account?notice=busy")
-        except FpsError:
-            row_id = records.latest(self.merchant.engine, "settlements", postpaid.id)
-            return redirect(f"/account?settlement={row_id}" if row_id else "/account?notice=busy")
-        return redirect(f"/account?settlement={outcome.row_id}")
+        actor = customer_actor(request.customer.id)
+        return self._moved(request, SETTLE_DEBT, reference, "/account", lambda: flows.settle(
+            self.merchant, actor, postpaid.id, caller_reference=reference))  # fmt: skip
 
     def _for_browser(self, request: Request, start_url: str) -> str:
         """The start URL as the customer's browser reaches it: embedded, on this host."""
@@ -467,12 +483,16 @@ class Shop:
                           instrument=instrument, money=_money)  # fmt: skip
 
     def _fund_pack(self, actor: Actor, instrument_id: str, pack: Amount) -> dict[str, Any]:
-        """Fund a new prepaid instrument with the pack its customer chose: what came of it."""
+        """Fund a new prepaid instrument with the pack its customer chose: what came of it (its status:
+        Requested while the processor's answer is unknown), or the error when nothing was recorded."""
+        reference = flows.new_reference(FUND_PREPAID.prefix)
         try:
-            outcome = flows.fund(self.merchant, actor, instrument_id, pack)
+            status = flows.fund(self.merchant, actor, instrument_id, pack, caller_reference=reference).status
         except (FlowRefused, FpsError) as exc:
-            return {"amount": str(pack), "error": str(exc)}
-        return {"amount": str(pack), "status": outcome.status, "error": None}
+            row = records.by_reference(self.merchant.engine, FUND_PREPAID.table.name, reference)
+            return {"amount": str(pack), "status": row.status if row else None,
+                    "error": row.error_code if row else str(exc)}  # fmt: skip
+        return {"amount": str(pack), "status": status, "error": None}
 
 
 def _money(cents: int | None, currency: str = "USD") -> str:

@@ -4,7 +4,9 @@ Both are HMAC-SHA256 under 32 random bytes kept in the data folder (KEY_FILE, 06
 deleting it signs every customer out). The session cookie names the customer and when they signed in;
 it is HttpOnly, SameSite=Lax, Secure over HTTPS, and refused after SESSION_LIFETIME. The CSRF cookie
 holds a random nonce (HttpOnly, SameSite=Lax, so another site's POST does not carry it); every form
-carries the nonce's signature, which another site cannot know.
+carries the nonce's signature, which another site cannot know. A form that moves money also carries a
+submission key (`submission`): random, signed for its action and its customer, so posting it again is
+recognised as the same request.
 """
 
 from __future__ import annotations
@@ -70,6 +72,18 @@ class Signer:
         if time.time() - int(issued) > SESSION_LIFETIME_S:
             return None
         return int(customer)
+
+    def submission(self, action: str, customer_id: int) -> str:
+        """A new one-time key for a form of `action` shown to `customer_id`."""
+        key = secrets.token_hex(16)
+        return f"{key}.{self.signature('submission', f'{action}.{customer_id}.{key}')}"
+
+    def submitted(self, action: str, customer_id: int, value: str) -> str | None:
+        """The random key of a form's submission key when it was made for this action and customer."""
+        key, _, mac = value.partition(".")
+        if len(key) != 32 or not key.isalnum() or not mac.isascii():
+            return None
+        return key if self._signed("submission", f"{action}.{customer_id}.{key}", mac) else None
 
     def csrf_token(self, nonce: str) -> str:
         return self.signature("csrf", nonce)

@@ -225,17 +225,15 @@ def instrument(engine: Engine, instrument_id: str) -> Row[Any] | None:
         return conn.execute(select(_instruments).where(_instruments.c.id == instrument_id)).one_or_none()
 
 
-def latest(engine: Engine, table_name: str, instrument_id: str) -> int | None:
-    """The id of the latest purchase, funding or settlement on an instrument (the one a flow just
-    recorded as refused)."""
+def by_reference(engine: Engine, table_name: str, caller_reference: str) -> Row[Any] | None:
+    """The purchase, funding or settlement recorded under a CallerReference (id, status, error_code)."""
     table = _MOVEMENTS[table_name]
     with read_only(engine) as conn:
         return conn.execute(
-            select(table.c.id)
-            .where(table.c.instrument_id == instrument_id)
-            .order_by(table.c.id.desc())
-            .limit(1)
-        ).scalar()
+            select(table.c.id, table.c.status, table.c.error_code).where(
+                table.c.caller_reference == caller_reference
+            )
+        ).one_or_none()
 
 
 def movement_of(engine: Engine, table_name: str, row_id: int, customer_id: int) -> Row[Any] | None:

@@ -65,8 +65,18 @@ def csrf(page: str) -> str:
     return found.group(1)
 
 
+def hidden_fields(page: str, action: str, containing: str = "") -> dict[str, str]:
+    """The hidden fields of the first form on `page` posting to `action` (and holding `containing`), as a
+    browser sends them with the form; {} when there is none."""
+    for form in re.findall(rf'<form[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', page, re.S):
+        if containing in form:
+            return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    return {}
+
+
 class Browser:
-    """A customer's browser: a cookie jar, and forms posted with the CSRF token of the page they are on."""
+    """A customer's browser: a cookie jar, and forms posted as the page they are on has them (its hidden
+    fields: the CSRF token, a money form's submission key)."""
 
     def __init__(self, url: str):
         self.url = url
@@ -78,8 +88,10 @@ class Browser:
         self.page = response.text
         return response
 
-    def post(self, path: str, data: dict[str, str], *, follow: bool = True) -> requests.Response:
-        fields = {"csrf": csrf(self.page), **data}
+    def post(
+        self, path: str, data: dict[str, str], *, follow: bool = True, containing: str = ""
+    ) -> requests.Response:
+        fields = {"csrf": csrf(self.page), **hidden_fields(self.page, path, containing), **data}
         response = self.session.post(self.url + path, data=fields, allow_redirects=follow, timeout=60)
         self.page = response.text
         return response
@@ -104,7 +116,11 @@ class Browser:
         return response
 
     def buy(self, product_id: int) -> requests.Response:
-        return self.post("/buy", {"product": str(product_id)})
+        """Click Buy on a song of the catalogue (opened first unless this page lists it)."""
+        song = f'name="product" value="{product_id}"'
+        if song not in self.page:
+            self.get("/")
+        return self.post("/buy", {}, containing=song)
 
 
 def figures(page: str, css_class: str) -> list[str]:
