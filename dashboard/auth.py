@@ -13,8 +13,9 @@ Three ways in (fpscore.config `Settings.sign_in`):
 - OIDC (FPS_OIDC_EMAIL_DOMAIN=tuneshop.example, say, and Streamlit's [auth] secrets): `st.login` with the
   identity provider; someone whose email is <user name>@that domain, and marked verified by the provider
   (its `email_verified` claim true: a provider that leaves the claim out signs nobody in), is the staff
-  account of that user name. The provider's sign-in lasts as Streamlit's identity cookie does;
-  sign-out is `st.logout`.
+  account of that user name. The provider's sign-in lasts as Streamlit's identity cookie does (30 days;
+  FPS_SESSION_IDLE_MINUTES and FPS_SESSION_MAX_AGE_HOURS do not apply: the provider's own session policy
+  and the account here being active do); sign-out is `st.logout`.
 Either of the last two: the name must be an active staff account's, as it is (a longer name is refused,
 never cut to one), and the sign-in is recorded once per Streamlit session.
 """
@@ -29,6 +30,7 @@ import streamlit as st
 
 from dashboard import resources, session_cookie, sign_in
 from dashboard.text import md
+from fpscore import config
 from fpscore.config import Settings
 from fpscore.merchant import sessions, staff
 from fpscore.merchant.roles import Actor
@@ -76,7 +78,7 @@ def _ended(reason: str | None, settings: Settings) -> str:
 def current() -> StaffMember | None:
     """The signed-in staff member as the database has them now, or None (then the caller shows the way
     in)."""
-    settings = Settings.from_env()
+    settings = config.current()
     st.session_state.pop(MEMBER_KEY, None)
     if settings.sign_in == "header":
         found = _from_header(settings.trusted_user_header or "")
@@ -138,12 +140,12 @@ def _from_identity_provider(domain: str) -> StaffMember | None:
 
 def signs_out_here() -> bool:
     """Whether the dashboard can sign this user out (not behind a single-sign-on proxy)."""
-    return Settings.from_env().sign_in != "header"
+    return config.current().sign_in != "header"
 
 
 def sign_out() -> None:
     """End this browser's session, in every tab (password), or the identity provider's sign-in (OIDC)."""
-    settings = Settings.from_env()
+    settings = config.current()
     signed_in = st.session_state.pop(MEMBER_KEY, None)
     if settings.sign_in == "password":
         session_id = _session_id()
@@ -174,7 +176,7 @@ def actor() -> Actor:
 
 def sign_in_prompt(page: str, params: Mapping[str, str]) -> None:
     """What a visitor who is not signed in sees on `page` (with `params`): why, and the way in."""
-    mode = Settings.from_env().sign_in
+    mode = config.current().sign_in
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title("FPS Back Office")

@@ -22,7 +22,8 @@ import os
 import secrets
 from pathlib import Path
 
-from fpscore.config import Settings, private_dir
+from fpscore import config
+from fpscore.config import private_dir
 
 COOKIE = "fps_session"
 KEY_FILE = "dashboard-session.key"
@@ -48,7 +49,7 @@ def _key(data_dir: Path) -> bytes:
 
 def signature(purpose: str, value: str) -> str:
     """HMAC-SHA256 of `value` for `purpose` under the dashboard's key (base64url)."""
-    key = _key(Settings.from_env().data_dir)
+    key = _key(config.current().data_dir)
     digest = hmac.new(key, f"{purpose}\n{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 

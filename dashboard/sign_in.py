@@ -13,7 +13,8 @@ session cookie the Streamlit page that would just send them here.
   The address is the connection's (uvicorn takes X-Forwarded-For from the proxies it trusts); one on this
   machine counts as staff.LOCAL_CLIENT.
 - CSRF: the form carries a token, the signature of a nonce kept in a SameSite=Strict cookie, so another
-  site can neither post the form with the cookie nor know the token.
+  site can neither post the form with the cookie nor know the token. The browser keeps its nonce until it
+  signs in, so sign-in pages open in several tabs all work.
 - `next` names one of the dashboard's pages and its query parameters, nothing else (no other host, no
   other path); the redirect is rebuilt from those parts, never passed on as it came. A page outside the
   signed-in role is not followed: they land on the first page with a note.
@@ -35,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dashboard import nav, resources, session_cookie
 from dashboard.session_cookie import COOKIE
-from fpscore.config import Settings
+from fpscore import config
 from fpscore.merchant import sessions, staff
 from fpscore.merchant.staff import SignInRefused
 
@@ -45,6 +46,8 @@ MAX_BODY_BYTES = 4096
 MAX_NEXT_CHARS = 2048
 MAX_NEXT_PARAMS = 10
 UNAVAILABLE_PARAM = "unavailable"  # the first page's note: the page asked for is not the role's
+EXPIRED = "The sign-in form had expired. Please sign in again."
+NONCE_CHARS = 22  # secrets.token_urlsafe(16)
 PAGE_PATHS = {"/"} | {f"/{spec.url_path}" for spec in nav.PAGES}
 
 _templates = Environment(
@@ -99,7 +102,7 @@ def _client(request: Request) -> str:
 
 
 def _idle() -> str:
-    minutes = Settings.from_env().session_idle.total_seconds() / 60
+    minutes = config.current().session_idle.total_seconds() / 60
     return f"{minutes / 60:g} hours" if minutes >= 60 else f"{minutes:g} minutes"
 
 
@@ -107,8 +110,11 @@ def _form(
     request: Request, target: tuple[str, dict[str, str]] | None, error: str | None = None,
     username: str = "", status: int = 200,
 ) -> HTMLResponse:  # fmt: skip
-    """The sign-in page, with a new CSRF nonce in its cookie and its signature in the form."""
-    nonce = secrets.token_urlsafe(16)
+    """The sign-in page, with the browser's CSRF nonce (a new one if it has none) in its cookie and its
+    signature in the form."""
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    if len(nonce) != NONCE_CHARS or not nonce.isascii():
+        nonce = secrets.token_urlsafe(16)
     page = _templates.get_template("sign_in.html").render(
         where=_where(target[0] if target else ""),
         error=error,
@@ -139,7 +145,7 @@ async def _fields(request: Request) -> dict[str, str] | None:
 
 
 async def sign_in_page(request: Request) -> Response:
-    if Settings.from_env().sign_in != "password":
+    if config.current().sign_in != "password":
         return RedirectResponse("/", 303)  # single sign-on: the app itself says who is signed in
     target = destination(request.query_params.get("next"))
     if request.method == "GET":
@@ -151,7 +157,7 @@ async def sign_in_page(request: Request) -> Response:
     username = fields.get("username", "").strip()[:64]
     nonce = request.cookies.get(CSRF_COOKIE, "")
     if not nonce or not session_cookie.signed("csrf", nonce, fields.get("csrf", "")):
-        return _form(request, target, "The sign-in form had expired. Please sign in again.", username, 403)
+        return _form(request, target, EXPIRED, username, 403)
     password = fields.get("password", "")
     if not username or not password:
         return _form(request, target, "Enter your user name and password.", username, 400)
@@ -191,7 +197,7 @@ class SignInFirst:
             scope["type"] == "http"
             and scope["method"] in ("GET", "HEAD")
             and scope["path"] in PAGE_PATHS
-            and Settings.from_env().sign_in == "password"
+            and config.current().sign_in == "password"
             and session_cookie.opened(Request(scope).cookies.get(COOKIE)) is None
         ):
             query = scope.get("query_string", b"").decode("latin-1")

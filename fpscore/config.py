@@ -4,6 +4,7 @@ it is the owner's alone."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ MAX_SESSION_IDLE_MINUTES = 7 * 24 * 60
 DEFAULT_SESSION_MAX_AGE_HOURS = "12"
 MAX_SESSION_MAX_AGE_HOURS = 7 * 24
 DEFAULT_SHOP_PORT = "8600"
+PREFIX = "FPS_"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,19 @@ class Settings:
             demo_password=env.get("FPS_DEMO_PASSWORD") or None,
             shop_port=shop_port,
         )
+
+
+def current() -> Settings:
+    """This process's settings, parsed again only when its FPS_* variables change (for code that asks on
+    every request)."""
+    return _settings_of(
+        frozenset((name, value) for name, value in os.environ.items() if name.startswith(PREFIX))
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_of(variables: frozenset[tuple[str, str]]) -> Settings:
+    return Settings.from_env(dict(variables))
 
 
 def _parsed(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: str) -> T:

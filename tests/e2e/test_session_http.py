@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
 
 from dashboard.session_cookie import COOKIE  # noqa: E402
-from dashboard.sign_in import CSRF_COOKIE  # noqa: E402
+from dashboard.sign_in import CSRF_COOKIE, EXPIRED  # noqa: E402
 from fpscore.merchant import staff  # noqa: E402
 from fpscore.merchant.schema import AuditEvent, StaffSession  # noqa: E402
 
@@ -203,3 +203,15 @@ def test_signing_in_again_ends_the_browsers_earlier_session(dashboard, data_dir)
     other_browser = _sign_in(requests.Session(), dashboard, "theo").cookies[COOKIE]
     assert _ended(data_dir, second) == (None, None)  # another browser's sign-in ends nothing here
     assert _ended(data_dir, other_browser) == (None, None)
+
+
+def test_sign_in_pages_open_in_two_tabs_both_work(dashboard):
+    browser = requests.Session()
+    _, first_tab = _form(browser, dashboard)
+    _, second_tab = _form(browser, dashboard)  # the browser's nonce stays: both forms carry its token
+    wrong = _sign_in(browser, dashboard, "fiona", "not the password", csrf=second_tab)
+    assert wrong.status_code == 403 and staff.REFUSED in wrong.text
+    assert _sign_in(browser, dashboard, "fiona", csrf=first_tab).status_code == 303
+    assert CSRF_COOKIE not in browser.cookies  # signed in: the next sign-in page makes a new nonce
+    refused = _sign_in(browser, dashboard, "fiona", csrf=second_tab)
+    assert refused.status_code == 403 and EXPIRED in refused.text

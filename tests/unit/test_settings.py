@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fpscore import config
 from fpscore.config import Settings
 from fpscore.merchant.settlement import SettlementPolicy
 
@@ -53,3 +54,11 @@ def test_no_other_module_reads_the_environment():
         if READS_ENVIRONMENT.search(path.read_text()) and path != ROOT / "fpscore" / "config.py"
     ]
     assert readers == []
+
+
+def test_the_current_settings_are_parsed_again_only_when_a_variable_changes(monkeypatch):
+    monkeypatch.setenv("FPS_SESSION_MAX_AGE_HOURS", "3")
+    first = config.current()
+    assert first.session_max_age == timedelta(hours=3) and config.current() is first
+    monkeypatch.setenv("FPS_SESSION_MAX_AGE_HOURS", "4")
+    assert config.current().session_max_age == timedelta(hours=4)
