@@ -46,6 +46,7 @@ from fpscore.merchant.flows import FlowRefused
 from fpscore.merchant.movements import FUND_PREPAID, PAY, SETTLE_DEBT, MovementKind
 from fpscore.merchant.notifications import ipn_app
 from fpscore.merchant.pipelines import ReturnRefused
+from fpscore.merchant.reasons import LABELS
 from fpscore.merchant.roles import Actor, Permission
 from fpscore.money import Amount
 from fpscore.shop import accounts, records
@@ -292,7 +293,8 @@ class Shop:
         active = [found for found in view.instruments if found.status == "Active"]
         return self._page(
             request, 200, "account.html", view=view, outcome=self._outcome(request), packs=PACKS,
-            credit_limits=CREDIT_LIMITS, money=_money,
+            credit_limits=CREDIT_LIMITS, money=_money, reason_label=_reason_label,
+            history_rows=records.HISTORY_ROWS,
             prepaid=next((found for found in active if found.kind == "Prepaid"), None),
             postpaid=next((found for found in active if found.kind == "Postpaid"), None),
             kinds={found.id: found.kind for found in view.instruments},
@@ -497,6 +499,11 @@ class Shop:
 
 def _money(cents: int | None, currency: str = "USD") -> str:
     return "—" if cents is None else str(Amount(cents, currency))
+
+
+def _reason_label(code: str | None) -> str:
+    """A refund's reason as its customer sees it: the code's label (staff's note stays in the back office)."""
+    return LABELS.get(code, "—") if code else "—"
 
 
 def build(settings: Settings) -> Shop:

@@ -171,6 +171,7 @@ class AccountView:
     purchases: list[Row[Any]]
     refunds: list[Row[Any]]
     payments: list[Row[Any]]  # fundings and settlements: what the customer's card was charged
+    cut: frozenset[str]  # the lists above with more than HISTORY_ROWS rows: only the latest are listed
 
 
 def instruments(engine: Engine, customer_id: int) -> list[Row[Any]]:
@@ -197,14 +198,14 @@ def account_view(engine: Engine, customer_id: int) -> AccountView:
             select(_purchases)
             .where(_purchases.c.instrument_id.in_(owned))
             .order_by(_purchases.c.id.desc())
-            .limit(HISTORY_ROWS)
+            .limit(HISTORY_ROWS + 1)
         ).all()
         refunded = conn.execute(
             select(_refunds, _purchases.c.product)
             .join(_purchases, _purchases.c.id == _refunds.c.purchase_id)
             .where(_refunds.c.instrument_id.in_(owned), _refunds.c.status == "Success")
             .order_by(_refunds.c.id.desc())
-            .limit(HISTORY_ROWS)
+            .limit(HISTORY_ROWS + 1)
         ).all()
         paid = []
         for table, what in ((_fundings, "Prepaid balance topped up"), (_settlements, SETTLED)):
@@ -214,10 +215,12 @@ def account_view(engine: Engine, customer_id: int) -> AccountView:
                 .add_columns(literal(what).label("what"))
                 .where(table.c.instrument_id.in_(owned))
                 .order_by(table.c.id.desc())
-                .limit(HISTORY_ROWS)
+                .limit(HISTORY_ROWS + 1)
             ).all()  # fmt: skip
     paid.sort(key=lambda row: row.created_at, reverse=True)
-    return AccountView(list(found), list(bought), list(refunded), paid[:HISTORY_ROWS])
+    lists = {"purchases": list(bought), "refunds": list(refunded), "payments": paid}
+    cut = frozenset(name for name, rows in lists.items() if len(rows) > HISTORY_ROWS)
+    return AccountView(list(found), *(rows[:HISTORY_ROWS] for rows in lists.values()), cut=cut)
 
 
 def instrument(engine: Engine, instrument_id: str) -> Row[Any] | None:
