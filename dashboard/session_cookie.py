@@ -8,55 +8,35 @@ moves nothing; the app runs over a WebSocket that the page itself opens (same-si
 cookie either way, and another site's page cannot open one with it), and with Strict a link to the
 dashboard from mail or chat would arrive without the cookie and be sent to the sign-in page.
 
-The key is 32 random bytes in KEY_FILE, made on first use (0600, in the 0700 data folder); dashboard
-processes on several hosts share that file. Deleting it signs everyone out.
+The key is KEY_FILE in the data folder (`fpscore.cookie_signing`: 32 random bytes, 0600, made on first use);
+dashboard processes on several hosts share that file. Deleting it signs everyone out.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import hmac
-import os
-import secrets
 from pathlib import Path
 
-from fpscore import config
-from fpscore.config import private_dir
+from fpscore import config, cookie_signing
 
 COOKIE = "fps_session"
 KEY_FILE = "dashboard-session.key"
-KEY_BYTES = 32
 MAX_COOKIE_CHARS = 256
-
-
-@functools.cache
-def _key(data_dir: Path) -> bytes:
-    path = private_dir(data_dir) / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass  # made before (or by another process just now)
-    else:
-        with os.fdopen(fd, "wb") as file:
-            file.write(secrets.token_bytes(KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"{path} is not a dashboard key ({KEY_BYTES} bytes); delete it to make a new one")
-    return key
 
 
 def signature(purpose: str, value: str) -> str:
     """HMAC-SHA256 of `value` for `purpose` under the dashboard's key (base64url)."""
-    key = _key(config.current().data_dir)
-    digest = hmac.new(key, f"{purpose}\n{value}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return cookie_signing.signature(_key(config.current().data_dir), purpose, value)
 
 
 def signed(purpose: str, value: str, candidate: str) -> bool:
     """Whether `candidate` is the signature of `value` for `purpose` (compared in constant time)."""
-    return hmac.compare_digest(signature(purpose, value).encode(), candidate.encode())
+    return cookie_signing.signed(_key(config.current().data_dir), purpose, value, candidate)
+
+
+@functools.cache
+def _key(data_dir: Path) -> bytes:
+    return cookie_signing.load_key(data_dir, KEY_FILE)
 
 
 def sealed(session_id: str) -> str:

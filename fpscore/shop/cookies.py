@@ -1,6 +1,6 @@
 """The storefront's signed cookies: the customer's session and the forms' CSRF token.
 
-Both are HMAC-SHA256 under 32 random bytes kept in the data folder (KEY_FILE, 0600, in the 0700 folder;
+Both are HMAC-SHA256 under the storefront's key, KEY_FILE in the data folder (`fpscore.cookie_signing`;
 deleting it signs every customer out). The session cookie names the customer and when they signed in;
 it is HttpOnly, SameSite=Lax, Secure over HTTPS, and refused after SESSION_LIFETIME. The CSRF cookie
 holds a random nonce (HttpOnly, SameSite=Lax, so another site's POST does not carry it); every form
@@ -11,38 +11,22 @@ recognised as the same request.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import secrets
 import time
 from pathlib import Path
 
-from fpscore.config import private_dir
+from fpscore import cookie_signing
 
 SESSION_COOKIE = "shop_session"
 CSRF_COOKIE = "shop_csrf"
 KEY_FILE = "shop-session.key"
-KEY_BYTES = 32
 SESSION_LIFETIME_S = 7 * 24 * 3600
 MAX_COOKIE_CHARS = 256
 
 
 def load_key(data_dir: Path) -> bytes:
     """The storefront's key, made on first use."""
-    path = private_dir(data_dir) / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass  # made before (or by another process just now)
-    else:
-        with os.fdopen(fd, "wb") as file:
-            file.write(secrets.token_bytes(KEY_BYTES))
-    key = path.read_bytes()
-    if len(key) != KEY_BYTES:
-        raise ValueError(f"{path} is not a storefront key ({KEY_BYTES} bytes); delete it to make a new one")
-    return key
+    return cookie_signing.load_key(data_dir, KEY_FILE)
 
 
 class Signer:
@@ -50,11 +34,10 @@ class Signer:
         self._key = key
 
     def signature(self, purpose: str, value: str) -> str:
-        digest = hmac.new(self._key, f"{purpose}\n{value}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return cookie_signing.signature(self._key, purpose, value)
 
     def _signed(self, purpose: str, value: str, candidate: str) -> bool:
-        return hmac.compare_digest(self.signature(purpose, value).encode(), candidate.encode())
+        return cookie_signing.signed(self._key, purpose, value, candidate)
 
     def session(self, customer_id: int) -> str:
         """The session cookie's value for `customer_id`, signed in now."""
