@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
@@ -101,8 +102,8 @@ def _client(request: Request) -> str:
         return host or staff.LOCAL_CLIENT
 
 
-def _idle() -> str:
-    minutes = config.current().session_idle.total_seconds() / 60
+def _duration(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
     return f"{minutes / 60:g} hours" if minutes >= 60 else f"{minutes:g} minutes"
 
 
@@ -121,7 +122,8 @@ def _form(
         csrf=session_cookie.signature("csrf", nonce),
         next=_url(*target) if target else "",
         username=username,
-        idle=_idle(),
+        idle=_duration(config.current().session_idle),
+        max_age=_duration(config.current().session_max_age),
     )
     response = HTMLResponse(page, status, headers={"Cache-Control": "no-store"})
     response.set_cookie(
