@@ -146,6 +146,31 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._load_app()
 
 
+def serve_app(
+    load_app: Callable[[], WSGIApplication],
+    bind: str,
+    *,
+    workers: int,
+    threads: int,
+    proc_name: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    """Serve the app `load_app` builds in each worker (after the fork) on `bind` (host:port) with gunicorn:
+    `workers` `BufferingWorker` processes of `threads` app threads within `limits`, until stopped."""
+    options: dict[str, object] = {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": BufferingWorker,
+        "timeout": HEARTBEAT_TIMEOUT_S,
+        "graceful_timeout": HEARTBEAT_TIMEOUT_S,
+        "accesslog": None,  # the apps log each request themselves
+        "errorlog": "-",
+        "proc_name": proc_name,
+    }
+    _Gunicorn(load_app, options, limits).run()
+
+
 def _prepare(database_url: str, settings: Settings, public_host: str | None) -> None:
     """Migrate, register the configured caller and make the signing key, before any worker exists."""
     engine = make_engine(database_url)
@@ -195,15 +220,11 @@ def run(
         ).start()
         return make_app(processor, public_host=public_host)
 
-    options: dict[str, object] = {
-        "bind": host_port(host, port),
-        "workers": workers or default_workers(database_url),
-        "threads": threads or DEFAULT_THREADS,
-        "worker_class": BufferingWorker,
-        "timeout": HEARTBEAT_TIMEOUT_S,
-        "graceful_timeout": HEARTBEAT_TIMEOUT_S,
-        "accesslog": None,  # the app logs each API request itself
-        "errorlog": "-",
-        "proc_name": "fpscore-processor",
-    }
-    _Gunicorn(load_app, options, limits).run()
+    serve_app(
+        load_app,
+        host_port(host, port),
+        workers=workers or default_workers(database_url),
+        threads=threads or DEFAULT_THREADS,
+        proc_name="fpscore-processor",
+        limits=limits,
+    )

@@ -9,7 +9,7 @@ import sys
 from wsgiref.types import WSGIApplication
 
 from fpscore.config import Settings
-from fpscore.processor.server import HEARTBEAT_TIMEOUT_S, BufferingWorker, _Gunicorn, host_port
+from fpscore.processor.server import host_port, serve_app
 from fpscore.shop.app import build
 
 DEFAULT_THREADS = 8
@@ -24,15 +24,10 @@ def run(host: str, port: int, settings: Settings, *, threads: int | None = None)
     def load_app() -> WSGIApplication:
         return build(settings)
 
-    options: dict[str, object] = {
-        "bind": host_port(host, port),
-        "workers": 1,
-        "threads": threads or DEFAULT_THREADS,
-        "worker_class": BufferingWorker,
-        "timeout": HEARTBEAT_TIMEOUT_S,
-        "graceful_timeout": HEARTBEAT_TIMEOUT_S,
-        "accesslog": None,
-        "errorlog": "-",
-        "proc_name": "fpscore-shop",
-    }
-    _Gunicorn(load_app, options).run()
+    serve_app(
+        load_app,
+        host_port(host, port),
+        workers=1,
+        threads=threads or DEFAULT_THREADS,
+        proc_name="fpscore-shop",
+    )
