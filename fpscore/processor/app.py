@@ -87,9 +87,13 @@ class App:
         return NOT_FOUND
 
 
-def make_app(processor: Processor, *, public_host: str | None = None) -> App:
+def make_app(
+    processor: Processor, *, public_host: str | None = None, certificate_base: str | None = None
+) -> App:
     """The processor's WSGI app. `public_host`: the host name (optionally `:port`) clients reach it by,
-    which they may sign for besides the Host header."""
+    which they may sign for besides the Host header. `certificate_base`: the URL (scheme and host) its
+    CBUI returns name for their certificate, which merchants accept only under their own endpoint; None:
+    the scheme and host each return's request came by."""
     keys = SigningKeys(processor.engine, public_host, processor.clock)
     api = QueryApi(processor, keys, public_host)
 
@@ -103,7 +107,7 @@ def make_app(processor: Processor, *, public_host: str | None = None) -> App:
             return NOT_FOUND
         return Reply(200, pem, PEM, (("Cache-Control", "public, max-age=86400"),))
 
-    cbui = CoBrandedUi(processor, keys, public_host)
+    cbui = CoBrandedUi(processor, keys, public_host, certificate_base)
 
     def cobranded_ui(environ: WSGIEnvironment, match: re.Match[str]) -> Reply:
         page = cbui.answer(environ, match["step"])

@@ -326,8 +326,9 @@ class Shop:
         form = request.form
         try:
             customer_id = accounts.sign_up(
-                self.merchant, form.get("email", ""), form.get("name", ""), form.get("password", "")
-            )
+                self.merchant, form.get("email", ""), form.get("name", ""), form.get("password", ""),
+                request.client,
+            )  # fmt: skip
         except accounts.AccountError as exc:
             return self._page(request, 400, "sign_up.html", error=str(exc), email=form.get("email", "")[:254],
                               name=form.get("name", "")[:128])  # fmt: skip
@@ -508,7 +509,8 @@ def _reason_label(code: str | None) -> str:
 
 def build(settings: Settings) -> Shop:
     """The storefront of `settings`' merchant (connected, migrated); embedded, with the in-process
-    processor's CBUI and certificate routes, which accept start URLs signed for its embedded host."""
+    processor's CBUI and certificate routes, which accept start URLs signed for its embedded host and
+    name certificates under the embedded endpoint (whatever scheme a proxy in front of the shop says)."""
     merchant = connect(settings)
     processor_app = None
     if merchant.processor_engine is not None:
@@ -516,5 +518,7 @@ def build(settings: Settings) -> Shop:
         from fpscore.processor.app import make_app
 
         processor = Processor(merchant.processor_engine, settings.fee_schedule, merchant.clock)
-        processor_app = make_app(processor, public_host=urlsplit(EMBEDDED_ENDPOINT).netloc)
+        processor_app = make_app(
+            processor, public_host=urlsplit(EMBEDDED_ENDPOINT).netloc, certificate_base=EMBEDDED_ENDPOINT
+        )
     return Shop(merchant, settings.caller_name, load_key(settings.data_dir), processor_app)

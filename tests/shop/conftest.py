@@ -78,9 +78,9 @@ class Browser:
     """A customer's browser: a cookie jar, and forms posted as the page they are on has them (its hidden
     fields: the CSRF token, a money form's submission key)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, session: requests.Session | None = None):
         self.url = url
-        self.session = requests.Session()
+        self.session = session or requests.Session()
         self.page = self.session.get(url + "/", timeout=30).text
 
     def get(self, path: str, **kwargs: object) -> requests.Response:

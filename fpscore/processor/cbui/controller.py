@@ -169,10 +169,17 @@ class Response:
 class CoBrandedUi:
     """The CBUI pages: `answer(environ, step)` for the steps `start` (GET), `sign-in` and `confirm` (POST)."""
 
-    def __init__(self, processor: Processor, keys: SigningKeys, public_host: str | None = None):
+    def __init__(
+        self,
+        processor: Processor,
+        keys: SigningKeys,
+        public_host: str | None = None,
+        certificate_base: str | None = None,
+    ):
         self.processor = processor
         self.keys = keys
         self.public_host = public_host
+        self.certificate_base = certificate_base
         self.sealer = Sealer(keys)
 
     def answer(self, environ: WSGIEnvironment, step: str) -> Response:
@@ -440,6 +447,10 @@ class CoBrandedUi:
     # -- answers ---------------------------------------------------------------------------------------
 
     def _certificate_url(self, environ: WSGIEnvironment, key_id: str) -> str:
+        """Where the merchant fetches the certificate: under `certificate_base` when set, else the scheme
+        and host this request came by."""
+        if self.certificate_base:
+            return self.certificate_base.rstrip("/") + certificate_path(key_id)
         scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
         hosts = self._own_hosts(environ)
         if hosts:
