@@ -60,19 +60,26 @@ class Staff(Base):
     created_at: Mapped[datetime]
 
 
+# Who a failed attempt is counted for: staff signing in to the back office, customers signing in to the
+# storefront, and the storefront's sign-ups (each attempt counted, to bound address probing and hashing).
+SIGN_IN_KINDS = ("staff", "customer", "sign_up")
+
+
 class SignInFailures(Base):
-    """Failed sign-ins counted in one scope: everyone ('all'), a client address ('client'), a user name
-    ('account') or a user name from one address ('account_client'); '' stands for what the scope leaves
-    out. Kept in the database so that every dashboard process counts the same failures (fpscore.merchant.staff
-    takes a slot here before it checks a password)."""
+    """Failed sign-ins of one kind (SIGN_IN_KINDS) counted in one scope: everyone ('all'), a client address
+    ('client'), an account ('account': a user name or an e-mail address) or an account from one address
+    ('account_client'); '' stands for what the scope leaves out. Kept in the database so that every process
+    counts the same failures (fpscore.merchant.throttle takes a slot here before a password is checked)."""
 
     __tablename__ = "sign_in_failures"
     __table_args__ = (
+        CheckConstraint(f"kind IN {SIGN_IN_KINDS}", name="kind"),
         CheckConstraint("scope IN ('all', 'client', 'account', 'account_client')", name="scope"),
     )
 
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(254), primary_key=True)
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(index=True)  # forgotten then; each failure moves it on
@@ -346,17 +353,6 @@ class ShopAccount(Base):
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
-
-
-class ShopSignInFailures(Base):
-    """Failed storefront sign-ins counted under one key ('account:<email>' or 'client:<address>') until
-    `expires_at`; a slot is taken before the password is checked (fpscore.shop.records)."""
-
-    __tablename__ = "shop_sign_in_failures"
-
-    key: Mapped[str] = mapped_column(String(320), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ShopPrepay(Base):

@@ -1,21 +1,11 @@
 """Staff accounts: creation, password hashing with scrypt (a standard slow KDF, at OWASP's cost; a hash
 made at a lower cost is made again when its owner signs in), and throttled sign-in.
 
-Sign-in counts failures in the database (`sign_in_failures`, shared by every dashboard process) in four
-scopes: a user name from one client address, a user name, a client address, and everyone. An attempt
-first takes a slot in each scope, all in one transaction that is refused when any scope is full, and only
-then checks the password, so parallel guesses check at most the limit; a right password gives its slots
-back. Failures are forgotten a WINDOW after the last one of their scope. A client is an IPv4 address, or
-an IPv6 address's /64 (one subscriber's usual share, so one attacker does not count as 2**64 clients).
-Every transaction on the counts locks them in one order (the order of `_scopes`), so sign-ins never
-deadlock one another; a transaction the database rolls back anyway (deadlock, serialization failure) is
-run again, a few times at most.
-
-Five failures lock a user name for that client address only, so whoever knows a user name cannot lock its
-owner out from another address; a larger per-account ceiling still stops guesses spread over many
-addresses, and the per-address and overall limits stop a spray over many accounts. Unknown user, wrong
-password, locked and disabled account get the same answer, after the same scrypt work (against a dummy hash
-when there is no usable account); the audit trail records the real reason and the address.
+Sign-in is throttled by fpscore.merchant.throttle (kind 'staff'): failures counted per user name from one
+client address, per user name, per address and overall, a slot taken before the password is checked.
+Unknown user, wrong password, locked and disabled account get the same answer, after the same scrypt work
+(`verify`: against a dummy hash when there is no usable account); the audit trail records the real reason
+and the address. The storefront's customers use the same hashing and `verify`.
 """
 
 from __future__ import annotations
@@ -24,24 +14,21 @@ import base64
 import functools
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 
-from fpscore.db import read_only, retryable, utcnow
+from fpscore.db import read_only, utcnow
+from fpscore.merchant import throttle
 from fpscore.merchant.audit import AuditLog
 from fpscore.merchant.roles import ROLES, Actor, Permission, require
 from fpscore.merchant.schema import SignInFailures, Staff
+from fpscore.merchant.throttle import LOCAL_CLIENT, MAX_CLIENT_CHARS, SignInLimits
 
 _staff = Staff.__table__
 _failures = SignInFailures.__table__
@@ -49,41 +36,15 @@ _failures = SignInFailures.__table__
 # at a lower cost is made again at this one when its owner next signs in.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 SCRYPT_MAXMEM = 256 * 1024**2  # what one check may take; a stored hash that asks for more never matches
-# Password checks run at once in one process: each takes 128 MiB, so a burst of sign-ins queues here
-# instead of exhausting the host's memory.
+# Password checks and hashes run at once in one process (staff's and customers'): each takes 128 MiB, so a
+# burst of sign-ins queues here instead of exhausting the host's memory.
 _CHECKS = threading.BoundedSemaphore(4)
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
-LOCAL_CLIENT = "local"  # the client address of an attempt made on this machine
-MAX_CLIENT_CHARS = 64
-IPV6_CLIENT_PREFIX = 64
-MAX_TRANSACTION_RUNS = 5
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class SignInLimits:
-    """How many failed sign-ins each scope counts before it refuses, until `window` after its last one."""
-
-    per_account_and_client: int = 5
-    per_account: int = 20
-    per_client: int = 20
-    overall: int = 100
-    window: timedelta = timedelta(minutes=15)
-
-    def of(self, scope: str) -> int:
-        return {
-            "all": self.overall,
-            "client": self.per_client,
-            "account": self.per_account,
-            "account_client": self.per_account_and_client,
-        }[scope]
-
-
-LIMITS = SignInLimits()
+LIMITS = throttle.KINDS["staff"]
 REFUSED = (
     "Wrong user name or password, or too many failed attempts "
-    f"(then try again in {LIMITS.window.total_seconds() / 60:g} minutes, or ask an admin)."
+    f"(then try again in {throttle.minutes(LIMITS)}, or ask an admin)."
 )
 
 
@@ -113,7 +74,12 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> b
 
 
 def hash_password(password: str) -> str:
-    """`scrypt$N$r$p$salt$digest` (base64) at the current cost."""
+    """`scrypt$N$r$p$salt$digest` (base64) at the current cost, waiting for a free check slot (_CHECKS)."""
+    with _CHECKS:
+        return _hash(password)
+
+
+def _hash(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
     encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
@@ -147,7 +113,18 @@ def weaker_than_current(stored: str) -> bool:
 def _dummy_hash(n: int) -> str:
     """A hash of nothing anyone knows, at the current cost `n` (one per cost): checked when there is no
     usable account, so that a refusal costs what a wrong password costs."""
-    return hash_password(secrets.token_urlsafe(16))
+    return _hash(secrets.token_urlsafe(16))
+
+
+def verify(password: str, stored: str | None) -> bool:
+    """Whether `password` matches `stored` (None: there is no usable account), at one cost either way: a
+    missing account checks a dummy hash, and a wrong password on a hash made at a lower cost checks the
+    dummy hash too, or the cheaper check would tell it from an unknown account. One of _CHECKS at a time."""
+    with _CHECKS:
+        right = check_password(password, _dummy_hash(SCRYPT_N) if stored is None else stored)
+        if stored is not None and not right and weaker_than_current(stored):
+            check_password(password, _dummy_hash(SCRYPT_N))
+    return right
 
 
 def _check_role(role: str) -> None:
@@ -186,111 +163,6 @@ def add_staff(
         ).scalar_one()
 
 
-def _counted_client(address: str) -> str:
-    """The client sign-in counts an attempt from `address` against: an IPv4 address (also one written as
-    IPv6-mapped) as it is, an IPv6 address as its /64, anything else (LOCAL_CLIENT) as given."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network((ip.packed, IPV6_CLIENT_PREFIX), strict=False))
-    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
-
-
-def _scopes(username: str, client: str) -> list[tuple[str, str, str]]:
-    """(scope, username, client) of each scope an attempt counts in, in the one order every transaction
-    locks them (so that concurrent ones never wait for each other in a cycle)."""
-    return [
-        ("all", "", ""),
-        ("client", "", client),
-        ("account", username, ""),
-        ("account_client", username, client),
-    ]
-
-
-_LOCK_ORDER = (
-    case({key[0]: rank for rank, key in enumerate(_scopes("", ""))}, value=_failures.c.scope),
-    _failures.c.username,
-    _failures.c.client,
-)
-
-
-def _forget(conn: Connection, condition: Any) -> None:
-    """Delete the counts that meet `condition`, locking them in the order of `_scopes` first."""
-    columns = (_failures.c.scope, _failures.c.username, _failures.c.client)
-    doomed = select(*columns).where(condition).order_by(*_LOCK_ORDER).with_for_update()
-    conn.execute(delete(_failures).where(tuple_(*columns).in_(doomed)))
-
-
-def _run(engine: Engine, work: Callable[[Connection], _T]) -> _T:
-    """`work(conn)` in a transaction of its own (it may roll it back), run again when the database rolled it
-    back to break a deadlock or a serialization failure; MAX_TRANSACTION_RUNS runs at most."""
-    runs = 1
-    while True:
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except DBAPIError as exc:
-            if runs == MAX_TRANSACTION_RUNS or not retryable(exc):
-                raise
-            runs += 1
-
-
-def _take_slot(
-    conn: Connection, key: tuple[str, str, str], limit: int, now: datetime, window: timedelta
-) -> bool:
-    """Count one more failure under `key` unless it holds `limit` already (sign_in has removed the expired
-    counts first): one guarded upsert, so concurrent attempts cannot both take the last slot."""
-    scope, username, client = key
-    upsert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_failures)
-    statement = upsert.values(
-        scope=scope, username=username, client=client, failures=1, expires_at=now + window
-    )
-    taken = conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["scope", "username", "client"],
-            set_={"failures": _failures.c.failures + 1, "expires_at": statement.excluded.expires_at},
-            where=_failures.c.failures < limit,
-        ).returning(_failures.c.failures)
-    ).first()
-    return taken is not None
-
-
-def _key(key: tuple[str, str, str]) -> Any:
-    scope, username, client = key
-    return and_(_failures.c.scope == scope, _failures.c.username == username, _failures.c.client == client)
-
-
-def _take_slots(
-    conn: Connection, username: str, client: str, limits: SignInLimits, now: datetime
-) -> tuple[Row[Any] | None, str | None]:
-    """The staff row of `username` (None if unknown), and the first scope that was full (then no slot is
-    taken) or None (a slot taken in every scope)."""
-    row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
-    full = next(
-        (key[0] for key in _scopes(username, client)
-         if not _take_slot(conn, key, limits.of(key[0]), now, limits.window)),
-        None,
-    )  # fmt: skip
-    if full is not None:
-        conn.rollback()  # a refused attempt takes no slot anywhere
-    return row, full
-
-
-def _give_back(conn: Connection, username: str, client: str) -> None:
-    """After a right password: its slots were no failures, and the account's failures from this address are
-    forgotten (whoever signed in from there knows the password). One statement a scope, in lock order."""
-    *taken, account_from_client = _scopes(username, client)
-    for key in taken:
-        conn.execute(
-            update(_failures)
-            .where(_key(key), _failures.c.failures > 0)
-            .values(failures=_failures.c.failures - 1)
-        )
-    conn.execute(delete(_failures).where(_key(account_from_client)))
-
-
 def sign_in(
     engine: Engine, username: str, password: str, client: str = LOCAL_CLIENT, limits: SignInLimits = LIMITS
 ) -> StaffMember:
@@ -298,20 +170,15 @@ def sign_in(
     outcome is recorded in the audit trail, with the address."""
     username = username.strip().lower()[:64]
     client = client.strip()[:MAX_CLIENT_CHARS] or LOCAL_CLIENT
-    counted = _counted_client(client)
-    now = utcnow()
-    # Expired counts go first, in a transaction of their own: locked in order, and never before the slots.
-    _run(engine, lambda conn: _forget(conn, _failures.c.expires_at <= now))
-    row, full = _run(engine, lambda conn: _take_slots(conn, username, counted, limits, now))
+    counted = throttle.client_of(client)
+    full = throttle.take(engine, "staff", username, counted, limits)
+    with read_only(engine) as conn:
+        row = conn.execute(select(_staff).where(_staff.c.username == username)).one_or_none()
     usable = row if full is None and row is not None and row.disabled_at is None else None
-    with _CHECKS:
-        right = check_password(password, _dummy_hash(SCRYPT_N) if usable is None else usable.password_hash)
-        if usable is not None and not right and weaker_than_current(usable.password_hash):
-            # a refusal costs what it costs for an unknown name, or the cheaper check would tell them apart
-            check_password(password, _dummy_hash(SCRYPT_N))
+    right = verify(password, None if usable is None else usable.password_hash)
     audit = AuditLog(engine)
     if usable is not None and right:
-        _run(engine, lambda conn: _give_back(conn, username, counted))
+        throttle.give_back(engine, "staff", username, counted)
         if weaker_than_current(usable.password_hash):
             _rehash(engine, usable, password)
         audit.record_event(username, "sign_in", "Done", None, f"from {client}")
@@ -342,7 +209,7 @@ def _rehash(engine: Engine, row: Row[Any], password: str) -> None:
 
 def _lift_lockout(conn: Connection, username: str) -> None:
     """Forget the failures counted against `username` (from every address)."""
-    _forget(conn, _failures.c.username == username)
+    throttle.forget_account(conn, "staff", username)
 
 
 # -- administration: listing and managing accounts (admins only, checked and recorded here) ---------------
@@ -407,12 +274,7 @@ def list_staff(engine: Engine, actor: Actor, limit: int = MAX_STAFF_LISTED) -> l
     it from every address; it is locked for everyone once they reach the per-account ceiling."""
     require(AuditLog(engine), actor, Permission.MANAGE_STAFF, subject=None, action="list_staff")
     now = utcnow()
-    counted = and_(
-        _failures.c.scope == "account",
-        _failures.c.username == _staff.c.username,
-        _failures.c.client == "",
-        _failures.c.expires_at > now,
-    )
+    counted = throttle.account_failures("staff", _staff.c.username, now)
     with read_only(engine) as conn:
         rows = conn.execute(
             select(_staff, _failures.c.failures, _failures.c.expires_at)

@@ -1,17 +1,15 @@
-"""The storefront's reads and writes on the merchant database: the catalogue, customers' accounts and their
-throttled sign-in counts, the pack a prepaid round trip funds once, and what a customer's account page
-shows (instruments, purchases, refunds, payments). The money itself moves only through
-fpscore.merchant's flows."""
+"""The storefront's reads and writes on the merchant database: the catalogue, customers' accounts, the
+pack a prepaid round trip funds once, and what a customer's account page shows (instruments, purchases,
+refunds, payments). The money itself moves only through fpscore.merchant's flows; sign-in counts are
+fpscore.merchant.throttle's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Row, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fpscore.db import read_only
@@ -22,14 +20,12 @@ from fpscore.merchant.schema import (
     ShopAccount,
     ShopPrepay,
     ShopProduct,
-    ShopSignInFailures,
     TokenReference,
 )
 
 _customers = Customer.__table__
 _accounts = ShopAccount.__table__
 _products = ShopProduct.__table__
-_failures = ShopSignInFailures.__table__
 _prepays = ShopPrepay.__table__
 _instruments = MerchantInstrument.__table__
 _references = TokenReference.__table__
@@ -97,41 +93,13 @@ def add_customer(engine: Engine, email: str, name: str, password_hash: str, now:
     return customer_id
 
 
-def take_slots(engine: Engine, keys: list[tuple[str, int]], now: datetime, window: timedelta) -> bool:
-    """Count one more failed sign-in under each (key, limit), in one transaction, unless one of them holds
-    its limit already (then nothing is counted): one guarded upsert a key, so concurrent attempts cannot
-    both take the last slot. Expired counts are forgotten first."""
+def rehash(engine: Engine, customer_id: int, old_hash: str, new_hash: str) -> None:
+    """Store `new_hash` (the same password at the current cost), unless the password changed meanwhile."""
     with engine.begin() as conn:
-        conn.execute(delete(_failures).where(_failures.c.expires_at <= now))
-    with engine.begin() as conn:
-        for key, limit in sorted(keys):  # one lock order for every attempt
-            if not _take_slot(conn, key, limit, now + window):
-                conn.rollback()
-                return False
-    return True
-
-
-def _take_slot(conn: Connection, key: str, limit: int, expires_at: datetime) -> bool:
-    upsert = (sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert)(_failures)
-    statement = upsert.values(key=key, failures=1, expires_at=expires_at)
-    taken = conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"failures": _failures.c.failures + 1, "expires_at": statement.excluded.expires_at},
-            where=_failures.c.failures < limit,
-        ).returning(_failures.c.failures)
-    ).first()
-    return taken is not None
-
-
-def give_back(engine: Engine, account_key: str, client_key: str) -> None:
-    """After a right password: the client's slot was no failure, and the account's count is forgotten."""
-    with engine.begin() as conn:
-        conn.execute(delete(_failures).where(_failures.c.key == account_key))
         conn.execute(
-            update(_failures)
-            .where(_failures.c.key == client_key, _failures.c.failures > 0)
-            .values(failures=_failures.c.failures - 1)
+            update(_accounts)
+            .where(_accounts.c.customer_id == customer_id, _accounts.c.password_hash == old_hash)
+            .values(password_hash=new_hash)
         )
 
 

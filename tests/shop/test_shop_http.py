@@ -100,7 +100,7 @@ def test_sign_up_refusals_and_a_hostile_name(served):
 def test_sign_in_is_throttled_before_the_password_is_checked(served):
     accounts.sign_up(served.shop.merchant, "ada@buyers.example", "Ada", PASSWORD)
     browser = Browser(served.url)
-    for _attempt in range(accounts.ACCOUNT_LIMIT):
+    for _attempt in range(accounts.LIMITS.per_account_and_client):
         browser.get("/signin")
         wrong = browser.post("/signin", {"email": "ada@buyers.example", "password": "not the password"})
         assert wrong.status_code == 403 and str(escape(accounts.REFUSED)) in wrong.text
