@@ -352,6 +352,7 @@ class ShopAccount(Base):
 
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    sessions_valid_after: Mapped[datetime | None]  # sessions signed in at or before it have ended
     created_at: Mapped[datetime]
 
 

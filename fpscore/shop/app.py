@@ -39,6 +39,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from fpscore.config import Settings
+from fpscore.db import utcnow
 from fpscore.errors import FpsError
 from fpscore.merchant import flows, pipelines
 from fpscore.merchant.connect import EMBEDDED_ENDPOINT, Merchant, connect
@@ -228,9 +229,12 @@ class Shop:
         request.nonce = cookies.get(CSRF_COOKIE, "")
         if not request.nonce:
             request.nonce, request.new_nonce = new_nonce(), True
-        customer_id = self.signer.customer_id(cookies.get(SESSION_COOKIE))
-        if customer_id is not None:
-            request.customer = records.customer(self.merchant.engine, customer_id)
+        session = self.signer.session_of(cookies.get(SESSION_COOKIE))
+        if session is not None:
+            found = records.customer(self.merchant.engine, session.customer_id)
+            ended = found is not None and found.sessions_valid_after is not None \
+                and session.issued <= found.sessions_valid_after  # fmt: skip
+            request.customer = None if ended else found
         if method == "POST":
             refusal = self._check_post(request)
             if refusal is not None:
@@ -351,10 +355,14 @@ class Shop:
 
     def _signed_in(self, request: Request, customer_id: int, location: str) -> Reply:
         reply = redirect(location)
-        reply.headers.append(self._cookie(request, SESSION_COOKIE, self.signer.session(customer_id)))
+        session = self.signer.session(customer_id, utcnow())
+        reply.headers.append(self._cookie(request, SESSION_COOKIE, session))
         return reply
 
     def sign_out(self, request: Request) -> Reply:
+        """End this customer's every session signed in so far (a copy of the cookie too), and clear it."""
+        if request.customer is not None:
+            records.end_sessions(self.merchant.engine, request.customer.id, utcnow())
         reply = redirect("/?notice=signed_out")
         reply.headers.append(self._cookie(request, SESSION_COOKIE, "", max_age=0))
         return reply

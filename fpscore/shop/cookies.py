@@ -1,8 +1,9 @@
 """The storefront's signed cookies: the customer's session and the forms' CSRF token.
 
 Both are HMAC-SHA256 under the storefront's key, KEY_FILE in the data folder (`fpscore.cookie_signing`;
-deleting it signs every customer out). The session cookie names the customer and when they signed in;
-it is HttpOnly, SameSite=Lax, Secure over HTTPS, and refused after SESSION_LIFETIME. The CSRF cookie
+deleting it signs every customer out). The session cookie names the customer and when they signed in (in
+microseconds since the epoch); it is HttpOnly, SameSite=Lax, Secure over HTTPS, and refused after
+SESSION_LIFETIME, and by the shop when issued at or before its customer last signed out. The CSRF cookie
 holds a random nonce (HttpOnly, SameSite=Lax, so another site's POST does not carry it); every form
 carries the nonce's signature, which another site cannot know. A form that moves money also carries a
 submission key (`submission`): random, signed for its action and its customer, so posting it again is
@@ -12,16 +13,28 @@ recognised as the same request.
 from __future__ import annotations
 
 import secrets
-import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fpscore import cookie_signing
+from fpscore.db import utcnow
 
 SESSION_COOKIE = "shop_session"
 CSRF_COOKIE = "shop_csrf"
 KEY_FILE = "shop-session.key"
-SESSION_LIFETIME_S = 7 * 24 * 3600
+SESSION_LIFETIME = timedelta(days=7)
 MAX_COOKIE_CHARS = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Whom a session cookie names, and when it was issued."""
+
+    customer_id: int
+    issued: datetime
 
 
 def load_key(data_dir: Path) -> bytes:
@@ -39,22 +52,22 @@ class Signer:
     def _signed(self, purpose: str, value: str, candidate: str) -> bool:
         return cookie_signing.signed(self._key, purpose, value, candidate)
 
-    def session(self, customer_id: int) -> str:
-        """The session cookie's value for `customer_id`, signed in now."""
-        value = f"{customer_id}.{int(time.time())}"
+    def session(self, customer_id: int, issued: datetime) -> str:
+        """The session cookie's value for `customer_id`, signed in at `issued`."""
+        value = f"{customer_id}.{(issued - _EPOCH) // _MICROSECOND}"
         return f"{value}.{self.signature('session', value)}"
 
-    def customer_id(self, cookie: str | None) -> int | None:
-        """The customer a session cookie names, or None when it is not ours or too old."""
+    def session_of(self, cookie: str | None) -> Session | None:
+        """The session a cookie holds, or None when it is not ours or too old (one issued in whole seconds,
+        as before microseconds, reads as issued in 1970: too old)."""
         if not cookie or len(cookie) > MAX_COOKIE_CHARS or not cookie.isascii():
             return None
         value, _, mac = cookie.rpartition(".")
         customer, _, issued = value.partition(".")
         if not (customer.isdigit() and issued.isdigit()) or not self._signed("session", value, mac):
             return None
-        if time.time() - int(issued) > SESSION_LIFETIME_S:
-            return None
-        return int(customer)
+        session = Session(int(customer), _EPOCH + int(issued) * _MICROSECOND)
+        return session if utcnow() - session.issued <= SESSION_LIFETIME else None
 
     def submission(self, action: str, customer_id: int) -> str:
         """A new one-time key for a form of `action` shown to `customer_id`."""

@@ -62,10 +62,10 @@ def account_by_email(engine: Engine, email: str) -> Row[Any] | None:
 
 
 def customer(engine: Engine, customer_id: int) -> Row[Any] | None:
-    """A customer with a storefront account, or None."""
+    """A customer with a storefront account, with when their sessions last ended, or None."""
     with read_only(engine) as conn:
         return conn.execute(
-            select(_customers)
+            select(_customers, _accounts.c.sessions_valid_after)
             .join(_accounts, _accounts.c.customer_id == _customers.c.id)
             .where(_customers.c.id == customer_id)
         ).one_or_none()
@@ -100,6 +100,14 @@ def rehash(engine: Engine, customer_id: int, old_hash: str, new_hash: str) -> No
             update(_accounts)
             .where(_accounts.c.customer_id == customer_id, _accounts.c.password_hash == old_hash)
             .values(password_hash=new_hash)
+        )
+
+
+def end_sessions(engine: Engine, customer_id: int, now: datetime) -> None:
+    """End every session of the customer issued at or before `now` (signing out)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(_accounts).where(_accounts.c.customer_id == customer_id).values(sessions_valid_after=now)
         )
 
 

@@ -4,14 +4,14 @@ cut, a signed IPN applied at the shop's /ipn, and session cookies that are not t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from conftest import Browser, Served, figures, heading, hidden_fields
 from sqlalchemy import Engine, select, text
 
-from fpscore.db import is_sqlite
+from fpscore.db import is_sqlite, utcnow
 from fpscore.merchant import flows
 from fpscore.merchant.reasons import LABELS, ReasonCode
 from fpscore.merchant.roles import Actor, Permission
@@ -23,7 +23,7 @@ from fpscore.processor.keys import SigningKeys
 from fpscore.processor.schema import Caller, IpnNotification
 from fpscore.shop import records
 from fpscore.shop.app import customer_actor
-from fpscore.shop.cookies import SESSION_COOKIE, SESSION_LIFETIME_S
+from fpscore.shop.cookies import SESSION_COOKIE, SESSION_LIFETIME
 
 HOSTILE = "<script>alert(1)</script>&\"' staff-only note"
 SUPPORT = Actor.job("support-test", Permission.REFUND)
@@ -156,12 +156,14 @@ def test_a_session_cookie_not_the_shops_is_refused(served):
     genuine = browser.session.cookies[SESSION_COOKIE]
     customer_id, issued, mac = genuine.split(".")
     signer = served.shop.signer
-    old = str(int(time.time()) - SESSION_LIFETIME_S - 60)
+    old = signer.session(int(customer_id), utcnow() - SESSION_LIFETIME - timedelta(minutes=1))
+    seconds = f"{customer_id}.{int(issued) // 1_000_000}"  # issued in whole seconds, as before microseconds
     for cookie in (
         f"{int(customer_id) + 1}.{issued}.{mac}",  # another customer named
-        f"{customer_id}.{int(issued) + 3600}.{mac}",  # signed in later than it was
+        f"{customer_id}.{int(issued) + 3_600_000_000}.{mac}",  # signed in later than it was
         f"{customer_id}.{issued}.{mac[::-1]}",  # signature tampered
-        f"{customer_id}.{old}.{signer.signature('session', f'{customer_id}.{old}')}",  # expired
+        old,  # expired
+        f"{seconds}.{signer.signature('session', seconds)}",  # read as issued in 1970: expired
     ):
         stranger = Browser(served.url)
         stranger.session.cookies.set(SESSION_COOKIE, cookie)
