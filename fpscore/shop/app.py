@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from gunicorn.config import Config as GunicornConfig
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from fpscore.config import Settings
@@ -49,7 +50,9 @@ from fpscore.merchant.notifications import ipn_app
 from fpscore.merchant.pipelines import ReturnRefused
 from fpscore.merchant.reasons import LABELS
 from fpscore.merchant.roles import Actor, Permission
+from fpscore.merchant.throttle import LOCAL_CLIENT
 from fpscore.money import Amount
+from fpscore.processor.front import trusted_proxies
 from fpscore.shop import accounts, records
 from fpscore.shop.cookies import CSRF_COOKIE, SESSION_COOKIE, Signer, load_key, new_nonce
 
@@ -105,20 +108,13 @@ class Request:
     customer: Any = None  # the signed-in customer's row
     nonce: str = ""  # this browser's CSRF nonce
     new_nonce: bool = False
+    client: str = LOCAL_CLIENT  # the address sign-up and sign-in count against (client_address)
 
     @property
     def origin(self) -> str:
         scheme = "https" if self.environ.get("wsgi.url_scheme") == "https" else "http"
         host = self.environ.get("HTTP_HOST") or f"{self.environ['SERVER_NAME']}:{self.environ['SERVER_PORT']}"
         return f"{scheme}://{host}"
-
-    @property
-    def client(self) -> str:
-        address = self.environ.get("REMOTE_ADDR", "")
-        try:
-            return "local" if ipaddress.ip_address(address).is_loopback else address
-        except ValueError:
-            return address or "local"
 
 
 @dataclass
@@ -127,6 +123,28 @@ class Reply:
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def client_address(environ: WSGIEnvironment, trusted: Callable[[str], bool]) -> str:
+    """The address a request comes from: from a `trusted` proxy, the last address of X-Forwarded-For (the
+    one the proxy saw; its own when that is not an address), else the connection's; LOCAL_CLIENT for this
+    machine."""
+    address = environ.get("REMOTE_ADDR", "")
+    if trusted(address):
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").rpartition(",")[2].strip()
+        if _ip(forwarded) is not None:
+            address = forwarded
+    ip = _ip(address)
+    if ip is None:
+        return address or LOCAL_CLIENT
+    return LOCAL_CLIENT if ip.is_loopback else address
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def _cookies(environ: WSGIEnvironment) -> dict[str, str]:
@@ -159,12 +177,20 @@ def redirect(location: str) -> Reply:
 class Shop:
     """The storefront as a WSGI app over `merchant`. `processor_app`: the embedded processor's app, whose
     CBUI and certificate routes this host serves (None with a remote processor). `name`: the shop's, as
-    the processor shows it."""
+    the processor shows it. `trusted`: whether a peer address is a proxy whose X-Forwarded-For names the
+    client (`client_address`)."""
 
     def __init__(
-        self, merchant: Merchant, name: str, key: bytes, processor_app: WSGIApplication | None = None
+        self,
+        merchant: Merchant,
+        name: str,
+        key: bytes,
+        processor_app: WSGIApplication | None = None,
+        *,
+        trusted: Callable[[str], bool],
     ):
         self.merchant = merchant
+        self.trusted = trusted
         self.merchant_name = name
         self.signer = Signer(key)
         self.processor_app = processor_app
@@ -226,6 +252,7 @@ class Shop:
                               message="There is no such page in the shop."), None  # fmt: skip
         cookies = _cookies(environ)
         request = Request(environ, method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))), cookies)
+        request.client = client_address(environ, self.trusted)
         request.nonce = cookies.get(CSRF_COOKIE, "")
         if not request.nonce:
             request.nonce, request.new_nonce = new_nonce(), True
@@ -529,4 +556,5 @@ def build(settings: Settings) -> Shop:
         processor_app = make_app(
             processor, public_host=urlsplit(EMBEDDED_ENDPOINT).netloc, certificate_base=EMBEDDED_ENDPOINT
         )
-    return Shop(merchant, settings.caller_name, load_key(settings.data_dir), processor_app)
+    trusted = trusted_proxies(GunicornConfig().forwarded_allow_ips)  # as `fpscore shop`'s Front trusts them
+    return Shop(merchant, settings.caller_name, load_key(settings.data_dir), processor_app, trusted=trusted)
