@@ -125,14 +125,20 @@ def _move(
         with merchant.engine.begin() as conn:
             row_id = _requested(conn, actor, table, reference, values, merchant.clock())
     except IntegrityError as error:
-        return _written_first(merchant, table, chosen, found, error)
+        return _written_first(merchant, table, chosen, found, values, error)
     return _send(merchant, actor, table, row_id, {**values, "caller_reference": reference}, found)
 
 
-def _repeated(merchant: Merchant, table: Table, chosen: str | None, found: Any) -> Outcome | None:
+SAME_REQUEST = ("amount_cents", "currency", "product")  # what a repeat must ask again, where given
+
+
+def _repeated(
+    merchant: Merchant, table: Table, chosen: str | None, found: Any, asked: dict[str, Any]
+) -> Outcome | None:
     """The movement recorded under the CallerReference the caller `chosen` (a request made again, e.g. a
     form posted twice), as it stands; None when there is none. It answers the repeat instead of moving the
-    money twice; request_id is empty (nothing was sent) and transaction_id too while it has none."""
+    money twice; request_id is empty (nothing was sent) and transaction_id too while it has none. A
+    reference that names another instrument, amount or product is refused: that is not a repeat."""
     if chosen is None:
         return None
     with merchant.engine.connect() as conn:
@@ -141,6 +147,8 @@ def _repeated(merchant: Merchant, table: Table, chosen: str | None, found: Any) 
         return None
     if row.instrument_id != found.id:
         raise FlowRefused("this CallerReference names a movement on another instrument")
+    if any(row._mapping[name] != value for name, value in asked.items() if name in SAME_REQUEST):
+        raise FlowRefused("this CallerReference names another movement (its amount or product differs)")
     kind = movements.of(table)
     return Outcome(
         table.name, row.id, chosen, row.transaction_id or "", row.status, "",
@@ -150,11 +158,16 @@ def _repeated(merchant: Merchant, table: Table, chosen: str | None, found: Any) 
 
 
 def _written_first(
-    merchant: Merchant, table: Table, chosen: str | None, found: Any, error: IntegrityError
+    merchant: Merchant,
+    table: Table,
+    chosen: str | None,
+    found: Any,
+    asked: dict[str, Any],
+    error: IntegrityError,
 ) -> Outcome:
     """After writing a movement row broke a unique constraint (`error`): the concurrent repeat under the
     CallerReference the caller `chosen` that wrote its row first; `error` when that is not what happened."""
-    repeated = _repeated(merchant, table, chosen, found)
+    repeated = _repeated(merchant, table, chosen, found, asked)
     if repeated is None:
         raise error
     return repeated
@@ -364,7 +377,8 @@ def fund(
     found = instrument(merchant, instrument_id)
     if found.kind != "Prepaid" or not found.funding_token_id:
         raise FlowRefused("only prepaid instruments are funded")
-    if (repeated := _repeated(merchant, _fundings, caller_reference, found)) is not None:
+    asked = {"amount_cents": amount.cents, "currency": amount.currency}
+    if (repeated := _repeated(merchant, _fundings, caller_reference, found, asked)) is not None:
         return repeated
     _clear_the_way(merchant, actor, _fundings, found)
     fee = merchant.fee_schedule.fee(amount)
@@ -393,7 +407,8 @@ def purchase(
     found = instrument(merchant, instrument_id)
     if found.status != "Active":
         raise FlowRefused("the instrument's token has been cancelled")
-    if (repeated := _repeated(merchant, _purchases, caller_reference, found)) is not None:
+    asked = {"product": product[:128], "amount_cents": amount.cents, "currency": amount.currency}
+    if (repeated := _repeated(merchant, _purchases, caller_reference, found, asked)) is not None:
         return repeated
     _clear_the_way(merchant, actor, _purchases, found, product[:128])
     reference = caller_reference or new_reference(PAY.prefix)
@@ -411,7 +426,7 @@ def purchase(
                       "fee_alone_cents": merchant.fee_schedule.fee(amount).cents}  # fmt: skip
             row_id = _requested(conn, actor, _purchases, reference, values, merchant.clock())
     except IntegrityError as error:
-        return _written_first(merchant, _purchases, caller_reference, found, error)
+        return _written_first(merchant, _purchases, caller_reference, found, asked, error)
     return _send(merchant, actor, _purchases, row_id, {**values, "caller_reference": reference}, found)
 
 
@@ -469,7 +484,8 @@ def settle(
     found = instrument(merchant, instrument_id)
     if found.kind != "Postpaid" or not found.settlement_token_id:
         raise FlowRefused("only postpaid instruments are settled")
-    if (repeated := _repeated(merchant, _settlements, caller_reference, found)) is not None:
+    asked = {} if amount is None else {"amount_cents": amount.cents, "currency": amount.currency}
+    if (repeated := _repeated(merchant, _settlements, caller_reference, found, asked)) is not None:
         return repeated
     _clear_the_way(merchant, actor, _settlements, found)
     debt = refresh_balance(merchant, actor, instrument_id)

@@ -344,3 +344,26 @@ def test_an_order_fails_with_a_purchase_whose_failure_is_learnt_later(merchant):
         flows.record_status(conn, purchases, bought.row_id, "Failure", utcnow())
     with merchant.engine.connect() as conn:
         assert conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar() == "Failed"
+
+
+def test_a_chosen_caller_reference_answers_its_repeat_and_refuses_another_request(merchant):
+    """A CallerReference the caller chose (a form's one-time key) answers the same request asked again with
+    the movement it made; asked for another product, amount or instrument it is refused, and nothing moves."""
+    prepaid = open_prepaid(merchant, "kim@buyers.example", fund="5.00")
+    other = open_prepaid(merchant, "lou@buyers.example", fund="5.00")
+    song = Amount.parse("0.99")
+    first = flows.purchase(merchant, STOREFRONT, prepaid, "Song", song, caller_reference="buy-once-1")
+    again = flows.purchase(merchant, STOREFRONT, prepaid, "Song", song, caller_reference="buy-once-1")
+    assert (again.row_id, again.transaction_id) == (first.row_id, first.transaction_id)
+    for product, amount, instrument_id in [
+        ("Album", song, prepaid),
+        ("Song", Amount.parse("1.29"), prepaid),
+        ("Song", song, other),
+    ]:
+        with pytest.raises(flows.FlowRefused):
+            flows.purchase(
+                merchant, STOREFRONT, instrument_id, product, amount, caller_reference="buy-once-1"
+            )
+    with merchant.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Purchase.__table__)).scalar() == 1
+    assert flows.refresh_balance(merchant, FINANCE, prepaid) == Amount.parse("4.01")
