@@ -56,3 +56,21 @@ def seeded_dashboard(seeded_book: Book) -> Iterator[str]:
     data_dir = seeded_book.data_dir
     with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A merchant with the staff accounts only, made for this module (a module with a book of its own
+    defines its own `data_dir` or `dashboard`)."""
+    data_dir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "data"
+    merchant = dashdata.open_merchant(data_dir)
+    dashdata.seed_staff(merchant)
+    merchant.close()
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def dashboard(data_dir: Path) -> Iterator[str]:
+    """The dashboard served over this module's `data_dir`; its base URL."""
+    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
+        yield base

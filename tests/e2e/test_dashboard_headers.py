@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import needs_chromium, served_dashboard, signed_in
+from browser import needs_chromium, signed_in
 from helpers import serve
 from sqlalchemy import select
 
@@ -29,21 +29,6 @@ FRAMING = {
     "content-security-policy": "frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
 }
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("dashboard-headers") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    dashdata.seed_staff(merchant)
-    merchant.close()
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def dashboard(data_dir: Path) -> Iterator[str]:
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
 
 
 def test_every_answer_refuses_framing_and_hsts_comes_behind_https(dashboard):

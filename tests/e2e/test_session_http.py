@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from browser import served_dashboard
 from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,21 +24,6 @@ from fpscore.merchant import staff  # noqa: E402
 from fpscore.merchant.schema import AuditEvent, StaffSession  # noqa: E402
 
 pytest.importorskip("streamlit", reason="streamlit is not installed")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("session-http") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    dashdata.seed_staff(merchant)
-    merchant.close()
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def dashboard(data_dir: Path) -> Iterator[str]:
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
 
 
 def _form(browser: requests.Session, base: str, next_value: str | None = None) -> tuple[str, str]:

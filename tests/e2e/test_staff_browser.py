@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import launched, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -23,21 +23,6 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "staff"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = needs_chromium
 expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("staff-e2e") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    dashdata.seed_staff(merchant)
-    merchant.close()
-    return data_dir
-
-
-@pytest.fixture(scope="module")
-def dashboard(data_dir: Path) -> Iterator[str]:
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
 
 
 @pytest.fixture(scope="module")
