@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from fpscore.errors import (
     AmountOutOfRange,
+    FpsError,
     InactiveInstrument,
     IncompatibleTokens,
     InstrumentAccessDenied,
@@ -42,9 +43,11 @@ from fpscore.errors import (
     TransactionTypeNotRefundable,
 )
 from fpscore.money import Amount
-from fpscore.processor import ipn, ledger
+from fpscore.processor import idempotency, ipn, ledger, pay_on_server
 from fpscore.processor.base import ProcessorBase, TransactionResult
+from fpscore.processor.batch import Retry
 from fpscore.processor.driver import Compiled
+from fpscore.processor.idempotency import Reference
 from fpscore.processor.ledger import Guard, credit, debit
 from fpscore.processor.schema import Buyer, Caller, Instrument, Token, Transaction
 from fpscore.wire.catalogue import DESCRIPTION_LENGTH, check_length
@@ -55,6 +58,7 @@ _callers = Caller.__table__
 _buyers = Buyer.__table__
 _transactions = Transaction.__table__
 SUCCESS = ("Success", "Success", "The transaction was successful and the payment instrument was charged.")
+_PAY_ROLES = ("PrepaidSender", "CreditSender")
 
 
 def _request(
@@ -130,12 +134,26 @@ _TRANSACTION_DEFAULTS = {column.name: None for column in _transactions.c} | {
 }
 
 
+def _pay_legs(row: Any, account_kind: str, amount: Amount) -> list[ledger.Leg]:
+    """A Pay's posting: the instrument's account (of `account_kind`) pays the caller."""
+    return [
+        debit(row.account_id, account_kind, amount.cents),
+        credit(row.balance_account_id, "caller", amount.cents),
+    ]
+
+
 class ActionsMixin(ProcessorBase):
     # -- lookups -------------------------------------------------------------------------------------
 
     def _sender_token(self, conn: Connection, caller_id: int, token_id: str, roles: tuple[str, ...]) -> Any:
         """The token with its instrument, locked against a concurrent CancelToken until we commit."""
         row = _LOCKED_TOKEN.first(conn, {"token_id": token_id})
+        self._check_sender(row, caller_id, token_id, roles)
+        return row
+
+    @staticmethod
+    def _check_sender(row: Any, caller_id: int, token_id: str, roles: tuple[str, ...]) -> None:
+        """Raise unless `row` (None: no such token) is an active token of `roles` of this caller."""
         if row is None or row.caller_id != caller_id:
             raise InvalidTokenId_Sender(
                 f"SenderTokenId {token_id[:64]!r} is not a token installed for this caller"
@@ -144,9 +162,9 @@ class ActionsMixin(ProcessorBase):
             raise InvalidTokenType(f"SenderTokenId is a {row.role} token; {' or '.join(roles)} expected")
         if row.token_status != "Active":
             raise TokenNotActive_Sender("The sender token has been cancelled")
-        return row
 
-    def _usable_instrument(self, row: Row[Any], now: datetime) -> None:
+    @staticmethod
+    def _usable_instrument(row: Any, now: datetime) -> None:
         if row.instrument_status != "Active":
             raise InactiveInstrument("The instrument is not active")
         if row.valid_from is not None and now < row.valid_from:
@@ -207,11 +225,30 @@ class ActionsMixin(ProcessorBase):
         }
         _INSERT_TRANSACTION.rows(conn, row)
         if notify_url:
-            ipn.enqueue_transaction(
-                conn, caller_id=caller_id, url=notify_url, transaction_id=transaction_id, operation=operation,
-                status=status, status_code=code, status_message=message, amount=amount,
-                caller_reference=caller_reference, payment_method=fields["payment_method"], now=now,
+            self._notify(
+                conn, transaction_id, caller_id, operation, amount, caller_reference, now, notify_url,
+                fields["payment_method"],
             )  # fmt: skip
+
+    @staticmethod
+    def _notify(
+        conn: Connection,
+        transaction_id: str,
+        caller_id: int,
+        operation: str,
+        amount: Amount,
+        caller_reference: str,
+        now: datetime,
+        url: str,
+        payment_method: str,
+    ) -> None:
+        """Queue the notification of a transaction that succeeded (same database transaction)."""
+        status, code, message = SUCCESS
+        ipn.enqueue_transaction(
+            conn, caller_id=caller_id, url=url, transaction_id=transaction_id, operation=operation,
+            status=status, status_code=code, status_message=message, amount=amount,
+            caller_reference=caller_reference, payment_method=payment_method, now=now,
+        )  # fmt: skip
 
     def _charge_buyer(
         self,
@@ -321,35 +358,77 @@ class ActionsMixin(ProcessorBase):
         )
 
         def execute(conn: Connection, transaction_id: str, now: datetime, later: ledger.Later | None) -> str:
-            row = self._sender_token(conn, caller_id, sender_token_id, ("PrepaidSender", "CreditSender"))
-            self._usable_instrument(row, now)
-            _check_currency(amount, row.currency, "TransactionAmount")
-            if row.kind == "Prepaid":
-                account_kind, method = "prepaid", "Prepaid"
-                guard = Guard(InsufficientBalance, "The prepaid balance is too low for this payment")
-            else:
-                if amount.cents > row.purchase_limit_cents:
-                    raise AmountOutOfRange("The amount is above the instrument's limit for one purchase")
-                account_kind, method = "receivable", "Debt"
-                guard = Guard(
-                    InsufficientBalance,
-                    "The payment would take the debt above the instrument's credit limit",
-                    max_cents=row.credit_limit_cents,
-                )
+            row = self._sender_token(conn, caller_id, sender_token_id, _PAY_ROLES)
+            account_kind, method, guard = self._pay_terms(row, amount, now)
             self._record(
                 conn, transaction_id, caller_id, "Pay", amount, caller_reference, now,
                 ipn_url or row.caller_ipn_url,
                 caller_description=caller_description, sender_description=sender_description,
                 sender_token_id=sender_token_id, instrument_id=row.instrument_id, payment_method=method,
             )  # fmt: skip
-            legs = [
-                debit(row.account_id, account_kind, amount.cents),
-                credit(row.balance_account_id, "caller", amount.cents),
-            ]
-            ledger.post(conn, transaction_id, legs, {row.account_id: guard}, later)
+            ledger.post(
+                conn, transaction_id, _pay_legs(row, account_kind, amount), {row.account_id: guard}, later
+            )
             return "Success"
 
-        return self._transact(caller_id, "Pay", caller_reference, request, execute)
+        def on_server(
+            conn: Connection, ref: Reference, transaction_id: str, now: datetime, later: ledger.Later | None
+        ) -> TransactionResult:
+            row = pay_on_server.pay(
+                conn, ref, transaction_id, now, sender_token_id, amount, caller_description,
+                sender_description, SUCCESS, defer=later is not None,
+            )  # fmt: skip
+            if row.outcome == "replay":
+                return TransactionResult(row.existing_id, row.existing_status, replayed=True)
+            if row.outcome == "duplicate":
+                raise idempotency.duplicate(ref)
+            if row.outcome == "retry":
+                raise Retry
+            if row.outcome in ("refused", "guard"):  # nothing written: raise the in-process path's error
+                self._check_sender(row if row.token_id else None, caller_id, sender_token_id, _PAY_ROLES)
+                guard = self._pay_terms(row, amount, now)[2]
+                if row.outcome == "guard":
+                    raise guard.error(guard.message)
+                raise AssertionError(f"fps_pay refused a Pay the checks accept: {row}")
+            if row.outcome != "paid":
+                raise AssertionError(f"fps_pay answered {row.outcome!r}")
+            try:  # not an FpsError: the Pay is written, and only failing the batch can undo it
+                account_kind, method, _guard = self._pay_terms(row, amount, now)
+            except FpsError as exc:
+                raise AssertionError(f"fps_pay paid a Pay the checks refuse: {row}") from exc
+            ledger.posted_on_server(transaction_id, _pay_legs(row, account_kind, amount), later)
+            notify_url = ipn_url or row.caller_ipn_url
+            if notify_url:
+                self._notify(
+                    conn, transaction_id, caller_id, "Pay", amount, caller_reference, now, notify_url, method
+                )
+            return TransactionResult(transaction_id, SUCCESS[0])
+
+        return self._transact(caller_id, "Pay", caller_reference, request, execute, on_server)
+
+    @staticmethod
+    def _pay_terms(row: Any, amount: Amount, now: datetime) -> tuple[str, str, Guard]:
+        """Raise unless a Pay of `amount` may be made from the instrument of `row` now; else its account's
+        kind, the payment method and the guard on the instrument's balance."""
+        ActionsMixin._usable_instrument(row, now)
+        _check_currency(amount, row.currency, "TransactionAmount")
+        if row.kind == "Prepaid":
+            return (
+                "prepaid",
+                "Prepaid",
+                Guard(InsufficientBalance, "The prepaid balance is too low for this payment"),
+            )
+        if amount.cents > row.purchase_limit_cents:
+            raise AmountOutOfRange("The amount is above the instrument's limit for one purchase")
+        return (
+            "receivable",
+            "Debt",
+            Guard(
+                InsufficientBalance,
+                "The payment would take the debt above the instrument's credit limit",
+                max_cents=row.credit_limit_cents,
+            ),
+        )
 
     def refund(
         self,

@@ -30,6 +30,11 @@ class TransactionResult:
     replayed: bool = False
 
 
+# An action that claims its CallerReference itself, on the server: (conn, ref, transaction_id, now, later).
+OnServer = Callable[
+    [Connection, idempotency.Reference, str, datetime, ledger.Later | None], TransactionResult
+]
+
 _in_transaction: ContextVar[Callable[[Connection, TransactionResult], None] | None] = ContextVar(
     "fps_in_transaction", default=None
 )
@@ -67,19 +72,25 @@ class ProcessorBase:
         caller_reference: str,
         request: Mapping[str, object],
         execute: Callable[[Connection, str, datetime, ledger.Later | None], str],
+        on_server: OnServer | None = None,
     ) -> TransactionResult:
         """Run `execute(conn, transaction_id, now, later)` once per CallerReference, in a batch of the
-        group commit (its unguarded legs go to `later`, see `ledger.post`).
+        group commit (its unguarded legs go to `later`, see `ledger.post`). On PostgreSQL `on_server`,
+        when given, runs instead: it claims the reference itself, in the same statement as the action.
 
         A repeat of the same request answers the original TransactionId and its current status. The hook
         set by `in_transaction`, if any, runs last in the same transaction (and savepoint).
         """
         ref = idempotency.reference(caller_id, action, caller_reference, request)
         hook = _in_transaction.get()  # read here: the batch may run on another thread
+        if self.engine.dialect.name != "postgresql":
+            on_server = None
 
         def attempt(conn: Connection, later: ledger.Later | None) -> TransactionResult:
             transaction_id, now = new_transaction_id(), self.clock()
-            if idempotency.claim(conn, ref, transaction_id, now):
+            if on_server is not None:
+                result = on_server(conn, ref, transaction_id, now, later)
+            elif idempotency.claim(conn, ref, transaction_id, now):
                 result = TransactionResult(transaction_id, execute(conn, transaction_id, now, later))
             else:
                 try:
@@ -91,7 +102,8 @@ class ProcessorBase:
                 hook(conn, result)
             return result
 
-        return self.group_commit.run(attempt)
+        # The server-side action writes nothing when it refuses: no savepoint needed around it.
+        return self.group_commit.run(attempt, savepoint=on_server is None)
 
     @staticmethod
     def _status(conn: Connection, transaction_id: str) -> str:

@@ -85,10 +85,15 @@ def replay(conn: Connection, ref: Reference) -> str:
     if row is None:
         raise ReferenceTaken
     if row.request_digest != ref.digest:
-        raise DuplicateRequest(
-            f"A different {ref.action} request with CallerReference {ref.caller_reference!r} already exists"
-        )
+        raise duplicate(ref)
     return row.transaction_id
+
+
+def duplicate(ref: Reference) -> DuplicateRequest:
+    """The error for a request whose CallerReference is recorded for a different request."""
+    return DuplicateRequest(
+        f"A different {ref.action} request with CallerReference {ref.caller_reference!r} already exists"
+    )
 
 
 def _key(ref: Reference) -> dict[str, object]:

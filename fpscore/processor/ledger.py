@@ -121,10 +121,7 @@ def post(
 
     Must run inside the caller's database transaction: on error nothing of it may be committed.
     """
-    if sum(leg.amount_cents for leg in legs) != 0:
-        raise AssertionError(f"unbalanced posting for {transaction_id}: {legs}")
-    if any(leg.amount_cents == 0 for leg in legs):
-        raise AssertionError(f"zero leg in posting for {transaction_id}")
+    _check_posting(transaction_id, legs)
     if any(leg.kind in DEFERRED_KINDS for leg in legs if leg.account_id in guards):
         raise AssertionError(f"a guard on an account that moves later, in {transaction_id}")
     if later is not None:
@@ -140,6 +137,16 @@ def post(
         balances[account_id] = _move(conn, account_id, deltas[account_id], guards.get(account_id))
     if legs:
         _INSERT_ENTRIES.many(conn, _entry_rows(transaction_id, legs, balances))
+
+
+def posted_on_server(transaction_id: str, legs: list[Leg], later: Later | None) -> None:
+    """`legs` were posted by a function on the database server (`pay_on_server`), all of them, or all but
+    those on DEFERRED_KINDS accounts when `later` is given: those go to `later`, as `post` would."""
+    _check_posting(transaction_id, legs)
+    if later is not None:
+        deferred = [leg for leg in legs if leg.kind in DEFERRED_KINDS]
+        if deferred:
+            later.append((transaction_id, deferred))
 
 
 def apply_later(conn: Connection, later: Later) -> None:
@@ -159,6 +166,13 @@ def apply_later(conn: Connection, later: Later) -> None:
         rows += _entry_rows(transaction_id, legs, balances)
     if rows:
         _INSERT_ENTRIES.many(conn, rows)
+
+
+def _check_posting(transaction_id: str, legs: list[Leg]) -> None:
+    if sum(leg.amount_cents for leg in legs) != 0:
+        raise AssertionError(f"unbalanced posting for {transaction_id}: {legs}")
+    if any(leg.amount_cents == 0 for leg in legs):
+        raise AssertionError(f"zero leg in posting for {transaction_id}")
 
 
 def _entry_rows(transaction_id: str, legs: list[Leg], balances: dict[int, int]) -> list[dict[str, object]]:
