@@ -8,6 +8,7 @@ return URLs and IPN posts with its own RSA key and self-signed certificate (§11
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -30,6 +31,7 @@ _RSA_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "RSA-SHA256": hashes.SHA256,
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what RFC 3986 encoding leaves as it is
 _HOST_WITH_PORT = re.compile(r"(\[[^\]]*\]|[^:]*):[0-9]+")
 _ISO8601 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
@@ -40,7 +42,7 @@ CERTIFICATE_VALIDITY = timedelta(days=3650)
 
 def rfc3986_quote(value: str) -> str:
     """Percent-encode UTF-8 `value` leaving only `A-Za-z0-9-_.~` literal (uppercase hex, space = %20)."""
-    return quote(value, safe="")
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
 
 
 def canonical_query(params: Mapping[str, str], exclude: Collection[str] = ("Signature",)) -> str:
@@ -58,14 +60,26 @@ def string_to_sign(
     method: str, host: str, path: str, params: Mapping[str, str], exclude: Collection[str] = ("Signature",)
 ) -> str:
     """The Signature Version 2 string: verb, lowercase host, encoded path, canonical query, one per line."""
-    return "\n".join((method.upper(), host.lower(), _canonical_path(path), canonical_query(params, exclude)))
+    return _joined(method, host, _canonical_path(path), canonical_query(params, exclude))
+
+
+def _joined(method: str, host: str, canonical_path: str, query: str) -> str:
+    return "\n".join((method.upper(), host.lower(), canonical_path, query))
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed(secret: str, digest: str) -> hmac.HMAC:
+    """An HMAC keyed with `secret`, copied for each message: a key is prepared once, not per request."""
+    return hmac.new(secret.encode("utf-8"), digestmod=digest)
 
 
 def _hmac_digest(secret: str, string: str, signature_method: str) -> bytes:
     digest = _HMAC_DIGESTS.get(signature_method)
     if digest is None:
         raise InvalidParams(f"SignatureMethod {signature_method!r} is not supported; use HmacSHA256/HmacSHA1")
-    return hmac.new(secret.encode("utf-8"), string.encode("utf-8"), digest).digest()
+    mac = _keyed(secret, digest).copy()
+    mac.update(string.encode("utf-8"))
+    return mac.digest()
 
 
 def hmac_signature(secret: str, string: str, method: str) -> str:
@@ -92,13 +106,14 @@ def sign_query(
 
 
 def _host_variants(*hosts: str | None) -> list[str]:
-    """Each host as given and without its port, lowercased, without repeats."""
+    """Each host without its port (what most clients sign, so tried first) and as given, lowercased,
+    without repeats."""
     variants: dict[str, None] = {}
     for host in filter(None, hosts):
         name = host.strip().lower()
-        variants[name] = None
         if match := _HOST_WITH_PORT.fullmatch(name):
             variants[match.group(1)] = None
+        variants[name] = None
     return list(variants)
 
 
@@ -129,9 +144,11 @@ def verify_query(
         raise InvalidParams(f"{signature_method_key} {signature_method!r} is not supported")
     try:
         provided_digest = base64.b64decode(provided, validate=True)
+        # The canonical query and path are the same for every variant: encoded once.
+        query, canonical_path = canonical_query(params, exclude=(signature_key,)), _canonical_path(path)
         for verb in dict.fromkeys((method.upper(), "POST")):
             for host in _host_variants(host_header, public_host):
-                string = string_to_sign(verb, host, path, params, exclude=(signature_key,))
+                string = _joined(verb, host, canonical_path, query)
                 if hmac.compare_digest(_hmac_digest(secret, string, signature_method), provided_digest):
                     return True
     except ValueError:  # not base64, or text that cannot be UTF-8 encoded (lone surrogates)

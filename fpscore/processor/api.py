@@ -15,12 +15,12 @@ host, with the verb used and with POST, then Timestamp/Expires. VerifySignature 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.types import WSGIEnvironment
@@ -308,10 +308,20 @@ def read_form(environ: WSGIEnvironment) -> str:
         raise InvalidParams("Parameters must be UTF-8 text, percent-encoded") from None
 
 
+_SUMMARY = ("request_id", "action", "caller_reference", "http_status", "error_code", "latency_ms")
+
+
+def _json_value(value: str | int | None) -> str:
+    """A summary value as JSON (text in ASCII, as `json.dumps` writes it)."""
+    if value is None:
+        return "null"
+    return encode_basestring_ascii(value) if isinstance(value, str) else str(int(value))
+
+
 def log_summary(answer: Mapping[str, Any]) -> None:
-    """Log one answer as one JSON line: its RequestId, action, CallerReference, status, error, latency."""
-    summary = ("request_id", "action", "caller_reference", "http_status", "error_code", "latency_ms")
-    logger.info(json.dumps({name: answer[name] for name in summary}, separators=(",", ":")))
+    """Log one answer as one JSON line: its RequestId, action, CallerReference, status, error, latency.
+    (Written field by field: `json.dumps` sets up an encoder per call, a cost on every request.)"""
+    logger.info("{" + ",".join(f'"{name}":{_json_value(answer[name])}' for name in _SUMMARY) + "}")
 
 
 @dataclass

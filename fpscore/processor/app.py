@@ -42,6 +42,7 @@ class Reply:
 NOT_FOUND = Reply(404, b"Not found\n", TEXT)
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 HSTS = ("Strict-Transport-Security", "max-age=31536000")
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 RouteHandler = Callable[[WSGIEnvironment, re.Match[str]], Reply]
 
 
@@ -65,8 +66,7 @@ class App:
         security = [] if NOSNIFF[0].lower() in given else [NOSNIFF]
         if environ.get("wsgi.url_scheme") == "https":  # behind a TLS proxy the server trusts
             security.append(HSTS)
-        start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}",
-                       [*headers, *reply.headers, *security])  # fmt: skip
+        start_response(_STATUS_LINES[reply.status], [*headers, *reply.headers, *security])
         return [reply.body]
 
     def _reply(self, environ: WSGIEnvironment) -> Reply:

@@ -74,17 +74,33 @@ def decode_params(form: str, *, line_breaks: bool = False) -> dict[str, str]:
         raise InvalidParams("Parameters must be UTF-8 text, percent-encoded") from None
     except ValueError:
         raise InvalidParams(f"A request carries at most {MAX_PARAMS} parameters") from None
-    params: dict[str, str] = {}
+    params = dict(pairs)
+    value_unsafe = _UNSAFE_IN_LINES if line_breaks else _UNSAFE
+    # The usual form passes the checks as a whole (a character is at most 4 UTF-8 bytes); any other is
+    # checked pair by pair, so that the first problem in the form is the one reported.
+    longest = max(map(len, [*params, *params.values()]), default=0)
+    if (
+        len(params) != len(pairs)
+        or longest * 4 > MAX_VALUE_BYTES
+        or _UNSAFE.search("".join(params))
+        or value_unsafe.search("".join(params.values()))
+    ):
+        _check_pairs(pairs, value_unsafe)
+    return params
+
+
+def _check_pairs(pairs: list[tuple[str, str]], value_unsafe: re.Pattern[str]) -> None:
+    """ParameterError for the first repeated, oversized or unsafe name or value of `pairs`."""
+    seen: set[str] = set()
     for name, value in pairs:
-        if name in params:
+        if name in seen:
             raise ParameterError(name, "is given more than once")
-        for text, unsafe in ((name, _UNSAFE), (value, _UNSAFE_IN_LINES if line_breaks else _UNSAFE)):
+        for text, unsafe in ((name, _UNSAFE), (value, value_unsafe)):
             if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
                 raise ParameterError(name, f"is longer than {MAX_VALUE_BYTES} bytes")
             if unsafe.search(text):
                 raise ParameterError(name, "contains control characters")
-        params[name] = value
-    return params
+        seen.add(name)
 
 
 class Kind(enum.Enum):
@@ -134,9 +150,11 @@ class Param:
             item = re.compile(re.escape(self.name) + r"\.([1-9][0-9]?)")
             names = sorted((n for n in params if item.fullmatch(n)), key=lambda n: int(n.rpartition(".")[2]))
         elif self.kind is Kind.UNSUPPORTED:
-            names = [n for n in params if n == self.name or n.startswith(f"{self.name}.")]
+            group = f"{self.name}."
+            names = [n for n in params if n == self.name or n.startswith(group)]
         else:
-            names = [self.name]
+            value = params.get(self.name)
+            return [(self.name, value)] if value else []
         return [(name, params[name]) for name in names if params.get(name)]
 
     def _scalar(self, name: str, value: str) -> object:

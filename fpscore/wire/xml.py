@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import TypeAlias
-from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
+from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -36,42 +36,49 @@ def wire_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _append(parent: Element, fields: Fields) -> None:
+def _text(value: str) -> str:
+    """`value` as XML character data: masked where XML cannot carry it, `&`, `<` and `>` escaped."""
+    return _NOT_XML.sub("\ufffd", value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _elements(fields: Fields, out: list[str]) -> None:
+    """Append the elements of `fields` to `out`, as text. Element names are ours, never a client's."""
     for name, value in fields:
         if value is None:
             continue
-        child = SubElement(parent, name)
         if isinstance(value, list):
-            _append(child, value)
+            out.append(f"<{name}>")
+            _elements(value, out)
         elif isinstance(value, Amount):
-            _append(child, [("CurrencyCode", value.currency), ("Value", value.wire())])
+            out.append(f"<{name}>")
+            _elements([("CurrencyCode", value.currency), ("Value", value.wire())], out)
         elif isinstance(value, datetime):
-            child.text = wire_datetime(value)
+            out.append(f"<{name}>{wire_datetime(value)}")
         else:
-            child.text = _NOT_XML.sub("\ufffd", str(value))
+            out.append(f"<{name}>{_text(str(value))}")
+        out.append(f"</{name}>")
 
 
-def _document(root: Element) -> bytes:
-    document: bytes = tostring(root, encoding="utf-8", xml_declaration=False, short_empty_elements=False)
-    return DECLARATION + document
+def _document(root: str, fields: Fields, attributes: str = "") -> bytes:
+    out = [f"<{root}{attributes}>"]
+    _elements(fields, out)
+    out.append(f"</{root}>")
+    return DECLARATION + "".join(out).encode("utf-8")
 
 
 def render_success(action: str, version: str, result: Fields | None, request_id: str) -> bytes:
     """`<ActionResponse>` in the namespace of `version`; `result` None leaves out `<ActionResult>`."""
-    root = Element(f"{action}Response", xmlns=namespace(version))
-    if result is not None:
-        _append(SubElement(root, f"{action}Result"), result)
-    _append(root, [("ResponseMetadata", [("RequestId", request_id)])])
-    return _document(root)
+    fields: Fields = [(f"{action}Result", result)] if result is not None else []
+    fields.append(("ResponseMetadata", [("RequestId", request_id)]))
+    xmlns = _text(namespace(version)).replace('"', "&quot;")
+    return _document(f"{action}Response", fields, f' xmlns="{xmlns}"')
 
 
 def render_error(error: FpsError, request_id: str) -> bytes:
     """The FPS error document for `error`, on one line after the declaration."""
-    root = Element("Response")
     message = " ".join(error.message.split())  # one line, whatever the message held
     error_fields: Fields = [("Code", error.code), ("Message", message)]
-    _append(root, [("Errors", [("Error", error_fields)]), ("RequestID", request_id)])
-    return _document(root)
+    return _document("Response", [("Errors", [("Error", error_fields)]), ("RequestID", request_id)])
 
 
 def _parse(body: bytes) -> Element:

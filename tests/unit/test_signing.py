@@ -365,3 +365,12 @@ def test_outbound_signature_does_not_depend_on_param_order(key: SigningKey) -> N
     params = return_params()
     first = key.sign_outbound(params, method="GET", url_endpoint="https://a/")
     assert first == key.sign_outbound(dict(reversed(params.items())), method="GET", url_endpoint="https://a/")
+
+
+def test_a_changed_secret_counts_at_once() -> None:
+    signed = sign_query({"Action": "Pay"}, "old-secret", method="POST", host="h", path="/")
+    assert verify_query(signed, "old-secret", method="POST", host_header="h", path="/")
+    assert not verify_query(signed, "new-secret", method="POST", host_header="h", path="/")
+    resigned = sign_query({"Action": "Pay"}, "new-secret", method="POST", host="h", path="/")
+    assert verify_query(resigned, "new-secret", method="POST", host_header="h:8080", path="/")
+    assert not verify_query(resigned, "old-secret", method="POST", host_header="h:8080", path="/")
