@@ -3,7 +3,9 @@
 One durable commit costs one fsync (SQLite `synchronous=FULL`) or one WAL flush (PostgreSQL), so a
 processor that commits each action alone can never do more actions per second than the disk does
 flushes. Here each action joins a queue; a leader (one of the waiting threads: no thread of its own to
-start or stop) takes up to `max_batch` of them and runs them in one database transaction, each inside a
+start or stop) takes up to `max_batch` of them, and those that queue while they run (the payers of the
+previous batch, answered, come back while this one works), and runs them in one database transaction,
+each inside a
 SAVEPOINT of its own: a refused action (an FpsError) rolls back to its savepoint alone and answers its
 own error, the others go on; so does any other error of one action, as long as the database can roll
 back to its savepoint. An action that writes nothing before it refuses (the Pay on PostgreSQL, one
@@ -22,10 +24,11 @@ ServiceUnavailable, which FPS clients retry under the same CallerReference: the 
 then goes on up the leader's thread: no action of a batch is left waiting.
 
 A request waits at most `max_wait_s` for others to join its batch (and only when the previous batch
-held more than one action: a lone payer never waits), plus the batches ahead of it. One batch runs at a
-time per process: on SQLite writers take the database lock in turn anyway; on PostgreSQL, 8 payers in
-one process made as many Pays per second with one batch at a time as with 4 or 8 at once, at about half
-the CPU per Pay (bench/ledger.py), and the processes of `fpscore serve` commit their batches in parallel.
+held more than one action: a lone payer never waits), plus the batches ahead of it (at most `max_batch`
+actions each). One batch runs at a time per process: on SQLite writers take the database lock in turn
+anyway; on PostgreSQL, 8 payers in one process made fewer Pays per second with two batches at once (each
+with its own connection) than with one (bench/ledger.py; the Python of the process is one core's work),
+and the processes of `fpscore serve` commit their batches in parallel.
 """
 
 from __future__ import annotations
@@ -155,6 +158,7 @@ class GroupCommit:
                     self._running = True
             if batch:
                 self._commit(batch)
+                self._last_size = len(batch)  # with the actions that joined it while it ran
         finally:
             with self._lock:
                 self._running = False
@@ -239,6 +243,8 @@ class GroupCommit:
                     if savepoint:
                         execute_driver(conn, "RELEASE SAVEPOINT fps_action")
                     finished += 1
+                    if not alone and work is batch[-1]:  # actions queued meanwhile join (the list grows)
+                        batch += self._take(self.max_batch - len(batch))
                 if transaction.is_active:  # committed as the block ends
                     ledger.apply_later(conn, later)
         except DBAPIError as exc:
@@ -252,6 +258,13 @@ class GroupCommit:
         for work in kept:
             work.done = True
         return again
+
+    def _take(self, most: int) -> list[_Work[object]]:
+        """Up to `most` of the actions waiting, oldest first, out of the queue."""
+        with self._lock:
+            taken = self._pending[:most]
+            del self._pending[:most]
+        return taken
 
     def _answer(self, batch: list[_Work[object]], again: list[_Work[object]]) -> None:
         """Put `again` back at the head of the queue, or answer ConcurrentModification to those that ran

@@ -27,9 +27,10 @@ Converter = Callable[[Any], Any] | None
 @dataclass(frozen=True, slots=True)
 class _Form:
     sql: str
-    names: tuple[str, ...]  # bind names, in the order of a positional paramstyle's placeholders
     positional: bool
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind name and its conversion, where needed
+    # Positional paramstyle: each placeholder's bind name and conversion (None: the value as it is).
+    plan: tuple[tuple[str, Converter], ...]
     row: Callable[..., Any] | None  # a named tuple of the result columns (None: no rows)
     results: tuple[Converter, ...]
 
@@ -52,18 +53,21 @@ class Compiled:
             row = namedtuple("Row", [column[0] for column in columns]) if columns else None  # noqa: PYI024
             results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)  # noqa: SLF001
             positional = compiled.positiontup is not None
-            names = tuple(compiled.positiontup or compiled.bind_names.values())
-            form = _Form(compiled.string, names, positional, binds, row, results)
+            convert = dict(binds)
+            plan = tuple((name, convert.get(name)) for name in compiled.positiontup or ())
+            form = _Form(compiled.string, positional, binds, plan, row, results)
             self._forms[dialect.name] = form
         return form
 
     def _params(self, form: _Form, params: Mapping[str, Any]) -> Any:
+        if form.positional:
+            return tuple(
+                [params[name] if convert is None else convert(params[name]) for name, convert in form.plan]
+            )
         if form.binds:
             params = dict(params)
             for name, convert in form.binds:
                 params[name] = convert(params[name])
-        if form.positional:
-            return tuple(params[name] for name in form.names)
         return params
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:

@@ -1,23 +1,19 @@
-"""Identifiers in FPS's shapes: 35 upper-case alphanumerics for transactions, 64 for tokens."""
+"""Identifiers in FPS's shapes: 35 upper-case alphanumerics for transactions, 64 for tokens.
+
+Each is the upper-case hex of random bytes from the system's random source (4 bits a character: 140 for
+a transaction, 256 for a token), one call as one is made for every payment.
+"""
 
 from __future__ import annotations
 
 import secrets
-import string
 
 from fpscore.wire.catalogue import TOKEN_ID_LENGTH, TRANSACTION_ID_LENGTH
 
-_ALPHABET = string.ascii_uppercase + string.digits
-
 
 def _random_id(length: int) -> str:
-    """`length` random characters of A-Z0-9, from one call to the system's random source."""
-    number = secrets.randbelow(len(_ALPHABET) ** length)
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, len(_ALPHABET))
-        chars.append(_ALPHABET[digit])
-    return "".join(chars)
+    """`length` random characters of 0-9A-F."""
+    return secrets.token_hex((length + 1) // 2)[:length].upper()
 
 
 def new_transaction_id() -> str:

@@ -106,6 +106,31 @@ def test_pays_at_once_share_one_commit(processor, caller_id, buyer_id, holder):
     assert check_ledger(shop.engine) == []
 
 
+def test_actions_queued_while_a_batch_runs_join_it(processor, caller_id, buyer_id, holder):
+    """The last action of a batch queues another Pay from its transaction and waits for it to be queued:
+    that Pay runs in the same batch, after it, and commits with it."""
+    shop = processor
+    tokens = [open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(3)]
+    late: list[Any] = []
+    late_thread = threading.Thread(target=lambda: late.append(pay(shop, caller_id, tokens[2], "0.99")()))
+
+    def queue_another(_conn: Connection, _result: object) -> None:
+        late_thread.start()
+        deadline = time.monotonic() + TIMEOUT_S
+        while shop.group_commit.waiting() < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    commits, actions = shop.group_commit.commits, shop.group_commit.committed_actions
+    results = holder(
+        [pay(shop, caller_id, tokens[0], "0.99"), pay(shop, caller_id, tokens[1], "0.99", hook=queue_another)]
+    )
+    late_thread.join(TIMEOUT_S)
+    assert [r.status for r in [*results, *late]] == ["Success"] * 3
+    # the holder's batch, then one batch of three
+    assert (shop.group_commit.commits - commits, shop.group_commit.committed_actions - actions) == (2, 4)
+    assert check_ledger(shop.engine) == []
+
+
 def test_a_refusal_in_a_batch_rolls_back_alone(processor, caller_id, buyer_id, holder):
     shop = processor
     rich = open_prepaid(shop, caller_id, buyer_id, fund="5.00").sender_token_id
