@@ -16,7 +16,7 @@ from dashboard import components as ui
 from dashboard.text import md
 from fpscore.merchant import queries
 from fpscore.merchant.queries import HistoryEntry, InstrumentDetail, InstrumentView
-from fpscore.merchant.reasons import REFUND_CODES, WRITE_OFF_CODES
+from fpscore.merchant.reasons import MAX_NOTE, REFUND_CODES, WRITE_OFF_CODES
 from fpscore.merchant.roles import Permission
 
 HISTORY_PAGE_KEY = "instrument_history_page"
@@ -321,7 +321,7 @@ def refund_form(view: InstrumentView) -> None:
 
 def cancel_form(view: InstrumentView) -> None:
     with st.form("instrument_cancel"):
-        reason = st.text_area("Reason (required)", key="cancel_reason", max_chars=1000)
+        reason = st.text_area("Reason (required)", key="cancel_reason", max_chars=MAX_NOTE)
         if st.form_submit_button("Review cancellation"):
             propose_cancel(view.detail, reason)
 
