@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fpscore.errors import InvalidAction, InvalidParams
 from fpscore.money import DEFAULT_CURRENCY, Amount
@@ -68,12 +68,14 @@ def decode_params(form: str, *, line_breaks: bool = False) -> dict[str, str]:
 
     `line_breaks`: values may hold tabs and line breaks (text a person wrote, such as a CBUI paymentReason).
     """
+    pieces = form.split("&") if form else []
+    if len(pieces) > MAX_PARAMS:
+        raise InvalidParams(f"A request carries at most {MAX_PARAMS} parameters")
     try:
-        pairs = parse_qsl(form, keep_blank_values=True, errors="strict", max_num_fields=MAX_PARAMS)
+        halves = (piece.partition("=") for piece in pieces if piece)  # no `=`: a blank value
+        pairs = [(_unquote(name), _unquote(value)) for name, _, value in halves]
     except UnicodeDecodeError:
         raise InvalidParams("Parameters must be UTF-8 text, percent-encoded") from None
-    except ValueError:
-        raise InvalidParams(f"A request carries at most {MAX_PARAMS} parameters") from None
     params = dict(pairs)
     value_unsafe = _UNSAFE_IN_LINES if line_breaks else _UNSAFE
     # The usual form passes the checks as a whole (a character is at most 4 UTF-8 bytes); any other is
@@ -87,6 +89,14 @@ def decode_params(form: str, *, line_breaks: bool = False) -> dict[str, str]:
     ):
         _check_pairs(pairs, value_unsafe)
     return params
+
+
+def _unquote(text: str) -> str:
+    """Form text decoded as `urllib.parse.parse_qsl` decodes it (`+` a space, `%XX` UTF-8, strictly), with
+    less work per call: a request's form is decoded on every request."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors="strict") if "%" in text else text
 
 
 def _check_pairs(pairs: list[tuple[str, str]], value_unsafe: re.Pattern[str]) -> None:

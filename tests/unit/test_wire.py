@@ -1,18 +1,21 @@
-"""Response documents byte for byte, the form decoder's first-problem reporting, the API's log line."""
+"""Response documents byte for byte, form decoding (as parse_qsl reads a form, and the first problem of a
+form reported), the API's log line."""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
 import pytest
 
-from fpscore.errors import InsufficientBalance
+from fpscore.errors import InsufficientBalance, InvalidParams
 from fpscore.money import Amount
 from fpscore.processor.api import log_summary
 from fpscore.wire import decode_params, parse_response, render_error, render_success
-from fpscore.wire.catalogue import ParameterError
+from fpscore.wire.catalogue import MAX_PARAMS, ParameterError
 
 HOSTILE = "a&b<c>d\"e'f ]]> \x00\x0b\ud800\ufffe é😀\t\n"
 
@@ -52,6 +55,30 @@ def test_success_without_result_and_error_document():
         b"<Message>short by &lt;1.00&gt; &amp; more</Message></Error></Errors><RequestID>r&lt;</RequestID>"
         b"</Response>"
     )
+
+
+def test_decoding_reads_a_form_as_parse_qsl_does():
+    pieces = ["a", "B", "=", "&", "+", "%", "2", "0", "C3", "A9", "%zz", "%C3", "%A9", "é", "%2B", "%3D", "~"]
+    draw = random.Random(7)
+    for _ in range(20_000):
+        form = "".join(draw.choice(pieces) for _ in range(draw.randint(0, 12)))
+        try:
+            expected = dict(parse_qsl(form, keep_blank_values=True, errors="strict"))
+        except UnicodeDecodeError:
+            expected = None
+        try:
+            decoded = decode_params(form)
+        except ParameterError:  # a repeated name: parse_qsl keeps both
+            continue
+        except InvalidParams:
+            decoded = None
+        assert decoded == expected, form
+
+
+def test_decoding_counts_every_piece_against_the_limit():
+    assert len(decode_params("&".join(f"p{i}=v" for i in range(MAX_PARAMS)))) == MAX_PARAMS
+    with pytest.raises(InvalidParams, match="at most"):
+        decode_params("a=1" + "&" * MAX_PARAMS)  # empty pieces count, as parse_qsl's max_num_fields does
 
 
 @pytest.mark.parametrize(
