@@ -22,8 +22,9 @@ of Pay transactions in the processor database, and `check_ledger` must be clean.
         [--backend sqlite|postgres|all]
 
 Workers and threads default to `fpscore serve`'s (`server.default_workers`: 1 on SQLite, one per CPU on
-PostgreSQL; `server.DEFAULT_THREADS`), for the processor and the bare server alike. The goal G5 (signed
-Pays per client instrument over bare: >= 0.7 on SQLite, >= 0.6 on PostgreSQL) is printed at the end.
+PostgreSQL; `server.default_threads`: 4 on SQLite, 16 on PostgreSQL), for the processor and the bare
+server alike. The goal G5 (signed Pays per client instrument over bare: >= 0.7 on SQLite, >= 0.6 on
+PostgreSQL) is printed at the end.
 
 PostgreSQL is measured when FPS_BENCH_POSTGRES_URL or FPS_TEST_POSTGRES_URL is set, e.g.
 postgresql+psycopg://postgres@127.0.0.1:5432/test (in a throwaway schema, dropped at the end).
@@ -440,7 +441,7 @@ def bench_backend(backend: Backend, args: argparse.Namespace, directory: Path) -
     for name in ("FPS_PROCESSOR_DATABASE_URL", "FPS_ENDPOINT", "FPS_FEE_SCHEDULE"):
         env.pop(name, None)
     workers_n = args.workers or server.default_workers(backend.url)
-    threads_n = args.threads or server.DEFAULT_THREADS
+    threads_n = args.threads or server.default_threads(backend.url)
     workers, threads = str(workers_n), str(threads_n)
     processor_argv = ["-c", RUN_PROCESSOR, "{port}", workers, backend.url, threads]
     bare_argv = [

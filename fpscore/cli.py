@@ -228,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, help="worker processes (default: 1 on SQLite, one per CPU on PostgreSQL)"
     )
-    serve.add_argument("--threads", type=int, help="threads per worker that run the app (default: 16)")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="threads per worker that run the app (default: 4 on SQLite, 16 on PostgreSQL)",
+    )
     serve.add_argument("--public-host", help="host[:port] merchants reach the processor by, if not HOST:PORT")
     serve.set_defaults(func=_serve)
 

@@ -1,6 +1,6 @@
 """`fpscore serve`: the processor's HTTP app on gunicorn, in worker processes (one on SQLite, one per CPU
-on PostgreSQL, see `default_workers`), each with DEFAULT_THREADS app threads whose money-moving actions
-its group commit batches (`fpscore.processor.batch`).
+on PostgreSQL, see `default_workers`), each with app threads (`default_threads`) whose money-moving
+actions its group commit batches (`fpscore.processor.batch`).
 
 Each worker is a `BufferingWorker`: gunicorn's master forks, watches and restarts it, and it serves with
 `front.Front`, which reads every request whole on an event loop before one of the worker's threads runs
@@ -45,18 +45,34 @@ from fpscore.processor.ipn import IpnDispatcher
 from fpscore.processor.keys import SigningKeys
 
 HEARTBEAT_TIMEOUT_S = 30  # a worker silent this long is killed and replaced; also the graceful stop's bound
-# App threads per worker: requests in flight at once in one process, which its group commit batches.
-DEFAULT_THREADS = 16
+# App threads per worker (requests in flight at once in one process, which its group commit batches).
+SQLITE_THREADS = 4
+POSTGRES_THREADS = 16
+
+
+def _is_sqlite(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "sqlite"
 
 
 def default_workers(database_url: str) -> int:
     """Worker processes when none are asked for. SQLite: one. Its writers take one database lock in
     turn, so a second process adds no write throughput, and each process has its own group commit
     (`fpscore.processor.batch`): Pays split over two batchers make two fsyncs where one would do. One
-    process with DEFAULT_THREADS app threads puts every concurrent Pay of the deployment in one batcher.
+    process puts every concurrent Pay of the deployment in one batcher.
     PostgreSQL: one per CPU, as each process runs its Python on one core at a time and PostgreSQL
     commits the workers' batches in parallel."""
-    return 1 if make_url(database_url).get_backend_name() == "sqlite" else os.cpu_count() or 1
+    return 1 if _is_sqlite(database_url) else os.cpu_count() or 1
+
+
+def default_threads(database_url: str) -> int:
+    """App threads per worker when none are asked for. SQLite: SQLITE_THREADS. Its one worker runs every
+    request's Python under one interpreter lock, and a batch's Pays are answered together when it commits.
+    With 4 threads, batches of up to 4 alternate with reading and checking the next requests: 8 signed-HTTP
+    clients made about 15% more Pays per second than with 16 threads, and more than with 8 (on a 2-CPU VM
+    that flushes fast, bench/signed_http.py). A disk slow to flush wants bigger batches: more threads
+    (`--threads`). Requests beyond the threads wait, read whole, in `front.Front`. PostgreSQL:
+    POSTGRES_THREADS (8 measured alike)."""
+    return SQLITE_THREADS if _is_sqlite(database_url) else POSTGRES_THREADS
 
 
 class BufferingWorker(Worker):  # type: ignore[misc]
@@ -203,7 +219,7 @@ def run(
     limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Serve the processor on `host:port` with `workers` processes (None: `default_workers`), each
-    running the app on `threads` threads (None: DEFAULT_THREADS) within `limits`, until stopped
+    running the app on `threads` threads (None: `default_threads`) within `limits`, until stopped
     (SIGINT/SIGTERM). `public_host`: the host name clients may sign for besides Host."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # one JSON line per API request
     settings = Settings.from_env()
@@ -224,7 +240,7 @@ def run(
         load_app,
         host_port(host, port),
         workers=workers or default_workers(database_url),
-        threads=threads or DEFAULT_THREADS,
+        threads=threads or default_threads(database_url),
         proc_name="fpscore-processor",
         limits=limits,
     )

@@ -1,6 +1,6 @@
 """Crash test of `fpscore serve`: the whole server (gunicorn's master and its workers) killed with SIGKILL
 while batches of concurrent Pays are in flight, CYCLES times on each backend, with the default workers
-and threads (`server.default_workers`, `server.DEFAULT_THREADS`).
+and threads (`server.default_workers`, `server.default_threads`).
 
 After each restart: every Pay answered Success exists with that TransactionId; every Pay left without an
 answer (or answered with a retryable error), sent again with its CallerReference and parameters, yields
