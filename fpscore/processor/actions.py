@@ -418,7 +418,7 @@ class ActionsMixin(ProcessorBase):
                 "Prepaid",
                 Guard(InsufficientBalance, "The prepaid balance is too low for this payment"),
             )
-        if amount.cents > row.purchase_limit_cents:
+        if row.purchase_limit_cents is not None and amount.cents > row.purchase_limit_cents:
             raise AmountOutOfRange("The amount is above the instrument's limit for one purchase")
         return (
             "receivable",

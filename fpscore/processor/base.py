@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 
 from fpscore.db import utcnow
+from fpscore.errors import FpsError
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 from fpscore.processor import idempotency, ledger
 from fpscore.processor.batch import GroupCommit, Retry
@@ -99,7 +100,13 @@ class ProcessorBase:
                     raise Retry from None
                 result = TransactionResult(existing, self._status(conn, existing), replayed=True)
             if hook is not None:
-                hook(conn, result)
+                try:
+                    hook(conn, result)
+                except FpsError as exc:
+                    if on_server is None:
+                        raise
+                    # Without a savepoint a refusal must come before any write (`GroupCommit.run`).
+                    raise RuntimeError(f"{exc.code} after the {action} was written") from exc
             return result
 
         # The server-side action writes nothing when it refuses: no savepoint needed around it.

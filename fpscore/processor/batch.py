@@ -5,23 +5,22 @@ processor that commits each action alone can never do more actions per second th
 flushes. Here each action joins a queue; a leader (one of the waiting threads: no thread of its own to
 start or stop) takes up to `max_batch` of them, and those that queue while they run (the payers of the
 previous batch, answered, come back while this one works), and runs them in one database transaction,
-each inside a
-SAVEPOINT of its own: a refused action (an FpsError) rolls back to its savepoint alone and answers its
-own error, the others go on; so does any other error of one action, as long as the database can roll
-back to its savepoint. An action that writes nothing before it refuses (the Pay on PostgreSQL, one
-function call: `pay_on_server`) runs without one, two round trips fewer; any other error of it fails the
-batch. The unguarded legs of the batch's postings (the callers' and fee accounts,
-see `ledger.post`) move their balances once per batch, after the last action, so that actions paying
-one merchant do not queue on its balance row. Then one COMMIT, and only then is any action of the batch
-answered. An action meeting a deadlock or a serialization failure in its savepoint runs again in a later
-batch; so does the whole batch, refusals too, when the database rolls the transaction back for one
-outside the savepoints (the deferred legs, COMMIT): at most MAX_ATTEMPTS runs per action. A connection
-kept from the previous batch found lost before the first action finished (the server restarted or ended
-it while idle) is replaced and the batch run once more at once. Any other failure of the transaction (its
-COMMIT, a lost connection, a statement that leaves it unusable) answers every action in it with
-ServiceUnavailable, which FPS clients retry under the same CallerReference: the action either committed
-(the retry replays it) or did not (the retry runs it). So does a BaseException raised in an action, which
-then goes on up the leader's thread: no action of a batch is left waiting.
+each inside a SAVEPOINT of its own: a refused action (an FpsError) rolls back to its savepoint alone and
+answers its own error, the others go on; so does any other error of one action, as long as the database
+can roll back to its savepoint. An action that writes nothing before it refuses (the Pay on PostgreSQL,
+one function call: `pay_on_server`) runs without one, two round trips fewer; any other error of it rolls
+the batch back, answers that action's error and runs the others again. The unguarded legs of the batch's
+postings (the callers' and fee accounts, see `ledger.post`) move their balances once per batch, after the
+last action, so that actions paying one merchant do not queue on its balance row. Then one COMMIT, and
+only then is any action of the batch answered. An action meeting a deadlock or a serialization failure in
+its savepoint runs again in a later batch; so does the whole batch, refusals too, when the database rolls
+the transaction back for one outside the savepoints (the deferred legs, COMMIT): at most MAX_ATTEMPTS
+runs per action. A connection kept from the previous batch found lost before the first action finished
+(the server restarted or ended it while idle) is replaced and the batch run once more at once. Any other
+failure of the transaction (its COMMIT, a lost connection, a statement that leaves it unusable) answers
+every action in it with ServiceUnavailable, which FPS clients retry under the same CallerReference: the
+action either committed (the retry replays it) or did not (the retry runs it). So does a BaseException
+raised in an action, which then goes on up the leader's thread: no action of a batch is left waiting.
 
 A request waits at most `max_wait_s` for others to join its batch (and only when the previous batch
 held more than one action: a lone payer never waits), plus the batches ahead of it (at most `max_batch`
@@ -62,6 +61,15 @@ Action = Callable[[Connection, ledger.Later | None], T]
 
 class Retry(Exception):
     """Raised by an action whose work must start over in a later batch (nothing of it is kept)."""
+
+
+class _Fault(Exception):
+    """An action without a savepoint failed other than by refusing: what it wrote cannot be told from the
+    others' work, so the batch is rolled back; it alone answers its error, the others run again."""
+
+    def __init__(self, work: _Work[object], error: Exception):
+        super().__init__(str(error))
+        self.work, self.error = work, error
 
 
 class _StaleConnection(Exception):
@@ -122,7 +130,7 @@ class GroupCommit:
 
         `savepoint=False` runs it without a savepoint of its own (a round trip less on each side of it):
         for an action whose refusals (an FpsError, Retry) are raised before it writes anything. Any other
-        error it raises then fails its batch (every action of it answers ServiceUnavailable, or runs again
+        error it raises rolls its batch back: it answers that error, the others run again (all of them
         when the database rolled the batch back for a deadlock or a serialization failure)."""
         work: _Work[T] = _Work(action, savepoint)
         with self._lock:
@@ -179,6 +187,13 @@ class GroupCommit:
                 logger.warning("The connection kept from the last batch was lost; running on a fresh one")
                 self._drop_connection()
                 again = self._run(batch)
+        except _Fault as fault:
+            logger.error(
+                "An action failed in a batch of %d; the others run again", len(batch), exc_info=fault.error
+            )
+            fault.work.error, fault.work.done = fault.error, True
+            self._answer(batch, [work for work in batch if work is not fault.work], attempted=False)
+            return
         except BaseException as exc:
             self._drop_connection()
             if isinstance(exc, DBAPIError) and retryable(exc):
@@ -232,7 +247,7 @@ class GroupCommit:
                         elif savepoint:
                             execute_driver(conn, "ROLLBACK TO SAVEPOINT fps_action")
                         elif not isinstance(exc, FpsError | Retry):
-                            raise  # what it wrote cannot be told from the others' work
+                            raise _Fault(work, exc) from exc
                         if isinstance(exc, Retry) or (isinstance(exc, DBAPIError) and retryable(exc)):
                             again.append(work)
                         else:  # a refusal (FpsError), or a fault of this action alone
@@ -266,12 +281,14 @@ class GroupCommit:
             del self._pending[:most]
         return taken
 
-    def _answer(self, batch: list[_Work[object]], again: list[_Work[object]]) -> None:
+    def _answer(
+        self, batch: list[_Work[object]], again: list[_Work[object]], *, attempted: bool = True
+    ) -> None:
         """Put `again` back at the head of the queue, or answer ConcurrentModification to those that ran
-        MAX_ATTEMPTS times; wake every action of `batch` that is done."""
+        MAX_ATTEMPTS times (this run counts when `attempted`); wake every action of `batch` that is done."""
         for work in again:
             work.value, work.error, work.done = None, None, False
-            work.attempts += 1
+            work.attempts += attempted
             if work.attempts >= MAX_ATTEMPTS:
                 work.error = ConcurrentModification("The request kept meeting concurrent updates; retry")
                 work.done = True

@@ -124,11 +124,7 @@ def post(
     _check_posting(transaction_id, legs)
     if any(leg.kind in DEFERRED_KINDS for leg in legs if leg.account_id in guards):
         raise AssertionError(f"a guard on an account that moves later, in {transaction_id}")
-    if later is not None:
-        deferred = [leg for leg in legs if leg.kind in DEFERRED_KINDS]
-        if deferred:
-            later.append((transaction_id, deferred))
-            legs = [leg for leg in legs if leg.kind not in DEFERRED_KINDS]
+    legs = _defer(transaction_id, legs, later)
     deltas: dict[int, int] = defaultdict(int)
     for leg in legs:
         deltas[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
@@ -143,10 +139,17 @@ def posted_on_server(transaction_id: str, legs: list[Leg], later: Later | None) 
     """`legs` were posted by a function on the database server (`pay_on_server`), all of them, or all but
     those on DEFERRED_KINDS accounts when `later` is given: those go to `later`, as `post` would."""
     _check_posting(transaction_id, legs)
-    if later is not None:
-        deferred = [leg for leg in legs if leg.kind in DEFERRED_KINDS]
-        if deferred:
-            later.append((transaction_id, deferred))
+    _defer(transaction_id, legs, later)
+
+
+def _defer(transaction_id: str, legs: list[Leg], later: Later | None) -> list[Leg]:
+    """The legs to move now: those on DEFERRED_KINDS accounts go to `later` instead, when given."""
+    if later is None:
+        return legs
+    deferred = [leg for leg in legs if leg.kind in DEFERRED_KINDS]
+    if deferred:
+        later.append((transaction_id, deferred))
+    return [leg for leg in legs if leg.kind not in DEFERRED_KINDS]
 
 
 def apply_later(conn: Connection, later: Later) -> None:

@@ -1,25 +1,52 @@
 """The Pay on PostgreSQL is one call of the `fps_pay` function, run without a savepoint of its own in its
-batch: its refusals write nothing, and any other error after it fails the whole batch, retryable."""
+batch: its refusals write nothing; any other error of it rolls the batch back, answers that error and runs
+the others again. Where the function and the in-process path could differ (NULL limits), both backends
+are tested to answer alike."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from helpers import open_postpaid, open_prepaid, ref, usd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 from test_group_commit import count, holder, pay  # noqa: F401 - holder is a fixture
 
-from fpscore.errors import InsufficientBalance, ServiceUnavailable
+from fpscore.errors import FpsError, InsufficientBalance
+from fpscore.money import Amount
+from fpscore.processor import idempotency, pay_on_server
+from fpscore.processor.actions import SUCCESS
 from fpscore.processor.invariants import check_ledger
-from fpscore.processor.schema import ApiRequest, CallerReferenceRecord, Transaction
+from fpscore.processor.schema import ApiRequest, CallerReferenceRecord, Instrument, LedgerAccount, Transaction
 
-pytestmark = pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+postgres_only = pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 
 _transactions = Transaction.__table__
 _references = CallerReferenceRecord.__table__
+_accounts = LedgerAccount.__table__
 
 
+def caught(action: Any) -> Any:
+    """`action` returning what it raised (any Exception), for `holder`, which catches FpsErrors only."""
+
+    def run() -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            return exc
+
+    return run
+
+
+def balances(conn: Connection) -> list[tuple[int, int]]:
+    return [
+        tuple(row)
+        for row in conn.execute(select(_accounts.c.id, _accounts.c.balance_cents).order_by(_accounts.c.id))
+    ]
+
+
+@postgres_only
 def test_the_pay_is_one_statement(processor, caller_id, buyer_id):
     """Counted on the driver's cursors: one statement between BEGIN and COMMIT."""
     token = open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id
@@ -56,53 +83,103 @@ def test_the_pay_is_one_statement(processor, caller_id, buyer_id):
     assert len(sent) == 1 and "fps_pay(" in sent[0]
 
 
-def test_refusals_leave_no_claim_and_the_same_reference_pays_later(processor, caller_id, buyer_id):
-    setup = open_prepaid(processor, caller_id, buyer_id, fund="1.00")
+@postgres_only
+def test_a_refusal_in_a_batch_leaves_no_claim_and_the_same_reference_pays_later(
+    processor,
+    caller_id,
+    buyer_id,
+    holder,  # noqa: F811 - the fixture imported above
+):
+    rich = open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id
+    poor = open_prepaid(processor, caller_id, buyer_id, fund="1.00")
     reference = ref("later")
     before = count(processor, _transactions)
-    with pytest.raises(InsufficientBalance):
-        processor.pay(caller_id, sender_token_id=setup.sender_token_id, amount=usd("1.50"),
-                      caller_reference=reference)  # fmt: skip
+    results = holder([pay(processor, caller_id, rich, "0.99"),
+                      pay(processor, caller_id, poor.sender_token_id, "1.50", reference)])  # fmt: skip
+    assert results[0].status == "Success" and isinstance(results[1], InsufficientBalance)
     assert count(processor, _references, caller_reference=reference) == 0
-    assert count(processor, _transactions) == before
-    processor.fund_prepaid(caller_id, sender_token_id=setup.funding_token_id or "",
-                           prepaid_instrument_id=setup.instrument_id, amount=usd("1.00"),
+    assert count(processor, _transactions) == before + 2  # the holder's Pay and the first
+    processor.fund_prepaid(caller_id, sender_token_id=poor.funding_token_id or "",
+                           prepaid_instrument_id=poor.instrument_id, amount=usd("1.00"),
                            caller_reference=ref("fund"))  # fmt: skip
-    result = processor.pay(caller_id, sender_token_id=setup.sender_token_id, amount=usd("1.50"),
-                           caller_reference=reference)  # fmt: skip
+    result = pay(processor, caller_id, poor.sender_token_id, "1.50", reference)()
     assert result.status == "Success" and not result.replayed
     assert check_ledger(processor.engine) == []
 
 
-def test_an_error_after_a_server_side_pay_fails_its_batch(processor, caller_id, buyer_id, holder):  # noqa: F811
-    """A Pay's writes cannot be told from its batch's without a savepoint: an error after them (here in
-    the hook that records the request) fails the batch, and every Pay of it is sent again, once."""
+@postgres_only
+def test_a_refused_pay_that_moves_the_caller_itself_leaves_every_balance(processor, caller_id, buyer_id):
+    """Called directly, not deferring the caller's leg (as a lone Pay's function call does): the guard
+    fails after the caller's account was locked, and neither account nor the claim is left changed."""
+    setup = open_prepaid(processor, caller_id, buyer_id, fund="1.00")
+    reference = idempotency.reference(caller_id, "Pay", ref("direct"), {"Amount": "1.50"})
+    with processor.engine.connect() as conn, conn.begin():
+        before = balances(conn)
+        row = pay_on_server.pay(conn, reference, "T" * 35, datetime.now(UTC), setup.sender_token_id,
+                                Amount(150), None, None, SUCCESS, defer=False)  # fmt: skip
+        assert row.outcome == "guard" and row.balance_account_id < row.account_id  # the caller's first
+        assert balances(conn) == before
+        claims = select(func.count()).select_from(_references)
+        assert (
+            conn.execute(
+                claims.where(_references.c.caller_reference == reference.caller_reference)
+            ).scalar_one()
+            == 0
+        )
+
+
+@postgres_only
+@pytest.mark.parametrize("fault", ["crash", "refusal"])
+def test_an_error_after_a_server_side_pay_fails_it_alone(processor, caller_id, buyer_id, holder, fault):  # noqa: F811
+    """After fps_pay wrote, its hook (the query API's record of the request) raises: an error, or even a
+    refusal. The batch is rolled back; that Pay answers an error (not the refusal: it is not one) and is
+    not committed, the others of the batch run again and pay once."""
     tokens = [open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(3)]
     credit = open_postpaid(processor, caller_id, buyer_id, credit_limit="5.00").sender_token_id
 
     def broken(_conn: Connection, _result: object) -> None:
-        raise RuntimeError("the request could not be recorded")
+        if fault == "crash":
+            raise LookupError("the request could not be recorded")
+        raise InsufficientBalance("a refusal after the Pay was written")
 
     references = [ref("batch") for _ in range(4)]
     actions = [
         pay(processor, caller_id, tokens[0], "0.99", references[0]),
         pay(processor, caller_id, credit, "0.99", references[1]),
-        pay(processor, caller_id, tokens[1], "0.99", references[2], hook=broken),
+        caught(pay(processor, caller_id, tokens[1], "0.99", references[2], hook=broken)),
         pay(processor, caller_id, tokens[2], "0.99", references[3]),
     ]
     before = count(processor, _transactions)
     results = holder(actions)
-    assert all(isinstance(r, ServiceUnavailable) and r.retriable for r in results), results
-    assert count(processor, _transactions) == before + 1  # the holder's Pay; nothing of the batch
+    failed = results[2]
+    assert not isinstance(failed, FpsError), failed
+    assert isinstance(failed, LookupError if fault == "crash" else RuntimeError)
+    assert [(r.status, r.replayed) for i, r in enumerate(results) if i != 2] == [("Success", False)] * 3
+    assert count(processor, _transactions) == before + 1 + 3  # the holder's Pay and the three others
+    assert count(processor, _references, caller_reference=references[2]) == 0
     assert count(processor, ApiRequest.__table__) == 0
-    with processor.engine.connect() as conn:
-        claimed = conn.execute(
-            select(func.count())
-            .select_from(_references)
-            .where(_references.c.caller_reference.in_(references))
-        ).scalar_one()
-    assert claimed == 0
-    again = [actions[i]() for i in (0, 1, 3)]
-    assert [(r.status, r.replayed) for r in again] == [("Success", False)] * 3
-    assert count(processor, _transactions) == before + 1 + 3
+    assert check_ledger(processor.engine) == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "credit_limit", "per_purchase", "amounts"),
+    [
+        ("credit_limit_cents", "5.00", "5.00", ["4.00", "4.00"]),  # a debt of 8.00 above the 5.00 unset
+        ("purchase_limit_cents", "10.00", "5.00", ["6.00"]),  # one purchase of 6.00 above the 5.00 unset
+    ],
+)
+def test_a_credit_instrument_without_a_limit_pays_alike_on_both_backends(
+    processor, caller_id, buyer_id, limit, credit_limit, per_purchase, amounts
+):
+    """NULL is no limit, in Python (`ledger.Guard`, `_pay_terms`) and in fps_pay alike."""
+    setup = open_postpaid(
+        processor, caller_id, buyer_id, credit_limit=credit_limit, per_purchase=per_purchase
+    )
+    with processor.engine.begin() as conn:
+        instruments = Instrument.__table__
+        conn.execute(update(instruments).where(instruments.c.id == setup.instrument_id).values({limit: None}))
+    for amount in amounts:
+        result = processor.pay(caller_id, sender_token_id=setup.sender_token_id, amount=usd(amount),
+                               caller_reference=ref("unlimited"))  # fmt: skip
+        assert result.status == "Success"
     assert check_ledger(processor.engine) == []

@@ -43,7 +43,7 @@ CREATE FUNCTION fps_pay(
     OUT valid_from timestamptz, OUT expires_at timestamptz, OUT balance_account_id bigint,
     OUT caller_ipn_url text)
 LANGUAGE plpgsql AS $$
-#variable_conflict use_column
+#variable_conflict error
 DECLARE
     v_digest text;
     v_existing text;
@@ -95,19 +95,19 @@ BEGIN
        OR (kind <> 'Prepaid' AND p_amount_cents > purchase_limit_cents) THEN
         outcome := 'refused';
     ELSE
-        -- The instrument's account first when its id is lower (ascending id order, as ledger.post).
+        -- Rows are locked in ascending id order, as ledger.post moves them: the caller's first when its
+        -- id is lower (locked only: it moves once the guard has held).
         IF NOT p_defer AND balance_account_id < account_id THEN
-            UPDATE ledger_accounts AS a SET balance_cents = a.balance_cents + p_amount_cents
-            WHERE a.id = balance_account_id RETURNING a.balance_cents INTO v_caller_balance;
+            PERFORM 1 FROM ledger_accounts AS a WHERE a.id = balance_account_id FOR NO KEY UPDATE;
         END IF;
         IF kind = 'Prepaid' THEN  -- credit-normal: the Pay's debit lowers it, never below zero
             UPDATE ledger_accounts AS a SET balance_cents = a.balance_cents - p_amount_cents
             WHERE a.id = account_id AND a.balance_cents - p_amount_cents >= 0
             RETURNING a.balance_cents INTO v_balance;
-        ELSE  -- debit-normal: the debt grows, up to the credit limit
+        ELSE  -- debit-normal: the debt grows, up to the credit limit (none when NULL, as ledger.Guard)
             UPDATE ledger_accounts AS a SET balance_cents = a.balance_cents + p_amount_cents
             WHERE a.id = account_id AND a.balance_cents + p_amount_cents >= 0
-              AND a.balance_cents + p_amount_cents <= credit_limit_cents
+              AND (credit_limit_cents IS NULL OR a.balance_cents + p_amount_cents <= credit_limit_cents)
             RETURNING a.balance_cents INTO v_balance;
         END IF;
         IF v_balance IS NULL THEN
@@ -115,15 +115,11 @@ BEGIN
         END IF;
     END IF;
     IF outcome IS NOT NULL THEN  -- refused: nothing may stay behind
-        IF v_caller_balance IS NOT NULL THEN
-            UPDATE ledger_accounts AS a SET balance_cents = a.balance_cents - p_amount_cents
-            WHERE a.id = balance_account_id;
-        END IF;
         DELETE FROM caller_references AS c
         WHERE c.caller_id = p_caller_id AND c.action = 'Pay' AND c.caller_reference = p_reference;
         RETURN;
     END IF;
-    IF NOT p_defer AND v_caller_balance IS NULL THEN
+    IF NOT p_defer THEN
         UPDATE ledger_accounts AS a SET balance_cents = a.balance_cents + p_amount_cents
         WHERE a.id = balance_account_id RETURNING a.balance_cents INTO v_caller_balance;
     END IF;
