@@ -260,7 +260,7 @@ class GroupCommit:
                     finished += 1
                     if not alone and work is batch[-1]:  # actions queued meanwhile join (the list grows)
                         batch += self._take(self.max_batch - len(batch))
-                if transaction.is_active:  # committed as the block ends
+                if later and transaction.is_active:  # committed as the block ends
                     ledger.apply_later(conn, later)
         except DBAPIError as exc:
             if reused and finished == 0 and exc.connection_invalidated:

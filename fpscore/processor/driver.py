@@ -32,7 +32,7 @@ class _Form:
     # Positional paramstyle: each placeholder's bind name and conversion (None: the value as it is).
     plan: tuple[tuple[str, Converter], ...]
     row: Callable[..., Any] | None  # a named tuple of the result columns (None: no rows)
-    results: tuple[Converter, ...]
+    results: tuple[Converter, ...] | None  # each result column's conversion (None: none converts)
 
 
 class Compiled:
@@ -52,6 +52,7 @@ class Compiled:
             columns = compiled._result_columns  # noqa: SLF001
             row = namedtuple("Row", [column[0] for column in columns]) if columns else None  # noqa: PYI024
             results = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)  # noqa: SLF001
+            results = results if any(results) else None
             positional = compiled.positiontup is not None
             convert = dict(binds)
             plan = tuple((name, convert.get(name)) for name in compiled.positiontup or ())
@@ -73,16 +74,13 @@ class Compiled:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Run with `params`; the rows it returns, as named tuples."""
         form = self._form(conn.dialect)
-        cursor = self._run(conn, form, lambda c, p: c.execute(form.sql, p), self._params(form, params))
+        cursor = _on_driver(conn, form.sql, self._params(form, params))
         if form.row is None:
             return []
-        rows = cursor.fetchall()
-        if any(form.results):
-            return [
-                form.row(*(v if f is None else f(v) for f, v in zip(form.results, raw, strict=True)))
-                for raw in rows
-            ]
-        return [form.row(*raw) for raw in rows]
+        rows, row, results = cursor.fetchall(), form.row, form.results
+        if results is None:
+            return [row(*raw) for raw in rows]
+        return [row(*[v if f is None else f(v) for f, v in zip(results, raw, strict=True)]) for raw in rows]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row it returns, or None."""
@@ -92,28 +90,28 @@ class Compiled:
     def many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
         """Run once per parameter set (executemany); no rows."""
         form = self._form(conn.dialect)
-        self._run(
-            conn, form, lambda c, p: c.executemany(form.sql, p), [self._params(form, p) for p in params]
-        )
-
-    @staticmethod
-    def _run(conn: Connection, form: _Form, call: Callable[[Any, Any], Any], params: Any) -> Any:
-        return _on_driver(conn, form.sql, params, call)
+        _on_driver(conn, form.sql, [self._params(form, p) for p in params], many=True)
 
 
 def execute_driver(conn: Connection, sql: str) -> None:
     """One parameterless statement (a SAVEPOINT) straight on the driver's cursor."""
-    _on_driver(conn, sql, None, lambda cursor, _params: cursor.execute(sql))
+    _on_driver(conn, sql, None)
 
 
-def _on_driver(conn: Connection, sql: str, params: Any, call: Callable[[Any, Any], Any]) -> Any:
-    """`call(cursor, params)` on a new cursor of the connection's driver; the cursor. A driver error is
-    raised as SQLAlchemy's DBAPIError, and a lost connection is invalidated, as `execute` does."""
+def _on_driver(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
+    """`sql` with `params` (None: none; `many`: a list of sets, executemany) on a new cursor of the
+    connection's driver; the cursor. A driver error is raised as SQLAlchemy's DBAPIError, and a lost
+    connection is invalidated, as `execute` does."""
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
     try:
-        call(cursor, params)
+        if many:
+            cursor.executemany(sql, params)
+        elif params is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
         if lost:
