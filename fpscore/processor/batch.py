@@ -246,6 +246,8 @@ class GroupCommit:
                             transaction.rollback()
                         elif savepoint:
                             execute_driver(conn, "ROLLBACK TO SAVEPOINT fps_action")
+                        elif isinstance(exc, DBAPIError) and retryable(exc):
+                            raise  # the database rolled the whole batch back: it all runs again
                         elif not isinstance(exc, FpsError | Retry):
                             raise _Fault(work, exc) from exc
                         if isinstance(exc, Retry) or (isinstance(exc, DBAPIError) and retryable(exc)):

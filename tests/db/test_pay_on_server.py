@@ -161,6 +161,36 @@ def test_an_error_after_a_server_side_pay_fails_it_alone(processor, caller_id, b
     assert check_ledger(processor.engine) == []
 
 
+@postgres_only
+def test_a_serialization_failure_after_a_server_side_pay_runs_its_batch_again(
+    processor,
+    caller_id,
+    buyer_id,
+    holder,  # noqa: F811 - the fixture imported above
+):
+    """A real serialization failure (SQLSTATE 40001, raised by the database) in the transaction of a Pay
+    with no savepoint: PostgreSQL aborts the whole batch, which runs again, and every Pay is made once."""
+    tokens = [open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(3)]
+    failures = ["40001"]
+
+    def fail_once(conn: Connection, _result: object) -> None:
+        if failures:
+            code = failures.pop()
+            conn.exec_driver_sql(f"DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '{code}'; END $$")
+
+    actions = [
+        pay(processor, caller_id, tokens[0], "0.99"),
+        pay(processor, caller_id, tokens[1], "0.99", hook=fail_once),
+        pay(processor, caller_id, tokens[2], "0.99"),
+    ]
+    before = count(processor, _transactions)
+    results = holder(actions)
+    assert [(r.status, r.replayed) for r in results] == [("Success", False)] * 3
+    assert not failures  # it did fail once
+    assert count(processor, _transactions) == before + 1 + 3
+    assert check_ledger(processor.engine) == []
+
+
 @pytest.mark.parametrize(
     ("limit", "credit_limit", "per_purchase", "amounts"),
     [
