@@ -47,7 +47,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_digest text;
     v_existing text;
-    v_delta bigint;
     v_balance bigint;
     v_caller_balance bigint;
 BEGIN
