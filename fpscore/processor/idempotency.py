@@ -26,6 +26,9 @@ from fpscore.processor.schema import CallerReferenceRecord
 from fpscore.wire.catalogue import CALLER_REFERENCE_LENGTH, check_length
 
 _records = CallerReferenceRecord.__table__
+# The fingerprint's JSON, as json.dumps(..., sort_keys=True) writes it (recorded digests depend on it), with
+# one encoder for every request rather than one made per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True)
 
 
 class ReferenceTaken(Exception):
@@ -74,7 +77,7 @@ def check_reference(name: str, value: str) -> None:
 def reference(caller_id: int, action: str, caller_reference: str, request: Mapping[str, object]) -> Reference:
     """Check a CallerReference and fingerprint the request it names."""
     check_reference("CallerReference", caller_reference)
-    canonical = json.dumps({k: str(v) for k, v in request.items() if v is not None}, sort_keys=True)
+    canonical = _CANONICAL.encode({k: str(v) for k, v in request.items() if v is not None})
     digest = hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
     return Reference(caller_id, action, caller_reference, digest)
 
