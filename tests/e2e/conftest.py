@@ -59,6 +59,19 @@ def seeded_dashboard(seeded_book: Book) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def book(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, dashdata.Seeded]:
+    """The seeded book (tests/dashboard/dashdata.py) made for this module, for modules whose tests change
+    it (a module may add to it by overriding `book`, and serve it by overriding `data_dir`)."""
+    data_dir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "data"
+    merchant = dashdata.open_merchant(data_dir)
+    seeded = dashdata.seed(merchant)
+    merchant.close()
+    return data_dir, seeded
+
+
+@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """A merchant with the staff accounts only, made for this module (a module with a book of its own
     defines its own `data_dir` or `dashboard`)."""

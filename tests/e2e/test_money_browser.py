@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import needs_chromium, served_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -28,26 +28,12 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
-    data_dir = tmp_path_factory.mktemp("money-e2e") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    seeded = dashdata.seed(merchant)
-    merchant.close()
-    return data_dir, seeded
-
-
-@pytest.fixture(scope="module")
 def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
     """The dashboard over the seeded book, settling at 10% of the limit: bob (87%) and cleo (19%) due."""
     data_dir, _ = book
     env = {**dashdata.env_for(data_dir), "FPS_SETTLE_SHARE": "0.1"}
     with served_dashboard(env, data_dir.parent / "streamlit.log") as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ address (never "Page not found"), through sign-in and after. Screenshots in arti
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -28,24 +27,9 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
-    data_dir = tmp_path_factory.mktemp("session-e2e") / "data"
-    merchant = dashdata.open_merchant(data_dir)
-    seeded = dashdata.seed(merchant)
-    merchant.close()
-    return data_dir, seeded
-
-
-@pytest.fixture(scope="module")
-def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
-    data_dir, _ = book
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
+def data_dir(book: tuple[Path, dashdata.Seeded]) -> Path:
+    """The dashboard serves this module's seeded book."""
+    return book[0]
 
 
 def idle(page) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium, served_dashboard
+from browser import needs_chromium, served_dashboard
 from helpers import serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,11 +54,6 @@ def shop(data_dir: Path) -> Iterator[str]:
     yield url
     stop()
     app.merchant.close()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,11 +4,10 @@ another role, and a role changed through the confirmation dialog is the one aske
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched, needs_chromium
+from browser import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -23,11 +22,6 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "staff"
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = needs_chromium
 expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    yield from launched(SCREENSHOTS)
 
 
 @pytest.fixture

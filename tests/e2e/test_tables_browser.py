@@ -6,11 +6,10 @@ The grid is drawn on a canvas; its headers are also in the grid's accessibility 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import drawn, idle, needs_chromium, served_dashboard
+from browser import drawn, idle, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -29,26 +28,24 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dashdata.Seeded]:
-    """The seeded book with 55 more prepaid instruments (more than a page of 50), and the merchant's
-    record of one balance wrong, so that Health lists a difference."""
-    data_dir = tmp_path_factory.mktemp("tables-e2e") / "data"
+def book(book: tuple[Path, dashdata.Seeded]) -> tuple[Path, dashdata.Seeded]:
+    """This module's seeded book with 55 more prepaid instruments (more than a page of 50), and the
+    merchant's record of one balance wrong, so that Health lists a difference."""
+    data_dir, seeded = book
     merchant = dashdata.open_merchant(data_dir)
-    seeded = dashdata.seed(merchant)
     for number in range(55):
         dashdata.open_prepaid(merchant, f"reader{number:02d}@buyers.example")
     table = MerchantInstrument.__table__
     with merchant.engine.begin() as conn:
         conn.execute(table.update().where(table.c.id == seeded.owing).values(balance_cents=123))
     merchant.close()
-    return data_dir, seeded
+    return book
 
 
 @pytest.fixture(scope="module")
-def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
-    data_dir, _ = book
-    with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
-        yield base
+def data_dir(book: tuple[Path, dashdata.Seeded]) -> Path:
+    """The dashboard serves this module's book."""
+    return book[0]
 
 
 @pytest.fixture
