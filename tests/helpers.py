@@ -6,7 +6,7 @@ import itertools
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import WSGIApplication
@@ -112,28 +112,33 @@ def serve(app: WSGIApplication) -> tuple[str, Callable[[], None]]:
 
 
 @contextmanager
-def failing_token_inserts(engine: Engine) -> Iterator[None]:
-    """The processor's database refuses to store tokens while inside: a fault at the worst moment of a
-    confirm, after the instrument and its account were written."""
+def refusing_inserts(engine: Engine, table: str, message: str, sqlstate: str) -> Iterator[None]:
+    """The database of `engine` refuses every row inserted into `table` while inside: a trigger raises
+    `message` (with `sqlstate` on PostgreSQL, as a real fault of that kind would)."""
+    name = f"refuse_{table}"
     with engine.begin() as conn:
         if is_sqlite(conn):
             conn.execute(text(
-                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
-                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
             ))  # fmt: skip
         else:
             conn.execute(text(
-                "CREATE FUNCTION fail_tokens() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = '53100'; END $$"
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = '{sqlstate}'; END $$"
             ))  # fmt: skip
             conn.execute(text(
-                "CREATE TRIGGER fail_tokens BEFORE INSERT ON tokens "
-                "FOR EACH ROW EXECUTE FUNCTION fail_tokens()"
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
             ))  # fmt: skip
     try:
         yield
     finally:
         with engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER fail_tokens" + ("" if is_sqlite(conn) else " ON tokens")))
+            conn.execute(text(f"DROP TRIGGER {name}" + ("" if is_sqlite(conn) else f" ON {table}")))
             if not is_sqlite(conn):
-                conn.execute(text("DROP FUNCTION fail_tokens()"))
+                conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
+def failing_token_inserts(engine: Engine) -> AbstractContextManager[None]:
+    """The processor's database refuses to store tokens while inside: a fault at the worst moment of a
+    confirm, after the instrument and its account were written."""
+    return refusing_inserts(engine, "tokens", "disk on fire", "53100")

@@ -12,17 +12,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import pytest
 import requests
-from helpers import free_port
+from helpers import free_port, refusing_inserts
 from sqlalchemy import Engine, select, text
 
-from fpscore.db import is_sqlite, utcnow
+from fpscore.db import utcnow
 from fpscore.processor.schema import ApiRequest
 from fpscore.signing import sign_query, utc_timestamp
 from fpscore.wire import namespace, parse_error, parse_response
@@ -201,30 +201,6 @@ def fpscore_serve(
                 process.wait(timeout=30)
 
 
-@contextmanager
-def refusing_records(engine: Engine) -> Iterator[None]:
+def refusing_records(engine: Engine) -> AbstractContextManager[None]:
     """The processor's database refuses to store api_requests rows while inside (a trigger raises)."""
-    with engine.begin() as conn:
-        if is_sqlite(conn):
-            conn.execute(text(
-                "CREATE TRIGGER refuse_records BEFORE INSERT ON api_requests "
-                "BEGIN SELECT RAISE(ABORT, 'database is read-only'); END"
-            ))  # fmt: skip
-        else:
-            conn.execute(text(
-                "CREATE FUNCTION refuse_records() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'database is read-only' USING ERRCODE = '25006'; END $$"
-            ))  # fmt: skip
-            conn.execute(text(
-                "CREATE TRIGGER refuse_records BEFORE INSERT ON api_requests "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_records()"
-            ))  # fmt: skip
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            if is_sqlite(conn):
-                conn.execute(text("DROP TRIGGER refuse_records"))
-            else:
-                conn.execute(text("DROP TRIGGER refuse_records ON api_requests"))
-                conn.execute(text("DROP FUNCTION refuse_records()"))
+    return refusing_inserts(engine, "api_requests", "database is read-only", "25006")

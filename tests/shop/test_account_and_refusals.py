@@ -4,14 +4,14 @@ cut, a signed IPN applied at the shop's /ipn, and session cookies that are not t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
 from conftest import Browser, Served, figures, heading, hidden_fields
+from helpers import refusing_inserts
 from sqlalchemy import Engine, select, text
 
-from fpscore.db import is_sqlite, utcnow
+from fpscore.db import utcnow
 from fpscore.merchant import flows
 from fpscore.merchant.reasons import LABELS, ReasonCode
 from fpscore.merchant.roles import Actor, Permission
@@ -33,34 +33,10 @@ def cheapest(served: Served) -> int:
     return next(song.id for song in records.products(served.shop.merchant.engine) if song.price_cents == 99)
 
 
-@contextmanager
-def failing_transactions(engine: Engine) -> Iterator[None]:
+def failing_transactions(engine: Engine) -> AbstractContextManager[None]:
     """The processor's database refuses to store transactions while inside: no Pay or funding is made, and
     the processor answers with a fault (the outcome unknown to its caller)."""
-    with engine.begin() as conn:
-        if is_sqlite(conn):
-            conn.execute(text(
-                "CREATE TRIGGER fail_transactions BEFORE INSERT ON transactions "
-                "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-            ))  # fmt: skip
-        else:
-            conn.execute(text(
-                "CREATE FUNCTION fail_transactions() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = '53100'; END $$"
-            ))  # fmt: skip
-            conn.execute(text(
-                "CREATE TRIGGER fail_transactions BEFORE INSERT ON transactions "
-                "FOR EACH ROW EXECUTE FUNCTION fail_transactions()"
-            ))  # fmt: skip
-    try:
-        yield
-    finally:
-        with engine.begin() as conn:
-            conn.execute(
-                text("DROP TRIGGER fail_transactions" + ("" if is_sqlite(conn) else " ON transactions"))
-            )
-            if not is_sqlite(conn):
-                conn.execute(text("DROP FUNCTION fail_transactions()"))
+    return refusing_inserts(engine, "transactions", "disk on fire", "53100")
 
 
 def test_a_first_top_up_without_an_answer_is_shown_waiting_not_refused(served):
