@@ -3,13 +3,18 @@ unreachable) and throwaway schemas, so that tests can run in parallel against on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
+from fpscore.config import Settings
 from fpscore.db import make_engine
 
 
@@ -46,3 +51,19 @@ class PostgresSchema:
         with self._admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{self.name}" CASCADE'))
         self._admin.dispose()
+
+
+@contextmanager
+def on_postgres(settings: Settings) -> Iterator[Settings]:
+    """`settings` with both databases, the processor's and the merchant's, on PostgreSQL, each in a
+    throwaway schema of the test database (dropped after)."""
+    schemas = [PostgresSchema(), PostgresSchema()]
+    urls = [
+        make_url(schema.url).set(query={"options": f"-csearch_path={schema.name}"}).render_as_string(False)
+        for schema in schemas
+    ]
+    try:
+        yield dataclasses.replace(settings, processor_database_url=urls[0], database_url=urls[1])
+    finally:
+        for schema in schemas:
+            schema.drop()

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 from helpers import free_port
-from pgschema import PostgresSchema
+from pgschema import PostgresSchema, on_postgres
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from fpscore.config import Settings
 from fpscore.db import make_engine, migrate
@@ -82,14 +81,8 @@ def served_settings(settings: Settings, tmp_path) -> Iterator[Settings]:  # type
 @pytest.fixture
 def postgres_settings(settings: Settings) -> Iterator[Settings]:
     """Both databases on PostgreSQL, each in a throwaway schema of the test database."""
-    schemas = [PostgresSchema(), PostgresSchema()]
-    urls = [
-        make_url(schema.url).set(query={"options": f"-csearch_path={schema.name}"}).render_as_string(False)
-        for schema in schemas
-    ]
-    yield dataclasses.replace(settings, processor_database_url=urls[0], database_url=urls[1])
-    for schema in schemas:
-        schema.drop()
+    with on_postgres(settings) as on_it:
+        yield on_it
 
 
 @pytest.fixture(params=["embedded", "http", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 from helpers import serve
-from pgschema import PostgresSchema
-from sqlalchemy.engine import make_url
+from pgschema import on_postgres
 
 from fpscore import sandbox
 from fpscore.config import Settings
@@ -33,14 +32,8 @@ def shop_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterato
     if request.param == "sqlite":
         yield settings
         return
-    schemas = [PostgresSchema(), PostgresSchema()]
-    urls = [
-        make_url(schema.url).set(query={"options": f"-csearch_path={schema.name}"}).render_as_string(False)
-        for schema in schemas
-    ]
-    yield dataclasses.replace(settings, processor_database_url=urls[0], database_url=urls[1])
-    for schema in schemas:
-        schema.drop()
+    with on_postgres(settings) as on_it:
+        yield on_it
 
 
 @dataclass
