@@ -161,9 +161,7 @@ class GroupCommit:
                     self._lock.wait(left)
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
-                if batch:
-                    self._last_size = len(batch)
-                    self._running = True
+                self._running = bool(batch)
             if batch:
                 self._commit(batch)
                 self._last_size = len(batch)  # with the actions that joined it while it ran
