@@ -87,3 +87,28 @@ def dashboard(data_dir: Path) -> Iterator[str]:
     """The dashboard served over this module's `data_dir`; its base URL."""
     with served_dashboard(dashdata.env_for(data_dir), data_dir.parent / "streamlit.log") as base:
         yield base
+
+
+@pytest.fixture
+def signed_in(chromium, dashboard, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """`signed_in(username)`: a new browser at the module's VIEWPORT (in its time zone ZONE, if it names
+    one), signed in as `username` on `dashboard`; its page."""
+    from test_dashboard_browser import sign_in  # here: that module skips itself without Playwright
+
+    options = {"viewport": request.module.VIEWPORT, "device_scale_factor": 1}
+    if zone := getattr(request.module, "ZONE", None):
+        options["timezone_id"] = zone
+    contexts = []
+
+    def open_as(username: str):  # type: ignore[no-untyped-def]
+        context = chromium.new_context(**options)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(dashboard)
+        sign_in(page, username)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()

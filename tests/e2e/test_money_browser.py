@@ -15,7 +15,7 @@ from browser import needs_chromium, served_dashboard
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
-from test_dashboard_browser import idle, open_page, sign_in  # noqa: E402
+from test_dashboard_browser import idle, open_page  # noqa: E402
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots" / "money"
 VIEWPORT = {"width": 1440, "height": 1000}
@@ -34,25 +34,6 @@ def dashboard(book: tuple[Path, dashdata.Seeded]) -> Iterator[str]:
     env = {**dashdata.env_for(data_dir), "FPS_SETTLE_SHARE": "0.1"}
     with served_dashboard(env, data_dir.parent / "streamlit.log") as base:
         yield base
-
-
-@pytest.fixture
-def signed_in(chromium, dashboard):  # type: ignore[no-untyped-def]
-    """`signed_in(username)`: a new browser at 1440 px, signed in as `username`; its page."""
-    contexts = []
-
-    def open_as(username: str):  # type: ignore[no-untyped-def]
-        context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(dashboard)
-        sign_in(page, username)
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from browser import drawn, idle, needs_chromium
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import dashdata  # noqa: E402
-from test_dashboard_browser import open_page, sign_in  # noqa: E402
+from test_dashboard_browser import open_page  # noqa: E402
 
 from fpscore.merchant.schema import MerchantInstrument  # noqa: E402
 
@@ -46,25 +46,6 @@ def book(book: tuple[Path, dashdata.Seeded]) -> tuple[Path, dashdata.Seeded]:
 def data_dir(book: tuple[Path, dashdata.Seeded]) -> Path:
     """The dashboard serves this module's book."""
     return book[0]
-
-
-@pytest.fixture
-def signed_in(chromium, dashboard):  # type: ignore[no-untyped-def]
-    """A new browser in Berlin at 1440×900; `signed_in(username)` is its page, signed in."""
-    contexts = []
-
-    def open_as(username: str):  # type: ignore[no-untyped-def]
-        context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1, timezone_id=ZONE)
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(dashboard)
-        sign_in(page, username)
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
