@@ -44,7 +44,7 @@ from fpscore.errors import (
 )
 from fpscore.money import Amount
 from fpscore.processor import idempotency, ipn, ledger, pay_on_server
-from fpscore.processor.base import ProcessorBase, TransactionResult
+from fpscore.processor.base import OnServer, ProcessorBase, TransactionResult
 from fpscore.processor.batch import Retry
 from fpscore.processor.driver import Compiled
 from fpscore.processor.idempotency import Reference
@@ -371,13 +371,20 @@ class ActionsMixin(ProcessorBase):
             )
             return "Success"
 
-        def on_server(
-            conn: Connection, ref: Reference, transaction_id: str, now: datetime, later: ledger.Later | None
-        ) -> TransactionResult:
-            row = pay_on_server.pay(
-                conn, ref, transaction_id, now, sender_token_id, amount, caller_description,
-                sender_description, SUCCESS, defer=later is not None,
+        def call(ref: Reference, transaction_id: str, now: datetime, deferred: bool) -> Any:
+            return pay_on_server.call(
+                ref, transaction_id, now, sender_token_id, amount, caller_description, sender_description,
+                SUCCESS, defer=deferred,
             )  # fmt: skip
+
+        def finish(
+            conn: Connection,
+            ref: Reference,
+            transaction_id: str,
+            now: datetime,
+            later: ledger.Later | None,
+            row: Any,
+        ) -> TransactionResult:
             if row.outcome == "replay":
                 return TransactionResult(row.existing_id, row.existing_status, replayed=True)
             if row.outcome == "duplicate":
@@ -404,7 +411,7 @@ class ActionsMixin(ProcessorBase):
                 )
             return TransactionResult(transaction_id, SUCCESS[0])
 
-        return self._transact(caller_id, "Pay", caller_reference, request, execute, on_server)
+        return self._transact(caller_id, "Pay", caller_reference, request, execute, OnServer(call, finish))
 
     @staticmethod
     def _pay_terms(row: Any, amount: Amount, now: datetime) -> tuple[str, str, Guard]:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -16,6 +17,7 @@ from fpscore.errors import FpsError
 from fpscore.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
 from fpscore.processor import idempotency, ledger
 from fpscore.processor.batch import GroupCommit, Retry
+from fpscore.processor.driver import Compiled
 from fpscore.processor.ids import new_transaction_id
 from fpscore.processor.schema import Transaction
 
@@ -31,10 +33,18 @@ class TransactionResult:
     replayed: bool = False
 
 
-# An action that claims its CallerReference itself, on the server: (conn, ref, transaction_id, now, later).
-OnServer = Callable[
-    [Connection, idempotency.Reference, str, datetime, ledger.Later | None], TransactionResult
-]
+@dataclass(frozen=True, slots=True)
+class OnServer:
+    """An action in one statement on the database server, which claims its CallerReference itself:
+    `call(ref, transaction_id, now, deferred)` gives the statement and its parameters (`deferred`: its
+    unguarded legs go to the batch), `finish(conn, ref, transaction_id, now, later, row)` the result from
+    the statement's row."""
+
+    call: Callable[[idempotency.Reference, str, datetime, bool], tuple[Compiled, Mapping[str, Any]]]
+    finish: Callable[
+        [Connection, idempotency.Reference, str, datetime, ledger.Later | None, Any], TransactionResult
+    ]
+
 
 _in_transaction: ContextVar[Callable[[Connection, TransactionResult], None] | None] = ContextVar(
     "fps_in_transaction", default=None
@@ -77,21 +87,37 @@ class ProcessorBase:
     ) -> TransactionResult:
         """Run `execute(conn, transaction_id, now, later)` once per CallerReference, in a batch of the
         group commit (its unguarded legs go to `later`, see `ledger.post`). On PostgreSQL `on_server`,
-        when given, runs instead: it claims the reference itself, in the same statement as the action.
+        when given, runs instead: it claims the reference itself, in the same statement as the action, and
+        that statement is sent with those of the batch's other such actions (`GroupCommit.run_ahead`).
 
         A repeat of the same request answers the original TransactionId and its current status. The hook
         set by `in_transaction`, if any, runs last in the same transaction (and savepoint).
         """
         ref = idempotency.reference(caller_id, action, caller_reference, request)
         hook = _in_transaction.get()  # read here: the batch may run on another thread
-        if self.engine.dialect.name != "postgresql":
-            on_server = None
+        if on_server is not None and self.engine.dialect.name == "postgresql":
+            chosen: list[Any] = []  # this run's TransactionId and time, chosen with its statement
+
+            def first(deferred: bool) -> tuple[Compiled, Mapping[str, Any]]:
+                chosen[:] = [new_transaction_id(), self.clock()]
+                return on_server.call(ref, chosen[0], chosen[1], deferred)
+
+            def finish(conn: Connection, later: ledger.Later | None, row: Any) -> TransactionResult:
+                result = on_server.finish(conn, ref, chosen[0], chosen[1], later, row)
+                if hook is not None:
+                    try:
+                        hook(conn, result)
+                    except FpsError as exc:
+                        # Without a savepoint a refusal must come before any write (`GroupCommit.run`).
+                        raise RuntimeError(f"{exc.code} after the {action} was written") from exc
+                return result
+
+            # Its refusals write nothing: no savepoint needed around it, and it is sent with the others.
+            return self.group_commit.run_ahead(first, finish)
 
         def attempt(conn: Connection, later: ledger.Later | None) -> TransactionResult:
             transaction_id, now = new_transaction_id(), self.clock()
-            if on_server is not None:
-                result = on_server(conn, ref, transaction_id, now, later)
-            elif idempotency.claim(conn, ref, transaction_id, now):
+            if idempotency.claim(conn, ref, transaction_id, now):
                 result = TransactionResult(transaction_id, execute(conn, transaction_id, now, later))
             else:
                 try:
@@ -100,17 +126,10 @@ class ProcessorBase:
                     raise Retry from None
                 result = TransactionResult(existing, self._status(conn, existing), replayed=True)
             if hook is not None:
-                try:
-                    hook(conn, result)
-                except FpsError as exc:
-                    if on_server is None:
-                        raise
-                    # Without a savepoint a refusal must come before any write (`GroupCommit.run`).
-                    raise RuntimeError(f"{exc.code} after the {action} was written") from exc
+                hook(conn, result)
             return result
 
-        # The server-side action writes nothing when it refuses: no savepoint needed around it.
-        return self.group_commit.run(attempt, savepoint=on_server is None)
+        return self.group_commit.run(attempt)
 
     @staticmethod
     def _status(conn: Connection, transaction_id: str) -> str:

@@ -9,7 +9,10 @@ each inside a SAVEPOINT of its own: a refused action (an FpsError) rolls back to
 answers its own error, the others go on; so does any other error of one action, as long as the database
 can roll back to its savepoint. An action that writes nothing before it refuses (the Pay on PostgreSQL,
 one function call: `pay_on_server`) runs without one, two round trips fewer; any other error of it rolls
-the batch back, answers that action's error and runs the others again. The unguarded legs of the batch's
+the batch back, answers that action's error and runs the others again. Such actions begin with one
+statement (`run_ahead`): the statements of consecutive ones are sent together, in one round trip
+(psycopg's pipeline mode), and each action then goes on from its row; when one of them fails other than
+by a conflict, which one is not known, so the batch runs again with each sent alone. The unguarded legs of the batch's
 postings (the callers' and fee accounts, see `ledger.post`) move their balances once per batch, after the
 last action, so that actions paying one merchant do not queue on its balance row. Then one COMMIT, and
 only then is any action of the batch answered. An action meeting a deadlock or a serialization failure in
@@ -35,9 +38,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from itertools import takewhile
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -45,7 +49,7 @@ from sqlalchemy.exc import DBAPIError
 from fpscore.db import retryable
 from fpscore.errors import ConcurrentModification, FpsError, ServiceUnavailable
 from fpscore.processor import ledger
-from fpscore.processor.driver import execute_driver
+from fpscore.processor.driver import Compiled, execute_driver, first_rows
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,11 @@ COMMIT_FAILED_MESSAGE = "The transaction could not be committed; send the reques
 # One action, run inside its savepoint: the batch's connection, and where its deferred legs go (None:
 # nowhere, they move at once).
 Action = Callable[[Connection, ledger.Later | None], T]
+# An action sent ahead (`run_ahead`): its first statement and parameters, given whether its deferred legs
+# go to the batch; then the rest of it, given that statement's first row (None: none).
+First = Callable[[bool], tuple[Compiled, Mapping[str, Any]]]
+Finish = Callable[[Connection, ledger.Later | None, Any], T]
+_UNSENT = object()  # the row of an action whose first statement was not sent ahead
 
 
 class Retry(Exception):
@@ -72,14 +81,21 @@ class _Fault(Exception):
         self.work, self.error = work, error
 
 
+class _Unplaced(Exception):
+    """A statement sent ahead failed: which action's it was is not known, so the batch runs again (its
+    transaction was rolled back) with each action's statement sent on its own."""
+
+
 class _StaleConnection(Exception):
     """The connection kept between batches was found lost as a batch began: it runs again on a new one."""
 
 
 @dataclass(eq=False)
 class _Work(Generic[T]):
-    action: Action[T]
+    action: Callable[..., T]  # an Action, or a Finish when `first` is given
     savepoint: bool  # False: its refusals (FpsError, Retry) have written nothing (see `run`)
+    first: First | None = None
+    row: Any = _UNSENT
     wake: threading.Event = field(default_factory=threading.Event)
     leading: bool = False
     done: bool = False
@@ -132,7 +148,18 @@ class GroupCommit:
         for an action whose refusals (an FpsError, Retry) are raised before it writes anything. Any other
         error it raises rolls its batch back: it answers that error, the others run again (all of them
         when the database rolled the batch back for a deadlock or a serialization failure)."""
-        work: _Work[T] = _Work(action, savepoint)
+        return self._wait(_Work(action, savepoint))
+
+    def run_ahead(self, first: First, finish: Finish[T]) -> T:
+        """As `run(savepoint=False)`, for an action that begins with one statement whose refusals write
+        nothing (the Pay on PostgreSQL): `first(deferred)` gives the statement and its parameters
+        (`deferred`: the action's deferred legs will go to the batch's `later`), `finish(conn, later,
+        row)` the rest, given the statement's first row. The first statements of consecutive such actions
+        of a batch are sent together (`driver.first_rows`: one round trip for all on PostgreSQL)."""
+        return self._wait(_Work(finish, savepoint=False, first=first))
+
+    def _wait(self, work: _Work[T]) -> T:
+        """Queue `work`, run batches while it leads, and answer it once it is done."""
         with self._lock:
             self._pending.append(work)  # type: ignore[arg-type]
             self._lock.notify()
@@ -185,6 +212,11 @@ class GroupCommit:
                 logger.warning("The connection kept from the last batch was lost; running on a fresh one")
                 self._drop_connection()
                 again = self._run(batch)
+            except _Unplaced as unplaced:
+                logger.warning("A statement sent ahead failed (%s); the batch runs again", unplaced)
+                for work in batch:
+                    work.value, work.error, work.done = None, None, False
+                again = self._run(batch, ahead=False)
         except _Fault as fault:
             logger.error(
                 "An action failed in a batch of %d; the others run again", len(batch), exc_info=fault.error
@@ -211,14 +243,18 @@ class GroupCommit:
                     raise
         self._answer(batch, again)
 
-    def _run(self, batch: list[_Work[object]]) -> list[_Work[object]]:
+    def _run(self, batch: list[_Work[object]], *, ahead: bool = True) -> list[_Work[object]]:
         """Run `batch` in one transaction and commit it: its refused actions are done with their error,
         its committed ones with their value; the actions to run again in a later batch are returned.
         Raises when the transaction fails, _StaleConnection when the connection kept from the previous
-        batch turns out lost before the first action finished (nothing of the batch was kept)."""
+        batch turns out lost before the first action finished (nothing of the batch was kept), _Unplaced
+        when a statement sent ahead (`ahead`) failed other than by a lost connection or a retryable
+        conflict."""
         # A lone action needs no savepoint (its transaction rolls back instead) and no deferred legs
         # (they would cost a statement more): two or three statements fewer when the load is light.
         alone = len(batch) == 1
+        for work in batch:  # rows sent ahead in a run that failed are gone with its transaction
+            work.row = _UNSENT
         kept: list[_Work[object]] = []
         again: list[_Work[object]] = []
         finished = 0
@@ -229,13 +265,22 @@ class GroupCommit:
         try:
             with conn.begin() as transaction:
                 later = ledger.Later()
-                for work in batch:
+                for index, work in enumerate(batch):
                     staged = None if alone else ledger.Later()
                     savepoint = work.savepoint and not alone
+                    if ahead and work.first is not None and work.row is _UNSENT:
+                        self._send_ahead(conn, batch[index:], deferred=not alone)
                     if savepoint:
                         execute_driver(conn, "SAVEPOINT fps_action")
                     try:
-                        work.value = work.action(conn, staged)
+                        if work.first is None:
+                            work.value = work.action(conn, staged)
+                        else:
+                            row, work.row = work.row, _UNSENT
+                            if row is _UNSENT:
+                                statement, params = work.first(not alone)
+                                row = statement.first(conn, params)
+                            work.value = work.action(conn, staged, row)
                     except Exception as exc:
                         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
                             raise  # the transaction went with its connection
@@ -274,6 +319,24 @@ class GroupCommit:
             work.done = True
         return again
 
+    @staticmethod
+    def _send_ahead(conn: Connection, works: list[_Work[object]], *, deferred: bool) -> None:
+        """Send the first statements of the leading `works` that have one, together; note their rows. One
+        alone is left to run as the action's own (a pipeline of one statement costs more CPU than the
+        round trip it saves, the BEGIN's)."""
+        ahead = list(takewhile(lambda work: work.first is not None, works))
+        if len(ahead) < 2:
+            return
+        calls = [work.first(deferred) for work in ahead]  # type: ignore[misc]
+        try:
+            rows = first_rows(conn, calls)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or retryable(exc):
+                raise  # as the same error of a statement sent alone
+            raise _Unplaced(str(exc.orig)) from exc
+        for work, row in zip(ahead, rows, strict=True):
+            work.row = row
+
     def _take(self, most: int) -> list[_Work[object]]:
         """Up to `most` of the actions waiting, oldest first, out of the queue."""
         with self._lock:
@@ -287,7 +350,7 @@ class GroupCommit:
         """Put `again` back at the head of the queue, or answer ConcurrentModification to those that ran
         MAX_ATTEMPTS times (this run counts when `attempted`); wake every action of `batch` that is done."""
         for work in again:
-            work.value, work.error, work.done = None, None, False
+            work.value, work.error, work.done, work.row = None, None, False, _UNSENT
             work.attempts += attempted
             if work.attempts >= MAX_ATTEMPTS:
                 work.error = ConcurrentModification("The request kept meeting concurrent updates; retry")

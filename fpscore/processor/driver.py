@@ -12,7 +12,8 @@ Everything off the payment path keeps using `Connection.execute`.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,10 @@ class Compiled:
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """Run with `params`; the rows it returns, as named tuples."""
         form = self._form(conn.dialect)
-        cursor = _on_driver(conn, form.sql, self._params(form, params))
+        return self._fetch(form, _on_driver(conn, form.sql, self._params(form, params)))
+
+    @staticmethod
+    def _fetch(form: _Form, cursor: Any) -> list[Any]:
         if form.row is None:
             return []
         rows, row, results = cursor.fetchall(), form.row, form.results
@@ -93,6 +97,28 @@ class Compiled:
         _on_driver(conn, form.sql, [self._params(form, p) for p in params], many=True)
 
 
+def first_rows(conn: Connection, calls: Sequence[tuple[Compiled, Mapping[str, Any]]]) -> list[Any]:
+    """The first row (or None) of each statement of `calls`, run in order: with psycopg all sent at once in
+    its pipeline mode (one round trip for all of them, and for the BEGIN before them), elsewhere one
+    after another. A driver error is raised as DBAPIError, as by `_on_driver`; in a pipeline it does not
+    tell which statement failed, and the transaction is lost."""
+    dbapi_connection = conn.connection.dbapi_connection
+    pipeline = getattr(dbapi_connection, "pipeline", None)
+    if pipeline is None:
+        return [statement.first(conn, params) for statement, params in calls]
+    forms = [statement._form(conn.dialect) for statement, _params in calls]  # noqa: SLF001
+    cursors: list[Any] = []
+    with _as_dbapi_error(conn, "pipeline", calls):
+        with pipeline():
+            for form, (statement, params) in zip(forms, calls, strict=True):
+                cursor = dbapi_connection.cursor()
+                cursor.execute(form.sql, statement._params(form, params))  # noqa: SLF001
+                cursors.append(cursor)
+        # After the pipeline's end every result has arrived: reading them takes no round trip.
+        results = [Compiled._fetch(form, cursor) for form, cursor in zip(forms, cursors, strict=True)]  # noqa: SLF001
+    return [rows[0] if rows else None for rows in results]
+
+
 def execute_driver(conn: Connection, sql: str) -> None:
     """One parameterless statement (a SAVEPOINT) straight on the driver's cursor."""
     _on_driver(conn, sql, None)
@@ -105,15 +131,24 @@ def _on_driver(conn: Connection, sql: str, params: Any, *, many: bool = False) -
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
-    try:
+    with _as_dbapi_error(conn, sql, params, cursor):
         if many:
             cursor.executemany(sql, params)
         elif params is None:
             cursor.execute(sql)
         else:
             cursor.execute(sql, params)
+    return cursor
+
+
+@contextmanager
+def _as_dbapi_error(conn: Connection, sql: str, params: Any, cursor: Any = None) -> Iterator[None]:
+    """A driver error raised within is raised as SQLAlchemy's DBAPIError, as `execute` does; a lost
+    connection is invalidated."""
+    try:
+        yield
     except conn.dialect.loaded_dbapi.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
         if lost:
             conn.invalidate(exc)
         raise DBAPIError.instance(
@@ -124,4 +159,3 @@ def _on_driver(conn: Connection, sql: str, params: Any, *, many: bool = False) -
             connection_invalidated=lost,
             dialect=conn.dialect,
         ) from exc
-    return cursor

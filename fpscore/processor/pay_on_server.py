@@ -3,7 +3,8 @@
 In-process, a Pay is the claim of its CallerReference, the token's row, the transaction row, the guarded
 balance moves and the entries: six statements, each a round trip to PostgreSQL. The function runs them on
 the server and answers what happened (`outcome`); the checks' errors and messages stay in Python
-(`actions`), which raises them from the token's row the function returns when it refused.
+(`actions`), which raises them from the token's row the function returns when it refused. The calls of
+the Pays of one batch are sent together (`GroupCommit.run_ahead`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Connection, String, bindparam, text
+from sqlalchemy import BigInteger, Boolean, String, bindparam, text
 
 from fpscore.db import UtcDateTime
 from fpscore.money import Amount
@@ -60,8 +61,7 @@ _CALL = Compiled(
 )
 
 
-def pay(
-    conn: Connection,
+def call(
     ref: Reference,
     transaction_id: str,
     now: datetime,
@@ -71,28 +71,26 @@ def pay(
     sender_description: str | None,
     success: tuple[str, str, str],
     defer: bool,
-) -> Any:
-    """Run the Pay; its row: `outcome` is 'paid', 'refused' (the token's columns say why; None when there
-    is no such token), 'guard' (the balance would pass its bound), 'replay' (`existing_id`,
-    `existing_status`), 'duplicate' (another request has this CallerReference) or 'retry'. Only 'paid'
-    wrote anything; with `defer` it did not move the caller's account (the leg is the batch's to move)."""
+) -> tuple[Compiled, dict[str, Any]]:
+    """The Pay's statement and parameters. Its row: `outcome` is 'paid', 'refused' (the token's columns
+    say why; None when there is no such token), 'guard' (the balance would pass its bound), 'replay'
+    (`existing_id`, `existing_status`), 'duplicate' (another request has this CallerReference) or 'retry'.
+    Only 'paid' wrote anything; with `defer` it did not move the caller's account (the leg is the batch's
+    to move)."""
     status, code, message = success
-    return _CALL.first(
-        conn,
-        {
-            "caller_id": ref.caller_id,
-            "caller_reference": ref.caller_reference,
-            "digest": ref.digest,
-            "transaction_id": transaction_id,
-            "now": now,
-            "token_id": token_id,
-            "amount_cents": amount.cents,
-            "currency": amount.currency,
-            "caller_description": caller_description,
-            "sender_description": sender_description,
-            "status": status,
-            "status_code": code,
-            "status_message": message,
-            "defer": defer,
-        },
-    )
+    return _CALL, {
+        "caller_id": ref.caller_id,
+        "caller_reference": ref.caller_reference,
+        "digest": ref.digest,
+        "transaction_id": transaction_id,
+        "now": now,
+        "token_id": token_id,
+        "amount_cents": amount.cents,
+        "currency": amount.currency,
+        "caller_description": caller_description,
+        "sender_description": sender_description,
+        "status": status,
+        "status_code": code,
+        "status_message": message,
+        "defer": defer,
+    }

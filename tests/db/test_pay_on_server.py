@@ -5,12 +5,15 @@ are tested to answer alike."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from helpers import open_postpaid, open_prepaid, ref, usd
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from test_group_commit import count, holder, pay  # noqa: F401 - holder is a fixture
 
 from fpscore.errors import FpsError, InsufficientBalance
@@ -115,8 +118,9 @@ def test_a_refused_pay_that_moves_the_caller_itself_leaves_every_balance(process
     reference = idempotency.reference(caller_id, "Pay", ref("direct"), {"Amount": "1.50"})
     with processor.engine.connect() as conn, conn.begin():
         before = balances(conn)
-        row = pay_on_server.pay(conn, reference, "T" * 35, datetime.now(UTC), setup.sender_token_id,
-                                Amount(150), None, None, SUCCESS, defer=False)  # fmt: skip
+        statement, params = pay_on_server.call(reference, "T" * 35, datetime.now(UTC), setup.sender_token_id,
+                                               Amount(150), None, None, SUCCESS, defer=False)  # fmt: skip
+        row = statement.first(conn, params)
         assert row.outcome == "guard" and row.balance_account_id < row.account_id  # the caller's first
         assert balances(conn) == before
         claims = select(func.count()).select_from(_references)
@@ -212,4 +216,116 @@ def test_a_credit_instrument_without_a_limit_pays_alike_on_both_backends(
         result = processor.pay(caller_id, sender_token_id=setup.sender_token_id, amount=usd(amount),
                                caller_reference=ref("unlimited"))  # fmt: skip
         assert result.status == "Success"
+    assert check_ledger(processor.engine) == []
+
+
+@contextmanager
+def failing_pays(engine: Engine, reference: str, sqlstate: str, *, times: int) -> Iterator[None]:
+    """fps_pay raises `sqlstate` for the Pay with CallerReference `reference`, its first `times` runs: a
+    trigger on its transaction row (a sequence counts the runs: it is not rolled back with them)."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE SEQUENCE failing_pays_runs"))
+        conn.execute(text(
+            "CREATE FUNCTION failing_pays() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.caller_reference = '{reference}' AND nextval('failing_pays_runs') <= {times} THEN "
+            f"RAISE EXCEPTION 'the disk is full' USING ERRCODE = '{sqlstate}'; END IF; RETURN NEW; END $$"
+        ))  # fmt: skip
+        conn.execute(text(
+            "CREATE TRIGGER failing_pays BEFORE INSERT ON transactions FOR EACH ROW "
+            "EXECUTE FUNCTION failing_pays()"
+        ))  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER failing_pays ON transactions"))
+            conn.execute(text("DROP FUNCTION failing_pays()"))
+            conn.execute(text("DROP SEQUENCE failing_pays_runs"))
+
+
+@pytest.fixture
+def sent(processor, caller_id, buyer_id) -> Iterator[list[tuple[int, str]]]:
+    """The statements sent on the batches' kept connection meanwhile, each with the number of the
+    pipeline it went in (0: none)."""
+    token = open_prepaid(processor, caller_id, buyer_id, fund="1.00").sender_token_id
+    processor.pay(caller_id, sender_token_id=token, amount=usd("0.01"), caller_reference=ref("warm"))
+    conn = processor.group_commit._conn  # noqa: SLF001 - the batch's kept connection
+    assert conn is not None
+    pgconn = conn.connection.dbapi_connection
+    cursor, pipeline = pgconn.cursor, pgconn.pipeline
+    statements: list[tuple[int, str]] = []
+    pipelines = [0, 0]  # how many were opened, and the one open now (0: none)
+
+    class Counting:  # the driver's cursor, noting each statement sent
+        def __init__(self, cursor: Any):
+            self.cursor = cursor
+
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append((pipelines[1], str(query)))
+            self.cursor.execute(query, *args, **kwargs)
+            return self
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cursor, name)
+
+    @contextmanager
+    def counting_pipeline() -> Iterator[Any]:
+        pipelines[0] += 1
+        pipelines[1] = pipelines[0]
+        try:
+            with pipeline() as opened:
+                yield opened
+        finally:
+            pipelines[1] = 0
+
+    pgconn.cursor = lambda *args, **kwargs: Counting(cursor(*args, **kwargs))
+    pgconn.pipeline = counting_pipeline
+    try:
+        yield statements
+    finally:
+        del pgconn.cursor, pgconn.pipeline
+
+
+@postgres_only
+def test_the_pays_of_a_batch_are_sent_in_one_pipeline(processor, caller_id, buyer_id, holder, sent):  # noqa: F811
+    """Four Pays queued together (one refused): their four calls of fps_pay go in one pipeline, one round
+    trip; the lone Pay holding the batch before them is sent on its own (a pipeline of one costs more)."""
+    tokens = [open_prepaid(processor, caller_id, buyer_id, fund="1.00").sender_token_id for _ in range(4)]
+    sent.clear()
+    amounts = ["0.99", "0.50", "1.50", "0.25"]
+    results = holder([pay(processor, caller_id, token, amount)
+                      for token, amount in zip(tokens, amounts, strict=True)])  # fmt: skip
+    assert isinstance(results[2], InsufficientBalance)
+    assert [(r.status, r.replayed) for i, r in enumerate(results) if i != 2] == [("Success", False)] * 3
+    calls = [pipeline for pipeline, statement in sent if "fps_pay(" in statement]
+    assert calls[0] == 0 and len(calls) == 5 and len(set(calls[1:])) == 1 and calls[1] > 0
+    assert check_ledger(processor.engine) == []
+
+
+@postgres_only
+@pytest.mark.parametrize(("sqlstate", "times"), [("53100", 99), ("40001", 1)])
+def test_a_pay_failing_in_a_pipeline(processor, caller_id, buyer_id, holder, sent, sqlstate, times):  # noqa: F811
+    """A call of fps_pay sent in a batch's pipeline fails. A fault (53100, disk full): which Pay's it was
+    is not known, so the batch runs again with each call sent alone; that Pay answers the error, unpaid,
+    the others pay once. A serialization failure (40001, once): the batch runs again, and all pay."""
+    tokens = [open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id for _ in range(3)]
+    references = [ref("piped") for _ in tokens]
+    before = count(processor, _transactions)
+    with failing_pays(processor.engine, references[1], sqlstate, times=times):
+        sent.clear()
+        results = holder([caught(pay(processor, caller_id, token, "0.99", reference))
+                          for token, reference in zip(tokens, references, strict=True)])  # fmt: skip
+    calls = [pipeline for pipeline, statement in sent if "fps_pay(" in statement]
+    if sqlstate == "53100":
+        # The holder's alone; the three in a pipeline; one by one until the fault (the second); the other
+        # two in a pipeline.
+        assert calls == [0, 1, 1, 1, 0, 0, 2, 2]
+        assert isinstance(results[1], DBAPIError) and "the disk is full" in str(results[1])
+        assert [(r.status, r.replayed) for i, r in enumerate(results) if i != 1] == [("Success", False)] * 2
+        assert count(processor, _references, caller_reference=references[1]) == 0
+        assert count(processor, _transactions) == before + 1 + 2
+    else:
+        assert calls == [0, 1, 1, 1]  # then the batch again, whole, on a new connection
+        assert [(r.status, r.replayed) for r in results] == [("Success", False)] * 3
+        assert count(processor, _transactions) == before + 1 + 3
     assert check_ledger(processor.engine) == []
