@@ -10,9 +10,10 @@ answers its own error, the others go on; so does any other error of one action, 
 can roll back to its savepoint. An action that writes nothing before it refuses (the Pay on PostgreSQL,
 one function call: `pay_on_server`) runs without one, two round trips fewer; any other error of it rolls
 the batch back, answers that action's error and runs the others again. Such actions begin with one
-statement (`run_ahead`): the statements of consecutive ones are sent together, in one round trip
-(psycopg's pipeline mode), and each action then goes on from its row; when one of them fails other than
-by a conflict, which one is not known, so the batch runs again with each sent alone. The unguarded legs of the batch's
+statement (`run_ahead`): those of consecutive ones are sent together (psycopg's pipeline mode: one round
+trip for all), and each action then goes on from its row; a batch led by one sends them as they queue, so
+that the server works on them while the others arrive. When one of them fails other than by a conflict,
+which one is not known, so the batch runs again with each sent alone. The unguarded legs of the batch's
 postings (the callers' and fee accounts, see `ledger.post`) move their balances once per batch, after the
 last action, so that actions paying one merchant do not queue on its balance row. Then one COMMIT, and
 only then is any action of the batch answered. An action meeting a deadlock or a serialization failure in
@@ -49,7 +50,7 @@ from sqlalchemy.exc import DBAPIError
 from fpscore.db import retryable
 from fpscore.errors import ConcurrentModification, FpsError, ServiceUnavailable
 from fpscore.processor import ledger
-from fpscore.processor.driver import Compiled, execute_driver, first_rows
+from fpscore.processor.driver import PIPELINES, Compiled, execute_driver, pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class GroupCommit:
         # lone Pay's CPU); replaced after a failed batch. Only the leader of the moment uses it.
         self._conn: Connection | None = None
         self._last_size = 1
+        self._pipelines = engine.dialect.driver in PIPELINES  # statements sent ahead (`run_ahead`)
 
     def _drop_connection(self) -> None:
         """Give the kept connection back (the pool rolls back what is left of it), for a fresh one."""
@@ -184,13 +186,17 @@ class GroupCommit:
             with self._lock:
                 deadline = time.monotonic() + self.max_wait_s
                 wanted = min(self._last_size, self.max_batch)
-                while len(self._pending) < wanted and (left := deadline - time.monotonic()) > 0:
+                # Actions sent ahead start at once: those that queue within the wait are sent as they come.
+                gather = self._pipelines and wanted > 1 and self._pending[0].first is not None
+                while (
+                    not gather and len(self._pending) < wanted and (left := deadline - time.monotonic()) > 0
+                ):
                     self._lock.wait(left)
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
                 self._running = bool(batch)
             if batch:
-                self._commit(batch)
+                self._commit(batch, (wanted, deadline) if gather else None)
                 self._last_size = len(batch)  # with the actions that joined it while it ran
         finally:
             with self._lock:
@@ -201,17 +207,17 @@ class GroupCommit:
                     self._leader.leading = True
                     self._leader.wake.set()
 
-    def _commit(self, batch: list[_Work[object]]) -> None:
-        """Run `batch` and answer its actions, or put them back in the queue: whatever is raised, none
-        of them is left waiting."""
+    def _commit(self, batch: list[_Work[object]], gather: tuple[int, float] | None = None) -> None:
+        """Run `batch` (gathering, see `_run`) and answer its actions, or put them back in the queue:
+        whatever is raised, none of them is left waiting."""
         again: list[_Work[object]] = []
         try:
             try:
-                again = self._run(batch)
+                again = self._run(batch, gather=gather)
             except _StaleConnection:
                 logger.warning("The connection kept from the last batch was lost; running on a fresh one")
                 self._drop_connection()
-                again = self._run(batch)
+                again = self._run(batch, gather=gather)
             except _Unplaced as unplaced:
                 logger.warning("A statement sent ahead failed (%s); the batch runs again", unplaced)
                 for work in batch:
@@ -243,16 +249,19 @@ class GroupCommit:
                     raise
         self._answer(batch, again)
 
-    def _run(self, batch: list[_Work[object]], *, ahead: bool = True) -> list[_Work[object]]:
+    def _run(
+        self, batch: list[_Work[object]], *, ahead: bool = True, gather: tuple[int, float] | None = None
+    ) -> list[_Work[object]]:
         """Run `batch` in one transaction and commit it: its refused actions are done with their error,
         its committed ones with their value; the actions to run again in a later batch are returned.
         Raises when the transaction fails, _StaleConnection when the connection kept from the previous
         batch turns out lost before the first action finished (nothing of the batch was kept), _Unplaced
         when a statement sent ahead (`ahead`) failed other than by a lost connection or a retryable
-        conflict."""
+        conflict. `gather`: (wanted, deadline), actions that queue until the batch holds `wanted` or the
+        deadline passes join it while the first statements of those present are sent (`_send_ahead`)."""
         # A lone action needs no savepoint (its transaction rolls back instead) and no deferred legs
         # (they would cost a statement more): two or three statements fewer when the load is light.
-        alone = len(batch) == 1
+        alone = len(batch) == 1 and gather is None
         for work in batch:  # rows sent ahead in a run that failed are gone with its transaction
             work.row = _UNSENT
         kept: list[_Work[object]] = []
@@ -269,7 +278,8 @@ class GroupCommit:
                     staged = None if alone else ledger.Later()
                     savepoint = work.savepoint and not alone
                     if ahead and work.first is not None and work.row is _UNSENT:
-                        self._send_ahead(conn, batch[index:], deferred=not alone)
+                        self._send_ahead(conn, batch, index, deferred=not alone, gather=gather)
+                        gather = None
                     if savepoint:
                         execute_driver(conn, "SAVEPOINT fps_action")
                     try:
@@ -319,23 +329,53 @@ class GroupCommit:
             work.done = True
         return again
 
-    @staticmethod
-    def _send_ahead(conn: Connection, works: list[_Work[object]], *, deferred: bool) -> None:
-        """Send the first statements of the leading `works` that have one, together; note their rows. One
-        alone is left to run as the action's own (a pipeline of one statement costs more CPU than the
-        round trip it saves, the BEGIN's)."""
-        ahead = list(takewhile(lambda work: work.first is not None, works))
-        if len(ahead) < 2:
+    def _send_ahead(
+        self,
+        conn: Connection,
+        batch: list[_Work[object]],
+        start: int,
+        *,
+        deferred: bool,
+        gather: tuple[int, float] | None,
+    ) -> None:
+        """Send the first statements of the actions of `batch` from `start` on that have one, together,
+        and note their rows. With `gather` (wanted, deadline), actions that queue until the batch holds
+        `wanted` or the deadline passes join it and are sent as they come, so that the server works on
+        those sent while the others arrive. Without, one alone is left to run as the action's own (a
+        pipeline of one statement costs more CPU than the round trip it saves, the BEGIN's)."""
+        if not self._pipelines:
             return
-        calls = [work.first(deferred) for work in ahead]  # type: ignore[misc]
+        if gather is None and len(list(takewhile(lambda work: work.first is not None, batch[start:]))) < 2:
+            return
+        wanted, deadline = gather or (0, 0.0)
+        sent: list[tuple[_Work[object], Callable[[], Any]]] = []
         try:
-            rows = first_rows(conn, calls)
+            with pipeline(conn) as send:
+                while True:
+                    for work in batch[start + len(sent) :]:
+                        if work.first is None:  # it runs in its turn, and those after it too
+                            wanted = 0
+                            break
+                        sent.append((work, send(*work.first(deferred))))
+                    if not self._join(batch, wanted, deadline):
+                        break
         except DBAPIError as exc:
             if exc.connection_invalidated or retryable(exc):
                 raise  # as the same error of a statement sent alone
             raise _Unplaced(str(exc.orig)) from exc
-        for work, row in zip(ahead, rows, strict=True):
-            work.row = row
+        for work, row in sent:
+            work.row = row()
+
+    def _join(self, batch: list[_Work[object]], wanted: int, deadline: float) -> bool:
+        """While `batch` holds fewer than `wanted` actions, wait until the deadline for actions to queue,
+        and move them into it; whether any did."""
+        with self._lock:
+            while len(batch) < wanted and not self._pending and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            if len(batch) >= wanted or not self._pending:
+                return False
+            batch += self._take(self.max_batch - len(batch))
+            return True
 
     def _take(self, most: int) -> list[_Work[object]]:
         """Up to `most` of the actions waiting, oldest first, out of the queue."""

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Converter = Callable[[Any], Any] | None
+PIPELINES = ("psycopg",)  # the drivers `pipeline` works with
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,26 +98,32 @@ class Compiled:
         _on_driver(conn, form.sql, [self._params(form, p) for p in params], many=True)
 
 
-def first_rows(conn: Connection, calls: Sequence[tuple[Compiled, Mapping[str, Any]]]) -> list[Any]:
-    """The first row (or None) of each statement of `calls`, run in order: with psycopg all sent at once in
-    its pipeline mode (one round trip for all of them, and for the BEGIN before them), elsewhere one
-    after another. A driver error is raised as DBAPIError, as by `_on_driver`; in a pipeline it does not
-    tell which statement failed, and the transaction is lost."""
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[Callable[[Compiled, Mapping[str, Any]], Callable[[], Any]]]:
+    """Within: `send(statement, params)` sends a statement at once without waiting for its result
+    (psycopg's pipeline mode, `PIPELINES`: the server works on it meanwhile, and on the BEGIN before the
+    first), and returns a call that gives its first row (or None) once the block has ended: the results
+    come back then, in one round trip for all. A driver error is raised as DBAPIError, as by `_on_driver`;
+    it does not tell which statement failed, and the transaction is lost."""
     dbapi_connection = conn.connection.dbapi_connection
-    pipeline = getattr(dbapi_connection, "pipeline", None)
-    if pipeline is None:
-        return [statement.first(conn, params) for statement, params in calls]
-    forms = [statement._form(conn.dialect) for statement, _params in calls]  # noqa: SLF001
-    cursors: list[Any] = []
-    with _as_dbapi_error(conn, "pipeline", calls):
-        with pipeline():
-            for form, (statement, params) in zip(forms, calls, strict=True):
-                cursor = dbapi_connection.cursor()
-                cursor.execute(form.sql, statement._params(form, params))  # noqa: SLF001
-                cursors.append(cursor)
-        # After the pipeline's end every result has arrived: reading them takes no round trip.
-        results = [Compiled._fetch(form, cursor) for form, cursor in zip(forms, cursors, strict=True)]  # noqa: SLF001
-    return [rows[0] if rows else None for rows in results]
+    assert dbapi_connection is not None
+    ended = False
+
+    def send(statement: Compiled, params: Mapping[str, Any]) -> Callable[[], Any]:
+        form = statement._form(conn.dialect)  # noqa: SLF001
+        cursor = dbapi_connection.cursor()
+        cursor.execute(form.sql, statement._params(form, params))  # noqa: SLF001
+
+        def first() -> Any:
+            assert ended, "a pipelined statement's row is read after the pipeline"
+            rows = Compiled._fetch(form, cursor)  # noqa: SLF001 - arrived: reading takes no round trip
+            return rows[0] if rows else None
+
+        return first
+
+    with _as_dbapi_error(conn, "pipeline", None), dbapi_connection.pipeline():
+        yield send
+    ended = True
 
 
 def execute_driver(conn: Connection, sql: str) -> None:

@@ -5,6 +5,8 @@ are tested to answer alike."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ import pytest
 from helpers import open_postpaid, open_prepaid, ref, usd
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError
-from test_group_commit import count, holder, pay  # noqa: F401 - holder is a fixture
+from test_group_commit import TIMEOUT_S, count, holder, pay  # noqa: F401 - holder is a fixture
 
 from fpscore.errors import FpsError, InsufficientBalance
 from fpscore.money import Amount
@@ -328,4 +330,39 @@ def test_a_pay_failing_in_a_pipeline(processor, caller_id, buyer_id, holder, sen
         assert calls == [0, 1, 1, 1]  # then the batch again, whole, on a new connection
         assert [(r.status, r.replayed) for r in results] == [("Success", False)] * 3
         assert count(processor, _transactions) == before + 1 + 3
+    assert check_ledger(processor.engine) == []
+
+
+@postgres_only
+@pytest.mark.parametrize("last", ["Pay", "FundPrepaid"])
+def test_a_batch_sends_its_pays_as_they_queue(processor, caller_id, buyer_id, sent, last):
+    """After a batch of four, the next batch's first Pay is sent at once, and the Pays that queue within
+    the wait are sent in the same pipeline as they come, until the batch holds four again. An action that
+    is not sent ahead (a FundPrepaid, in a savepoint) ends the wait: it runs after them, in order."""
+    setups = [open_prepaid(processor, caller_id, buyer_id, fund="5.00") for _ in range(4)]
+    actions = [pay(processor, caller_id, setup.sender_token_id, "0.99") for setup in setups]
+    if last == "FundPrepaid":
+        funded = setups[2]
+        actions[2:] = [lambda: processor.fund_prepaid(
+            caller_id, sender_token_id=funded.funding_token_id or "",
+            prepaid_instrument_id=funded.instrument_id, amount=usd("1.00"), caller_reference=ref("fund"),
+        )]  # fmt: skip
+    group = processor.group_commit
+    group.max_wait_s, group._last_size = TIMEOUT_S, 4  # noqa: SLF001 - as after a batch of four
+    results: list[Any] = [None] * len(actions)
+    commits, sent_before = group.commits, len(sent)
+
+    def run(index: int) -> None:
+        results[index] = actions[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+    for thread in threads:  # one after the other: the batch takes them in this order
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(TIMEOUT_S)
+    assert [result.status for result in results] == ["Success"] * len(actions)
+    assert group.commits == commits + 1  # one batch, which did not wait out the TIMEOUT_S
+    calls = [pipeline for pipeline, statement in sent[sent_before:] if "fps_pay(" in statement]
+    assert len(calls) == len(actions) - (last == "FundPrepaid") and len(set(calls)) == 1 and calls[0] > 0
     assert check_ledger(processor.engine) == []
