@@ -121,8 +121,11 @@ def pipeline(conn: Connection) -> Iterator[Callable[[Compiled, Mapping[str, Any]
 
         return first
 
-    with _as_dbapi_error(conn, "pipeline", None), dbapi_connection.pipeline():
-        yield send
+    try:
+        with dbapi_connection.pipeline():
+            yield send
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _dbapi_error(conn, exc, "pipeline", None, None) from exc
     ended = True
 
 
@@ -138,31 +141,24 @@ def _on_driver(conn: Connection, sql: str, params: Any, *, many: bool = False) -
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
-    with _as_dbapi_error(conn, sql, params, cursor):
+    try:
         if many:
             cursor.executemany(sql, params)
         elif params is None:
             cursor.execute(sql)
         else:
             cursor.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _dbapi_error(conn, exc, sql, params, cursor) from exc
     return cursor
 
 
-@contextmanager
-def _as_dbapi_error(conn: Connection, sql: str, params: Any, cursor: Any = None) -> Iterator[None]:
-    """A driver error raised within is raised as SQLAlchemy's DBAPIError, as `execute` does; a lost
-    connection is invalidated."""
-    try:
-        yield
-    except conn.dialect.loaded_dbapi.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql,
-            params,
-            exc,
-            conn.dialect.loaded_dbapi.Error,
-            connection_invalidated=lost,
-            dialect=conn.dialect,
-        ) from exc
+def _dbapi_error(conn: Connection, exc: Exception, sql: str, params: Any, cursor: Any) -> DBAPIError:
+    """The driver's error `exc` as SQLAlchemy's DBAPIError, as `execute` raises it; a lost connection is
+    invalidated."""
+    lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        sql, params, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
+    )
