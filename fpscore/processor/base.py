@@ -91,7 +91,8 @@ class ProcessorBase:
         that statement is sent with those of the batch's other such actions (`GroupCommit.run_ahead`).
 
         A repeat of the same request answers the original TransactionId and its current status. The hook
-        set by `in_transaction`, if any, runs last in the same transaction (and savepoint).
+        set by `in_transaction`, if any, runs last in the same transaction (and savepoint, where the action
+        has one).
         """
         ref = idempotency.reference(caller_id, action, caller_reference, request)
         hook = _in_transaction.get()  # read here: the batch may run on another thread

@@ -12,8 +12,9 @@ one function call: `pay_on_server`) runs without one, two round trips fewer; any
 the batch back, answers that action's error and runs the others again. Such actions begin with one
 statement (`run_ahead`): those of consecutive ones are sent together (psycopg's pipeline mode: one round
 trip for all), and each action then goes on from its row; a batch led by one sends them as they queue, so
-that the server works on them while the others arrive. When one of them fails other than by a conflict,
-which one is not known, so the batch runs again with each sent alone. The unguarded legs of the batch's
+that the server works on them while the others arrive (the rows the first ones lock stay locked for that
+wait, at most `max_wait_s`). When one of them fails other than by a conflict, which one is not known, so
+the batch runs again with each sent alone. The unguarded legs of the batch's
 postings (the callers' and fee accounts, see `ledger.post`) move their balances once per batch, after the
 last action, so that actions paying one merchant do not queue on its balance row. Then one COMMIT, and
 only then is any action of the batch answered. An action meeting a deadlock or a serialization failure in
@@ -41,7 +42,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import takewhile
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -157,7 +157,7 @@ class GroupCommit:
         nothing (the Pay on PostgreSQL): `first(deferred)` gives the statement and its parameters
         (`deferred`: the action's deferred legs will go to the batch's `later`), `finish(conn, later,
         row)` the rest, given the statement's first row. The first statements of consecutive such actions
-        of a batch are sent together (`driver.first_rows`: one round trip for all on PostgreSQL)."""
+        of a batch are sent together (`driver.pipeline`: one round trip for all on PostgreSQL)."""
         return self._wait(_Work(finish, savepoint=False, first=first))
 
     def _wait(self, work: _Work[T]) -> T:
@@ -187,7 +187,8 @@ class GroupCommit:
                 deadline = time.monotonic() + self.max_wait_s
                 wanted = min(self._last_size, self.max_batch)
                 # Actions sent ahead start at once: those that queue within the wait are sent as they come.
-                gather = self._pipelines and wanted > 1 and self._pending[0].first is not None
+                oldest = self._pending[0] if self._pending else None
+                gather = self._pipelines and wanted > 1 and oldest is not None and oldest.first is not None
                 while (
                     not gather and len(self._pending) < wanted and (left := deadline - time.monotonic()) > 0
                 ):
@@ -212,17 +213,7 @@ class GroupCommit:
         whatever is raised, none of them is left waiting."""
         again: list[_Work[object]] = []
         try:
-            try:
-                again = self._run(batch, gather=gather)
-            except _StaleConnection:
-                logger.warning("The connection kept from the last batch was lost; running on a fresh one")
-                self._drop_connection()
-                again = self._run(batch, gather=gather)
-            except _Unplaced as unplaced:
-                logger.warning("A statement sent ahead failed (%s); the batch runs again", unplaced)
-                for work in batch:
-                    work.value, work.error, work.done = None, None, False
-                again = self._run(batch, ahead=False)
+            again = self._run_or_rerun(batch, gather)
         except _Fault as fault:
             logger.error(
                 "An action failed in a batch of %d; the others run again", len(batch), exc_info=fault.error
@@ -249,6 +240,25 @@ class GroupCommit:
                     raise
         self._answer(batch, again)
 
+    def _run_or_rerun(
+        self, batch: list[_Work[object]], gather: tuple[int, float] | None
+    ) -> list[_Work[object]]:
+        """`_run(batch)`; run again at once on a fresh connection when the kept one was found lost, and with
+        each statement sent alone when one sent ahead failed: each at most once."""
+        ahead, fresh = True, False
+        while True:
+            try:
+                return self._run(batch, ahead=ahead, gather=gather if ahead else None)
+            except _StaleConnection:
+                if fresh:
+                    raise
+                logger.warning("The connection kept from the last batch was lost; running on a fresh one")
+                self._drop_connection()
+                fresh = True
+            except _Unplaced as unplaced:
+                logger.warning("A statement sent ahead failed (%s); the batch runs again", unplaced)
+                ahead = False
+
     def _run(
         self, batch: list[_Work[object]], *, ahead: bool = True, gather: tuple[int, float] | None = None
     ) -> list[_Work[object]]:
@@ -262,8 +272,8 @@ class GroupCommit:
         # A lone action needs no savepoint (its transaction rolls back instead) and no deferred legs
         # (they would cost a statement more): two or three statements fewer when the load is light.
         alone = len(batch) == 1 and gather is None
-        for work in batch:  # rows sent ahead in a run that failed are gone with its transaction
-            work.row = _UNSENT
+        for work in batch:  # as new: what a run that failed left (rows sent ahead, refusals) is gone with it
+            work.value, work.error, work.done, work.row = None, None, False, _UNSENT
         kept: list[_Work[object]] = []
         again: list[_Work[object]] = []
         finished = 0
@@ -286,7 +296,7 @@ class GroupCommit:
                         if work.first is None:
                             work.value = work.action(conn, staged)
                         else:
-                            row, work.row = work.row, _UNSENT
+                            row = work.row
                             if row is _UNSENT:
                                 statement, params = work.first(not alone)
                                 row = statement.first(conn, params)
@@ -345,7 +355,7 @@ class GroupCommit:
         pipeline of one statement costs more CPU than the round trip it saves, the BEGIN's)."""
         if not self._pipelines:
             return
-        if gather is None and len(list(takewhile(lambda work: work.first is not None, batch[start:]))) < 2:
+        if gather is None and not (start + 1 < len(batch) and batch[start + 1].first is not None):
             return
         wanted, deadline = gather or (0, 0.0)
         sent: list[tuple[_Work[object], Callable[[], Any]]] = []
@@ -390,7 +400,7 @@ class GroupCommit:
         """Put `again` back at the head of the queue, or answer ConcurrentModification to those that ran
         MAX_ATTEMPTS times (this run counts when `attempted`); wake every action of `batch` that is done."""
         for work in again:
-            work.value, work.error, work.done, work.row = None, None, False, _UNSENT
+            work.value, work.error, work.done = None, None, False
             work.attempts += attempted
             if work.attempts >= MAX_ATTEMPTS:
                 work.error = ConcurrentModification("The request kept meeting concurrent updates; retry")

@@ -336,9 +336,10 @@ def test_a_pay_failing_in_a_pipeline(processor, caller_id, buyer_id, holder, sen
 @postgres_only
 @pytest.mark.parametrize("last", ["Pay", "FundPrepaid"])
 def test_a_batch_sends_its_pays_as_they_queue(processor, caller_id, buyer_id, sent, last):
-    """After a batch of four, the next batch's first Pay is sent at once, and the Pays that queue within
-    the wait are sent in the same pipeline as they come, until the batch holds four again. An action that
-    is not sent ahead (a FundPrepaid, in a savepoint) ends the wait: it runs after them, in order."""
+    """After a batch of four, the next batch's first Pay is sent at once, and each Pay that queues within
+    the wait is sent in the same pipeline as it comes (each is started only once the one before it was
+    sent), until the batch holds four again. An action that is not sent ahead (a FundPrepaid, in a
+    savepoint) ends the wait: it runs after them. Either way the batch does not wait out its time."""
     setups = [open_prepaid(processor, caller_id, buyer_id, fund="5.00") for _ in range(4)]
     actions = [pay(processor, caller_id, setup.sender_token_id, "0.99") for setup in setups]
     if last == "FundPrepaid":
@@ -352,17 +353,30 @@ def test_a_batch_sends_its_pays_as_they_queue(processor, caller_id, buyer_id, se
     results: list[Any] = [None] * len(actions)
     commits, sent_before = group.commits, len(sent)
 
+    def calls() -> list[int]:  # the pipeline each fps_pay call went in, in the order sent
+        return [pipeline for pipeline, statement in sent[sent_before:] if "fps_pay(" in statement]
+
     def run(index: int) -> None:
         results[index] = actions[index]()
 
+    started = time.monotonic()
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
-    for thread in threads:  # one after the other: the batch takes them in this order
+    for number, thread in enumerate(threads):
+        deadline = time.monotonic() + TIMEOUT_S / 4
+        while len(calls()) < number and time.monotonic() < deadline:  # the Pays before it were sent
+            time.sleep(0.001)
+        assert len(calls()) == number, "a Pay was not sent while the batch waited for the next"
         thread.start()
-        time.sleep(0.05)
     for thread in threads:
         thread.join(TIMEOUT_S)
+    assert time.monotonic() - started < TIMEOUT_S / 2
     assert [result.status for result in results] == ["Success"] * len(actions)
-    assert group.commits == commits + 1  # one batch, which did not wait out the TIMEOUT_S
-    calls = [pipeline for pipeline, statement in sent[sent_before:] if "fps_pay(" in statement]
-    assert len(calls) == len(actions) - (last == "FundPrepaid") and len(set(calls)) == 1 and calls[0] > 0
+    assert group.commits == commits + 1  # one batch
+    pays = len(actions) - (last == "FundPrepaid")
+    assert len(calls()) == pays and len(set(calls())) == 1 and calls()[0] > 0
+    if last == "FundPrepaid":  # its savepoint comes after the Pays' calls
+        statements = [statement for _pipeline, statement in sent[sent_before:]]
+        assert statements.index("SAVEPOINT fps_action") > max(
+            i for i, statement in enumerate(statements) if "fps_pay(" in statement
+        )
     assert check_ledger(processor.engine) == []
