@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, insert, select, text, update
 
 from fpscore.db import utcnow
 from fpscore.errors import FpsError
@@ -62,6 +62,19 @@ _UPDATES = {
 }
 _INSERT_ENTRIES = Compiled(
     insert(_entries), keys=("transaction_id", "account_id", "amount_cents", "balance_after_cents")
+)
+# On PostgreSQL, a deferred account moved once and its entries written in one statement (`apply_later`):
+# each entry's balance after is the balance before the move plus how far the account had moved by then.
+_MOVE_AND_ENTER = Compiled(
+    text(
+        "WITH moved AS (UPDATE ledger_accounts SET balance_cents = balance_cents + :total"
+        " WHERE id = :account_id RETURNING balance_cents - :total AS before)"
+        " INSERT INTO ledger_entries (transaction_id, account_id, amount_cents, balance_after_cents)"
+        " SELECT e.transaction_id, :account_id, e.amount_cents, moved.before + e.moved"
+        " FROM moved, unnest(CAST(:transaction_ids AS text[]), CAST(:amounts AS bigint[]),"
+        " CAST(:moved AS bigint[])) WITH ORDINALITY AS e(transaction_id, amount_cents, moved, n)"
+        " ORDER BY e.n RETURNING ledger_entries.id"
+    ).columns(id=BigInteger)
 )
 
 
@@ -155,18 +168,42 @@ def _defer(transaction_id: str, legs: list[Leg], later: Later | None) -> list[Le
 def apply_later(conn: Connection, later: Later) -> None:
     """Move each account of `later` once by the sum of its legs (in ascending id order, as `post`), and
     write the legs' entries with the running balance after each posting."""
-    totals: dict[int, int] = defaultdict(int)
-    for _transaction_id, legs in later:
-        for leg in legs:
-            totals[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
-    balances = {}
-    for account_id in sorted(totals):  # the balance before the first of them
-        balances[account_id] = _move(conn, account_id, totals[account_id], None) - totals[account_id]
-    rows = []
+    # Per account, its legs in posting order, each with how far the account has moved by the end of the
+    # leg's posting (legs of one account in one posting share the balance after it, as `_entry_rows`).
+    legs_of: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    moved: dict[int, int] = defaultdict(int)
     for transaction_id, legs in later:
         for leg in legs:
-            balances[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
-        rows += _entry_rows(transaction_id, legs, balances)
+            moved[leg.account_id] += leg.amount_cents * NORMAL_SIDE[leg.kind]
+        for leg in legs:
+            legs_of[leg.account_id].append((transaction_id, leg.amount_cents, moved[leg.account_id]))
+    rows = []
+    for account_id in sorted(legs_of):
+        entries, total = legs_of[account_id], moved[account_id]
+        if conn.dialect.name == "postgresql":  # one round trip, not two
+            written = _MOVE_AND_ENTER.rows(
+                conn,
+                {
+                    "account_id": account_id,
+                    "total": total,
+                    "transaction_ids": [transaction_id for transaction_id, _, _ in entries],
+                    "amounts": [amount for _, amount, _ in entries],
+                    "moved": [by for _, _, by in entries],
+                },
+            )
+            if len(written) != len(entries):
+                raise AssertionError(f"ledger account {account_id} does not exist")
+            continue
+        before = _move(conn, account_id, total, None) - total
+        rows += [
+            {
+                "transaction_id": transaction_id,
+                "account_id": account_id,
+                "amount_cents": amount,
+                "balance_after_cents": before + by,
+            }
+            for transaction_id, amount, by in entries
+        ]
     if rows:
         _INSERT_ENTRIES.many(conn, rows)
 
