@@ -52,40 +52,14 @@ def balances(conn: Connection) -> list[tuple[int, int]]:
 
 
 @postgres_only
-def test_the_pay_is_one_statement(processor, caller_id, buyer_id):
-    """Counted on the driver's cursors: one statement between BEGIN and COMMIT."""
+def test_the_pay_is_one_statement(processor, caller_id, buyer_id, sent):
+    """Counted on the driver's cursors: one statement between BEGIN and COMMIT, sent on its own (a lone
+    Pay goes in no pipeline)."""
     token = open_prepaid(processor, caller_id, buyer_id, fund="5.00").sender_token_id
-    sent: list[str] = []
-    processor.pay(caller_id, sender_token_id=token, amount=usd("0.10"), caller_reference=ref("warm"))
-    conn = processor.group_commit._conn  # noqa: SLF001 - the batch's kept connection
-    assert conn is not None
-    pgconn = conn.connection.dbapi_connection
-    original = pgconn.cursor
-
-    class Counting:  # the driver's cursor, noting each statement sent
-        def __init__(self, cursor: Any):
-            self.cursor = cursor
-
-        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-            sent.append(str(query))
-            self.cursor.execute(query, *args, **kwargs)
-            return self
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.cursor, name)
-
-    def counting_cursor(*args: Any, **kwargs: Any) -> Counting:
-        return Counting(original(*args, **kwargs))
-
-    pgconn.cursor = counting_cursor
-    try:
-        result = processor.pay(
-            caller_id, sender_token_id=token, amount=usd("0.10"), caller_reference=ref("one")
-        )
-    finally:
-        del pgconn.cursor
+    sent.clear()
+    result = processor.pay(caller_id, sender_token_id=token, amount=usd("0.10"), caller_reference=ref("one"))
     assert result.status == "Success"
-    assert len(sent) == 1 and "fps_pay(" in sent[0]
+    assert len(sent) == 1 and "fps_pay(" in sent[0][1] and sent[0][0] == 0
 
 
 @postgres_only
