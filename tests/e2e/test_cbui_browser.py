@@ -209,9 +209,12 @@ def _resubmit_previous(page):  # type: ignore[no-untyped-def]
         assert "ERR_CACHE_MISS" in exc.message
     for _ in range(20):
         try:
-            return page.reload()
+            response = page.reload()
         except sync_api.Error:  # the error page is still being attached
-            page.wait_for_timeout(100)
+            response = None
+        if response is not None:
+            return response
+        page.wait_for_timeout(100)  # or it reloaded the error page itself, not the form's request yet
     raise AssertionError("could not reload the page to resubmit its form")
 
 
